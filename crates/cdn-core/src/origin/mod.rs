@@ -1,0 +1,542 @@
+//! The origin server and its defences.
+//!
+//! An [`Origin`] answers two questions, always with a `now`:
+//! 1. [`Origin::connect`]: what happens to a SYN from this source to this port? (firewall
+//!    rules, listening ports, accept queue, routing);
+//! 2. [`Origin::handle_request`]: what happens to a request on an accepted connection?
+//!    (the `state` faults, `limit_req`, `limit_conn`, workers and queue).
+//!
+//! Defences run in nginx's order: `limit_req`, then `limit_conn`, then the worker queue.
+
+mod firewall;
+pub mod limit_conn;
+pub mod limit_req;
+mod workers;
+
+pub use firewall::{firewall_verdict, FirewallAction, FirewallRule};
+pub use limit_conn::{LimitConn, LimitConnConfig};
+pub use limit_req::{Delay, LimitReq, LimitReqConfig, LimitReqVerdict, NginxRate};
+pub use workers::WorkerPool;
+
+use crate::cache::CacheControl;
+use crate::message::{Request, Response, Tier};
+use crate::time::Instant;
+use crate::tls::{CertState, HttpsListener};
+use crate::units::serde_units;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// The origin's health, as a kernel and a client would observe it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginState {
+    /// Serving normally.
+    #[default]
+    Up,
+    /// Nothing listens: SYNs are answered with RST (connection refused).
+    Down,
+    /// Accepts connections and reads requests, never answers.
+    Hung,
+    /// The accept queue is full: new SYNs are silently dropped.
+    AcceptQueueFull,
+    /// Reads the request, then resets the connection (RST).
+    Reset,
+    /// Reads the request, then closes the connection (FIN) without answering.
+    Close,
+    /// Answers with bytes that are not HTTP.
+    Garbage,
+    /// No route to the origin's address (ICMP host unreachable).
+    Unreachable,
+    /// The origin hostname does not resolve.
+    DnsFailure,
+}
+
+/// `[origin.limit_req]`: nginx `limit_req`, keyed by the connecting address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitReqSpec {
+    /// `"10r/s"` or `"30r/m"`.
+    #[serde(with = "serde_units::from_str")]
+    pub rate: NginxRate,
+    /// Requests allowed above the rate (default 0).
+    #[serde(default)]
+    pub burst: u64,
+    /// Serve burst requests at once instead of pacing them (default false).
+    #[serde(default)]
+    pub nodelay: bool,
+    /// `delay=N`: the first N excess requests are not delayed (default: all are).
+    #[serde(default)]
+    pub delay: Option<u64>,
+    /// Status for rejected requests (`limit_req_status`, default 503).
+    #[serde(default = "default_reject_status")]
+    pub status: u16,
+}
+
+/// `[origin.limit_conn]`: nginx `limit_conn`, per connecting address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitConnSpec {
+    /// Requests in flight allowed per address.
+    pub max: u32,
+    /// Status for rejected requests (`limit_conn_status`, default 503).
+    #[serde(default = "default_reject_status")]
+    pub status: u16,
+}
+
+fn default_reject_status() -> u16 {
+    503
+}
+
+/// `[origin]`: what the origin runs and how it is defended. Every field has the default
+/// documented in the scenario reference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginConfig {
+    /// Hostname the CDN resolves and sends as Host (default `"www.example.com"`).
+    pub hostname: String,
+    /// Whether something listens on port 80 (default true).
+    pub http: bool,
+    /// What is on port 443 (default `tls`).
+    pub https: HttpsListener,
+    /// The certificate presented on 443 (default `valid`).
+    pub cert: CertState,
+    /// Health (default `up`).
+    pub state: OriginState,
+    /// Requests served at once (default 4).
+    pub workers: u32,
+    /// Requests waiting for a worker; beyond that → 503 (default 16).
+    pub queue: u32,
+    /// Time to produce a response (default 20 ms).
+    #[serde(with = "serde_units::duration")]
+    pub service_time: Duration,
+    /// Status of a healthy response (default 200).
+    pub status: u16,
+    /// `Cache-Control` on its responses (default `"max-age=60"`; `""` for none).
+    pub cache_control: String,
+    /// Body size (default 10 KiB).
+    #[serde(with = "serde_units::size")]
+    pub object_size: u64,
+    /// Ordered firewall rules; first match wins; no match ⇒ allow.
+    pub firewall: Vec<FirewallRule>,
+    /// nginx `limit_req` (off by default).
+    pub limit_req: Option<LimitReqSpec>,
+    /// nginx `limit_conn` (off by default).
+    pub limit_conn: Option<LimitConnSpec>,
+}
+
+impl Default for OriginConfig {
+    fn default() -> OriginConfig {
+        OriginConfig {
+            hostname: "www.example.com".into(),
+            http: true,
+            https: HttpsListener::Tls,
+            cert: CertState::Valid,
+            state: OriginState::Up,
+            workers: 4,
+            queue: 16,
+            service_time: Duration::from_millis(20),
+            status: 200,
+            cache_control: "max-age=60".into(),
+            object_size: 10 * 1024,
+            firewall: Vec::new(),
+            limit_req: None,
+            limit_conn: None,
+        }
+    }
+}
+
+/// A value in a configuration that is well-typed but not allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// Dotted key path, e.g. `origin.workers`.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error for `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl OriginConfig {
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers == 0 {
+            return Err(ConfigError::new(
+                "origin.workers",
+                "must be at least 1 (use state = \"hung\" for an origin that never answers)",
+            ));
+        }
+        if !(100..=599).contains(&self.status) {
+            return Err(ConfigError::new(
+                "origin.status",
+                format!("{} is not an HTTP status; allowed: 100..=599", self.status),
+            ));
+        }
+        if let Some(lr) = &self.limit_req {
+            if lr.nodelay && lr.delay.is_some() {
+                return Err(ConfigError::new(
+                    "origin.limit_req.delay",
+                    "nodelay and delay are exclusive; set one",
+                ));
+            }
+            if lr.rate.milli_per_second() == 0 {
+                return Err(ConfigError::new(
+                    "origin.limit_req.rate",
+                    "must be more than zero",
+                ));
+            }
+            check_status("origin.limit_req.status", lr.status)?;
+        }
+        if let Some(lc) = &self.limit_conn {
+            if lc.max == 0 {
+                return Err(ConfigError::new(
+                    "origin.limit_conn.max",
+                    "must be at least 1",
+                ));
+            }
+            check_status("origin.limit_conn.status", lc.status)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_status(key: &str, s: u16) -> Result<(), ConfigError> {
+    if (400..=599).contains(&s) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("{s} is not an error status; allowed: 400..=599"),
+        ))
+    }
+}
+
+/// What happens to a SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectVerdict {
+    /// The handshake completes.
+    Accept,
+    /// RST / ICMP port unreachable: `ECONNREFUSED`.
+    Refuse,
+    /// No answer at all: the client's connect times out.
+    Drop,
+    /// ICMP host unreachable.
+    Unreachable,
+}
+
+/// Which defence turned a request away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Defence {
+    /// nginx `limit_req`.
+    LimitReq,
+    /// nginx `limit_conn`.
+    LimitConn,
+    /// All workers busy and the queue full.
+    Overload,
+}
+
+/// What the origin does with a request on an accepted connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OriginReply {
+    /// The response is ready at `done`.
+    Respond {
+        /// When the response's first byte leaves the origin.
+        done: Instant,
+        /// The response.
+        response: Response,
+        /// Set when a defence produced this response.
+        rejected_by: Option<Defence>,
+    },
+    /// Never answers.
+    Hang,
+    /// Resets the connection.
+    Reset,
+    /// Closes the connection without answering.
+    Close,
+    /// Sends bytes that are not HTTP.
+    Garbage,
+}
+
+/// The origin server state machine.
+///
+/// ```
+/// use cdn_core::origin::{ConnectVerdict, Origin, OriginConfig, OriginState};
+/// let mut origin = Origin::new(OriginConfig { state: OriginState::Down, ..Default::default() });
+/// assert_eq!(origin.connect("127.0.1.1".parse().unwrap(), 443), ConnectVerdict::Refuse);
+/// ```
+#[derive(Debug)]
+pub struct Origin {
+    config: OriginConfig,
+    cache_control: CacheControl,
+    workers: WorkerPool,
+    limit_req: Option<LimitReq>,
+    limit_conn: Option<LimitConn>,
+    requests: u64,
+}
+
+impl Origin {
+    /// An origin with `config` (call [`OriginConfig::validate`] first for user input).
+    pub fn new(config: OriginConfig) -> Origin {
+        let mut o = Origin {
+            cache_control: CacheControl::default(),
+            workers: WorkerPool::new(1, 0),
+            limit_req: None,
+            limit_conn: None,
+            requests: 0,
+            config: OriginConfig::default(),
+        };
+        o.reconfigure(config);
+        o
+    }
+
+    /// Applies a new configuration mid-run. Limiter and worker state survive when their
+    /// settings did not change, as they would across an nginx reload of an unrelated setting.
+    pub fn reconfigure(&mut self, config: OriginConfig) {
+        let fresh = self.requests == 0 && self.config == OriginConfig::default();
+        self.cache_control = CacheControl::parse(&config.cache_control);
+        if fresh || config.workers != self.config.workers || config.queue != self.config.queue {
+            self.workers = WorkerPool::new(config.workers, config.queue);
+        }
+        if fresh || config.limit_req != self.config.limit_req {
+            self.limit_req = config.limit_req.as_ref().map(|s| {
+                LimitReq::new(LimitReqConfig {
+                    rate: s.rate,
+                    burst: s.burst,
+                    delay: match (s.nodelay, s.delay) {
+                        (true, _) => Delay::NoDelay,
+                        (false, d) => Delay::After(d.unwrap_or(0)),
+                    },
+                    reject_status: s.status,
+                })
+            });
+        }
+        if fresh || config.limit_conn != self.config.limit_conn {
+            self.limit_conn = config.limit_conn.as_ref().map(|s| {
+                LimitConn::new(LimitConnConfig {
+                    max: s.max,
+                    reject_status: s.status,
+                })
+            });
+        }
+        self.config = config;
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &OriginConfig {
+        &self.config
+    }
+
+    /// Whether the hostname resolves.
+    pub fn resolves(&self) -> bool {
+        self.config.state != OriginState::DnsFailure
+    }
+
+    /// What happens to a SYN from `source` to `port` (80 or 443).
+    pub fn connect(&self, source: Ipv4Addr, port: u16) -> ConnectVerdict {
+        match self.config.state {
+            OriginState::Unreachable => return ConnectVerdict::Unreachable,
+            OriginState::DnsFailure => return ConnectVerdict::Unreachable,
+            _ => {}
+        }
+        match firewall_verdict(&self.config.firewall, source) {
+            FirewallAction::Drop => return ConnectVerdict::Drop,
+            FirewallAction::Reject => return ConnectVerdict::Refuse,
+            FirewallAction::Allow => {}
+        }
+        let listening = match port {
+            80 => self.config.http,
+            443 => self.config.https != HttpsListener::None,
+            _ => false,
+        };
+        match self.config.state {
+            OriginState::Down => ConnectVerdict::Refuse,
+            _ if !listening => ConnectVerdict::Refuse,
+            OriginState::AcceptQueueFull => ConnectVerdict::Drop,
+            _ => ConnectVerdict::Accept,
+        }
+    }
+
+    /// Handles a request that arrives at `now` on a connection from `source`.
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        source: Ipv4Addr,
+        _req: &Request,
+    ) -> OriginReply {
+        self.requests += 1;
+        match self.config.state {
+            OriginState::Hung | OriginState::AcceptQueueFull => return OriginReply::Hang,
+            OriginState::Reset => return OriginReply::Reset,
+            OriginState::Close => return OriginReply::Close,
+            OriginState::Garbage => return OriginReply::Garbage,
+            OriginState::Up
+            | OriginState::Down
+            | OriginState::Unreachable
+            | OriginState::DnsFailure => {}
+        }
+        let mut ready = now;
+        if let Some(lr) = &mut self.limit_req {
+            match lr.check(now, source) {
+                LimitReqVerdict::Reject => {
+                    let status = lr.config().reject_status;
+                    return Self::reject(now, Defence::LimitReq, status);
+                }
+                LimitReqVerdict::Accept { delay_ms } => {
+                    ready = now + Duration::from_millis(delay_ms);
+                }
+            }
+        }
+        let Some(start) = self.workers.start_time(now, ready) else {
+            return Self::reject(now, Defence::Overload, 503);
+        };
+        let done = start + self.config.service_time;
+        if let Some(lc) = &mut self.limit_conn {
+            if !lc.try_admit(now, source, done) {
+                let status = lc.config().reject_status;
+                return Self::reject(now, Defence::LimitConn, status);
+            }
+        }
+        self.workers.commit(now, start, self.config.service_time);
+        OriginReply::Respond {
+            done,
+            response: Response {
+                status: self.config.status,
+                body_len: self.config.object_size,
+                cache_control: self.cache_control,
+                generated_by: Tier::Origin,
+                reason: None,
+                age: Duration::ZERO,
+            },
+            rejected_by: None,
+        }
+    }
+
+    fn reject(now: Instant, by: Defence, status: u16) -> OriginReply {
+        let reason = match by {
+            Defence::LimitReq => "limit_req: limiting requests by zone (per connecting address)",
+            Defence::LimitConn => {
+                "limit_conn: limiting connections by zone (per connecting address)"
+            }
+            Defence::Overload => "overloaded: all workers busy and the queue is full",
+        };
+        OriginReply::Respond {
+            done: now,
+            response: Response {
+                body_len: 197,
+                ..Response::generated(Tier::Origin, status, reason)
+            },
+            rejected_by: Some(by),
+        }
+    }
+
+    /// HTTP requests that reached the server, including those a defence turned away.
+    pub fn requests_received(&self) -> u64 {
+        self.requests
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{CacheKey, Method};
+    use crate::tls::Scheme;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn req() -> Request {
+        Request {
+            method: Method::Get,
+            scheme: Scheme::Https,
+            key: CacheKey(1),
+            client: ip("192.0.2.1"),
+        }
+    }
+
+    #[test]
+    fn firewall_runs_before_the_listener() {
+        let o = Origin::new(OriginConfig {
+            firewall: vec![FirewallRule {
+                source: "127.0.1.2".parse().unwrap(),
+                action: FirewallAction::Drop,
+            }],
+            state: OriginState::Down,
+            ..Default::default()
+        });
+        assert_eq!(o.connect(ip("127.0.1.2"), 80), ConnectVerdict::Drop);
+        assert_eq!(o.connect(ip("127.0.1.1"), 80), ConnectVerdict::Refuse);
+    }
+
+    #[test]
+    fn closed_ports_refuse() {
+        let o = Origin::new(OriginConfig {
+            http: false,
+            https: HttpsListener::None,
+            ..Default::default()
+        });
+        assert_eq!(o.connect(ip("127.0.1.1"), 80), ConnectVerdict::Refuse);
+        assert_eq!(o.connect(ip("127.0.1.1"), 443), ConnectVerdict::Refuse);
+    }
+
+    #[test]
+    fn full_queue_answers_503_at_once() {
+        let mut o = Origin::new(OriginConfig {
+            workers: 1,
+            queue: 1,
+            service_time: Duration::from_secs(1),
+            ..Default::default()
+        });
+        let src = ip("127.0.1.1");
+        let statuses: Vec<u16> = (0..3)
+            .map(|_| match o.handle_request(Instant::ZERO, src, &req()) {
+                OriginReply::Respond { response, .. } => response.status,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(statuses, [200, 200, 503]);
+        assert_eq!(o.requests_received(), 3);
+    }
+
+    #[test]
+    fn limit_state_survives_unrelated_reconfiguration() {
+        let cfg = OriginConfig {
+            limit_req: Some(LimitReqSpec {
+                rate: "1r/s".parse().unwrap(),
+                burst: 0,
+                nodelay: true,
+                delay: None,
+                status: 503,
+            }),
+            ..Default::default()
+        };
+        let mut o = Origin::new(cfg.clone());
+        let src = ip("127.0.1.1");
+        assert!(matches!(
+            o.handle_request(Instant::ZERO, src, &req()),
+            OriginReply::Respond {
+                rejected_by: None,
+                ..
+            }
+        ));
+        o.reconfigure(OriginConfig { status: 500, ..cfg });
+        assert!(matches!(
+            o.handle_request(Instant::ZERO, src, &req()),
+            OriginReply::Respond {
+                rejected_by: Some(Defence::LimitReq),
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,56 @@
+//! Virtual time.
+//!
+//! The core never reads a clock: every time-dependent call takes `now: Instant`. The simulator
+//! advances a virtual clock; the real-network driver maps elapsed wall time onto it.
+
+use std::ops::{Add, Sub};
+use std::time::Duration;
+
+/// A point in virtual time, in nanoseconds since the start of the run.
+///
+/// ```
+/// use cdn_core::Instant;
+/// use std::time::Duration;
+/// let t = Instant::ZERO + Duration::from_millis(1500);
+/// assert_eq!(t.as_millis(), 1500);
+/// assert_eq!(t - Instant::ZERO, Duration::from_millis(1500));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    /// The start of a run.
+    pub const ZERO: Instant = Instant(0);
+
+    /// Milliseconds since the start of the run (truncated); nginx's clock has 1 ms resolution.
+    pub fn as_millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+
+    /// Nanoseconds since the start of the run.
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Time elapsed since `earlier`, or zero if `earlier` is later.
+    pub fn saturating_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+impl Sub for Instant {
+    type Output = Duration;
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_since(rhs)
+    }
+}
