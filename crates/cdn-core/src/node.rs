@@ -43,14 +43,13 @@ pub struct CacheStats {
 /// assert!(node.store(Instant::ZERO, Profile::Cloudflare, &req, &resp));
 /// assert!(matches!(node.lookup(Instant::ZERO, &req), Lookup::Hit(_)));
 /// ```
-#[derive()]
 pub struct CacheNode {
     name: String,
     tier: Tier,
     store: Store,
     state: NodeState,
     egress: EgressPool,
-    idle: Vec<Ipv4Addr>,
+    idle: Vec<(Ipv4Addr, u16)>,
     stats: CacheStats,
 }
 
@@ -154,18 +153,23 @@ impl CacheNode {
     /// A connection to the next tier: an idle one if `keepalive` allows (most recently used
     /// first, as nginx's upstream keepalive cache does), else a new one from the egress pool.
     /// Returns the source address and whether the connection was reused.
-    pub fn take_connection(&mut self, req: &Request, keepalive: bool) -> (Ipv4Addr, bool) {
+    pub fn take_connection(
+        &mut self,
+        req: &Request,
+        port: u16,
+        keepalive: bool,
+    ) -> (Ipv4Addr, bool) {
         if keepalive {
-            if let Some(ip) = self.idle.pop() {
-                return (ip, true);
+            if let Some(i) = self.idle.iter().rposition(|&(_, p)| p == port) {
+                return (self.idle.remove(i).0, true);
             }
         }
         (self.egress.pick(req.key), false)
     }
 
-    /// Returns a healthy connection to the idle set.
-    pub fn return_connection(&mut self, source: Ipv4Addr) {
-        self.idle.push(source);
+    /// Returns a healthy connection from `source` to `port` to the idle set.
+    pub fn return_connection(&mut self, source: Ipv4Addr, port: u16) {
+        self.idle.push((source, port));
     }
 
     /// Forgets idle connections (the peer restarted or changed).

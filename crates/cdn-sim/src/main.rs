@@ -1,1 +1,155 @@
-fn main() {}
+//! The `cdn-sim` command line: run scenarios, list the built-ins, explain status codes.
+
+use cdn_sim::engine::{simulate, SimOptions};
+use cdn_sim::report::traces_to_text;
+use cdn_sim::scenario::{Scenario, ScenarioError};
+use cdn_sim::{builtin, explain};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Simulate a two-tier CDN (client → L1 edge → L2 parent → origin) and watch origin failures
+/// become the status codes users see: 502, 503, 504, 520–526, 530.
+///
+/// Start with `cdn-sim list`, then e.g. `cdn-sim run firewall-drop --trace 1` and
+/// `cdn-sim explain 522`. Scenario files are TOML: copy one from `scenarios/` and edit it
+/// (reference: docs/scenarios.md).
+#[derive(Parser)]
+#[command(name = "cdn-sim", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file or a built-in scenario by name.
+    ///
+    /// Exit status: 0 on success, 2 if the scenario is invalid (the message names file, line,
+    /// key and what is allowed), 1 on a runtime failure.
+    #[command(
+        after_help = "Examples:\n  cdn-sim run origin-down --trace 1\n  cdn-sim run scenarios/limit-req-100rps.toml --json\n  cdn-sim run my-site.toml --seed 42"
+    )]
+    Run {
+        /// A path to a scenario file (TOML) or the name of a built-in scenario (`cdn-sim list`).
+        scenario: String,
+        /// Print the report as one JSON object (keys sorted) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// `sim`: virtual time (instant, deterministic). `net`: real sockets on loopback.
+        #[arg(long, value_enum, default_value = "sim")]
+        mode: Mode,
+        /// Override the scenario's seed (same scenario + seed ⇒ byte-identical report).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the hop-by-hop story of the first N requests.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        trace: usize,
+    },
+    /// List the built-in scenarios with one-line descriptions.
+    List,
+    /// Explain a status code: what it means, which tier generates it, causes and fixes.
+    #[command(after_help = "Codes with explanations: 502 503 504 520 521 522 523 524 525 526 530")]
+    Explain {
+        /// The HTTP status code, e.g. 522.
+        code: u16,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Sim,
+    Net,
+}
+
+fn load(arg: &str) -> Result<Scenario, ScenarioError> {
+    let path = Path::new(arg);
+    if path.exists() || arg.ends_with(".toml") || arg.contains('/') {
+        Scenario::from_path(path)
+    } else {
+        builtin::load(arg)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::List => {
+            let width = builtin::names().iter().map(|n| n.len()).max().unwrap_or(0);
+            for (name, summary) in builtin::summaries() {
+                println!("{name:<width$}  {summary}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Explain { code } => match explain::lookup(code) {
+            Some(e) => {
+                print!("{}", explain::render(e));
+                ExitCode::SUCCESS
+            }
+            None => {
+                let known: Vec<String> = explain::codes().map(|c| c.to_string()).collect();
+                eprintln!(
+                    "cdn-sim: no explanation for {code}; explained codes: {}",
+                    known.join(", ")
+                );
+                ExitCode::from(2)
+            }
+        },
+        Command::Run {
+            scenario,
+            json,
+            mode,
+            seed,
+            trace,
+        } => {
+            let sc = match load(&scenario) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cdn-sim: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Mode::Net = mode {
+                eprintln!("cdn-sim: --mode net is not available yet: the cdn-net crate (real sockets on loopback) is still to be built; use --mode sim");
+                return ExitCode::from(1);
+            }
+            let progress: Option<Box<dyn FnMut(u64, cdn_core::Instant)>> =
+                std::io::stderr().is_terminal().then(|| {
+                    Box::new(|n: u64, t: cdn_core::Instant| {
+                        eprint!(
+                            "\r{n} requests done, virtual time {:.1}s ",
+                            t.as_nanos() as f64 / 1e9
+                        );
+                    }) as Box<dyn FnMut(u64, cdn_core::Instant)>
+                });
+            let mut sc = sc;
+            if let Some(s) = seed {
+                sc.seed = s;
+            }
+            let out = simulate(
+                &sc,
+                SimOptions {
+                    trace,
+                    progress,
+                    ..Default::default()
+                },
+            );
+            if std::io::stderr().is_terminal() && out.report.requests >= 1_000_000 {
+                eprintln!();
+            }
+            if json {
+                println!("{}", out.report.to_json());
+                if trace > 0 {
+                    eprint!("{}", traces_to_text(&out.traces));
+                }
+            } else {
+                if trace > 0 {
+                    print!("{}", traces_to_text(&out.traces));
+                }
+                print!("{}", out.report.to_text(&sc.description));
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

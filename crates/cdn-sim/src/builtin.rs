@@ -1,0 +1,83 @@
+//! The built-in scenarios: embedded in the binary, runnable by name, and kept as files under
+//! `scenarios/` so users can copy and edit them.
+
+use crate::scenario::{Scenario, ScenarioError};
+
+macro_rules! builtins {
+    ($($name:literal),* $(,)?) => {
+        /// Every built-in scenario: (name, TOML source).
+        pub const BUILTINS: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!("../../../scenarios/", $name, ".toml")))),*
+        ];
+    };
+}
+
+builtins![
+    "accept-queue-full",
+    "alibaba-security-503",
+    "cloudfront-connect-retries",
+    "firewall-drop",
+    "firewall-drop-nginx",
+    "firewall-reject",
+    "limit-conn",
+    "limit-req-100rps",
+    "limit-req-keepalive",
+    "limit-req-many-ips",
+    "limit-req-one-ip",
+    "nested-timeouts",
+    "nginx-origin-down",
+    "nginx-origin-hung",
+    "origin-close",
+    "origin-dns-failure",
+    "origin-down",
+    "origin-down-mid-run",
+    "origin-garbage",
+    "origin-hung",
+    "origin-overloaded",
+    "origin-reset",
+    "origin-unreachable",
+    "ssl-flexible-https-only",
+    "ssl-full-expired",
+    "ssl-full-plain-443",
+    "ssl-origin-pull-strict-http-only",
+    "ssl-strict-expired",
+    "ssl-strict-nginx-verify",
+    "ssl-strict-origin-ca",
+    "ssl-strict-self-signed",
+    "ssl-strict-wrong-host",
+    "whitelist-rotating-pool",
+    "whitelist-stale-snapshot",
+];
+
+/// The TOML source of the built-in scenario `name`.
+pub fn source(name: &str) -> Option<&'static str> {
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Parses the built-in scenario `name`.
+///
+/// ```
+/// let s = cdn_sim::builtin::load("origin-down").unwrap();
+/// assert_eq!(s.name, "origin-down");
+/// ```
+pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
+    let src = source(name).ok_or_else(|| ScenarioError::unknown_builtin(name, names()))?;
+    Scenario::from_toml(src, &format!("scenarios/{name}.toml"))
+}
+
+/// Names of all built-in scenarios, sorted.
+pub fn names() -> Vec<&'static str> {
+    BUILTINS.iter().map(|(n, _)| *n).collect()
+}
+
+/// (name, first sentence of the description) for `cdn-sim list`.
+pub fn summaries() -> Vec<(&'static str, String)> {
+    BUILTINS
+        .iter()
+        .map(|(n, _)| {
+            let d = load(n).map(|s| s.description).unwrap_or_default();
+            let first = d.split(". ").next().unwrap_or("").trim().to_string();
+            (*n, first)
+        })
+        .collect()
+}

@@ -1,0 +1,254 @@
+//! Lazy request generators: one per `[[workload]]`, each yielding arrivals in time order.
+//!
+//! Nothing is materialised up front, so memory does not grow with the number of requests.
+
+use crate::scenario::{Arrival as ArrivalKind, Popularity, Urls, Workload, WorkloadMethod};
+use cdn_core::message::mix64;
+use cdn_core::{Instant, Method, Scheme};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Zipf};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// One client request about to be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// When the client sends it.
+    pub at: Instant,
+    /// The key number substituted for `{key}` in the workload's path.
+    pub key: u64,
+    /// The client's address.
+    pub client: Ipv4Addr,
+}
+
+/// A URL path template split around `{key}`, so formatting needs no searching.
+#[derive(Clone, Debug)]
+pub struct PathTemplate {
+    prefix: String,
+    suffix: Option<String>,
+}
+
+impl PathTemplate {
+    /// Parses a template such as `/assets/{key}.png`.
+    pub fn new(template: &str) -> PathTemplate {
+        match template.split_once("{key}") {
+            Some((p, s)) => PathTemplate {
+                prefix: p.to_string(),
+                suffix: Some(s.to_string()),
+            },
+            None => PathTemplate {
+                prefix: template.to_string(),
+                suffix: None,
+            },
+        }
+    }
+
+    /// Writes the path for `key` into `buf` (cleared first).
+    pub fn write(&self, key: u64, buf: &mut String) {
+        use std::fmt::Write;
+        buf.clear();
+        buf.push_str(&self.prefix);
+        if let Some(s) = &self.suffix {
+            write!(buf, "{key}").expect("writing to a String cannot fail");
+            buf.push_str(s);
+        }
+    }
+
+    /// The path for `key`.
+    pub fn render(&self, key: u64) -> String {
+        let mut s = String::new();
+        self.write(key, &mut s);
+        s
+    }
+}
+
+/// The address of the `i`-th client (from 0): `127.1.0.1`, `127.1.0.2`, … — loopback, so the
+/// same addresses work in network mode.
+pub fn client_addr(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 1, 0, 1)) + i)
+}
+
+enum KeyChooser {
+    Distinct,
+    One,
+    Uniform(u64),
+    Zipf(Zipf<f64>),
+}
+
+/// Generates one workload's arrivals lazily.
+pub struct WorkloadGen {
+    start: Instant,
+    end: Instant,
+    kind: ArrivalKind,
+    count: Option<u64>,
+    interval_ns: f64,
+    exp: Option<Exp<f64>>,
+    keys: KeyChooser,
+    clients: u32,
+    emitted: u64,
+    next_at: Instant,
+    rng: ChaCha8Rng,
+    /// The URL template.
+    pub path: PathTemplate,
+    /// The request method.
+    pub method: Method,
+    /// The visitors' scheme.
+    pub scheme: Scheme,
+}
+
+impl WorkloadGen {
+    /// A generator for `w` in a run of `duration`, seeded from the scenario seed and the
+    /// workload's index.
+    pub fn new(w: &Workload, index: usize, duration: Duration, seed: u64) -> WorkloadGen {
+        let per_s = w.rate.per_second();
+        let keys = match w.urls {
+            Urls::Distinct => KeyChooser::Distinct,
+            Urls::One => KeyChooser::One,
+            Urls::Keys(n) => match w.popularity {
+                Popularity::Uniform => KeyChooser::Uniform(n.max(1)),
+                Popularity::Zipf(s) => KeyChooser::Zipf(
+                    Zipf::new(n.max(1), s).expect("validated: zipf exponent > 0, n ≥ 1"),
+                ),
+            },
+        };
+        let start = Instant::ZERO + w.start;
+        WorkloadGen {
+            start,
+            end: Instant::ZERO + duration,
+            kind: w.arrival,
+            count: w.count,
+            interval_ns: if per_s > 0.0 {
+                1e9 / per_s
+            } else {
+                f64::INFINITY
+            },
+            exp: (per_s > 0.0).then(|| Exp::new(per_s).expect("rate > 0")),
+            keys,
+            clients: w.clients.max(1),
+            emitted: 0,
+            next_at: start,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ mix64(index as u64 + 0x5eed)),
+            path: PathTemplate::new(&w.path),
+            method: match w.method {
+                WorkloadMethod::Get => Method::Get,
+                WorkloadMethod::Head => Method::Head,
+                WorkloadMethod::Post => Method::Other,
+            },
+            scheme: w.scheme,
+        }
+    }
+
+    /// When the next arrival happens, if any.
+    pub fn peek(&self) -> Option<Instant> {
+        if self.count.is_some_and(|c| self.emitted >= c) {
+            return None;
+        }
+        match self.kind {
+            ArrivalKind::Burst => Some(self.start),
+            _ if self.next_at >= self.end || self.interval_ns.is_infinite() => None,
+            _ => Some(self.next_at),
+        }
+    }
+
+    /// Takes the next arrival.
+    pub fn next_arrival(&mut self) -> Option<Arrival> {
+        let at = self.peek()?;
+        let i = self.emitted;
+        self.emitted += 1;
+        match self.kind {
+            ArrivalKind::Burst => {}
+            ArrivalKind::Constant => {
+                let ns = (self.emitted as f64 * self.interval_ns).round() as u64;
+                self.next_at = Instant(self.start.0 + ns);
+            }
+            ArrivalKind::Poisson => {
+                let gap = self.exp.expect("rate > 0").sample(&mut self.rng);
+                self.next_at = self.next_at + Duration::from_secs_f64(gap);
+            }
+        }
+        let key = match &self.keys {
+            KeyChooser::Distinct => i,
+            KeyChooser::One => 0,
+            KeyChooser::Uniform(n) => rand_chacha::rand_core::RngCore::next_u64(&mut self.rng) % n,
+            KeyChooser::Zipf(z) => z.sample(&mut self.rng) as u64 - 1,
+        };
+        Some(Arrival {
+            at,
+            key,
+            client: client_addr((i % u64::from(self.clients)) as u32),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdn_core::units::Rate;
+
+    fn w(arrival: ArrivalKind, rate: f64, count: Option<u64>, urls: Urls) -> Workload {
+        Workload {
+            start: Duration::ZERO,
+            rate: Rate::per_second_f64(rate),
+            arrival,
+            count,
+            urls,
+            popularity: Popularity::Uniform,
+            clients: 3,
+            scheme: Scheme::Https,
+            path: "/a/{key}.png".into(),
+            method: WorkloadMethod::Get,
+        }
+    }
+
+    fn all(g: &mut WorkloadGen) -> Vec<Arrival> {
+        std::iter::from_fn(|| g.next_arrival()).collect()
+    }
+
+    #[test]
+    fn constant_rate_fills_the_duration() {
+        let mut g = WorkloadGen::new(
+            &w(ArrivalKind::Constant, 100.0, None, Urls::Distinct),
+            0,
+            Duration::from_secs(3),
+            0,
+        );
+        let a = all(&mut g);
+        assert_eq!(a.len(), 300);
+        assert_eq!(a[1].at, Instant(10_000_000));
+        assert_eq!(a[299].key, 299);
+        assert_eq!(a[3].client, client_addr(0));
+    }
+
+    #[test]
+    fn burst_sends_count_at_start() {
+        let mut g = WorkloadGen::new(
+            &w(ArrivalKind::Burst, 0.0, Some(20), Urls::One),
+            0,
+            Duration::from_secs(1),
+            0,
+        );
+        let a = all(&mut g);
+        assert_eq!(a.len(), 20);
+        assert!(a.iter().all(|x| x.at == Instant::ZERO && x.key == 0));
+    }
+
+    #[test]
+    fn poisson_is_seeded_and_roughly_at_rate() {
+        let spec = w(ArrivalKind::Poisson, 1000.0, None, Urls::Keys(10));
+        let a = all(&mut WorkloadGen::new(&spec, 0, Duration::from_secs(10), 7));
+        let b = all(&mut WorkloadGen::new(&spec, 0, Duration::from_secs(10), 7));
+        assert_eq!(a, b);
+        assert!((9_500..10_500).contains(&a.len()), "{}", a.len());
+        assert!(a.iter().all(|x| x.key < 10));
+    }
+
+    #[test]
+    fn templates_substitute_the_key() {
+        assert_eq!(
+            PathTemplate::new("/assets/{key}.png").render(42),
+            "/assets/42.png"
+        );
+        assert_eq!(PathTemplate::new("/index.html").render(42), "/index.html");
+    }
+}
