@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod benchmark;
 pub mod builtin;
 pub mod engine;
 pub mod explain;

@@ -8,4 +8,4 @@ mod store;
 pub use cache_control::CacheControl;
 pub use freshness::{freshness_lifetime, Storability};
 pub use status::CacheStatus;
-pub use store::{Entry, Store};
+pub use store::{Entry, KeyBuildHasher, KeyHasher, Store};

@@ -1,15 +1,20 @@
 //! A byte-bounded LRU store of responses, one per cache node.
 
 use super::CacheControl;
-use crate::message::{CacheKey, Response};
+use crate::message::{CacheKey, Response, Tier};
 use crate::time::Instant;
 use lru::LruCache;
 use std::hash::{BuildHasherDefault, Hasher};
+
 use std::time::Duration;
 
-/// Cache keys are already well-mixed hashes; hashing them again (SipHash) would only cost time.
-#[derive(Default)]
-struct KeyHasher(u64);
+/// A hasher for [`CacheKey`]s, which are already well-mixed hashes: hashing them again with
+/// SipHash would only cost time. Use it for any map keyed by cache key.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct KeyHasher(u64);
+
+/// `BuildHasher` for [`KeyHasher`].
+pub type KeyBuildHasher = BuildHasherDefault<KeyHasher>;
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
@@ -58,6 +63,31 @@ impl Entry {
     }
 }
 
+/// The parts of a response that many entries share (one origin sends the same directives
+/// with every response), stored once per store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Style {
+    cache_control: CacheControl,
+    reason: Option<&'static str>,
+    generated_by: Tier,
+}
+
+/// An [`Entry`] packed into 40 bytes, so an LRU node fits one cache line: the simulator's
+/// speed is bound by cache misses on large stores.
+#[derive(Clone, Copy)]
+struct Packed {
+    body_len: u64,
+    age_ns: u64,
+    stored_at: Instant,
+    lifetime_ns: u64,
+    style: u32,
+    status: u16,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// A byte-bounded LRU cache of responses.
 ///
 /// ```
@@ -74,7 +104,8 @@ impl Entry {
 pub struct Store {
     capacity: u64,
     used: u64,
-    entries: LruCache<CacheKey, Entry, BuildHasherDefault<KeyHasher>>,
+    entries: LruCache<CacheKey, Packed, KeyBuildHasher>,
+    styles: Vec<Style>,
 }
 
 impl Store {
@@ -83,7 +114,8 @@ impl Store {
         Store {
             capacity,
             used: 0,
-            entries: LruCache::unbounded_with_hasher(BuildHasherDefault::default()),
+            entries: LruCache::unbounded_with_hasher(KeyBuildHasher::default()),
+            styles: Vec::new(),
         }
     }
 
@@ -108,13 +140,45 @@ impl Store {
     }
 
     /// Looks up `key`, marking it most recently used.
-    pub fn get(&mut self, key: CacheKey) -> Option<&Entry> {
-        self.entries.get(&key)
+    pub fn get(&mut self, key: CacheKey) -> Option<Entry> {
+        let p = *self.entries.get(&key)?;
+        Some(self.unpack(p))
     }
 
     /// Looks up `key` without touching recency.
-    pub fn peek(&self, key: CacheKey) -> Option<&Entry> {
-        self.entries.peek(&key)
+    pub fn peek(&self, key: CacheKey) -> Option<Entry> {
+        self.entries.peek(&key).map(|p| self.unpack(*p))
+    }
+
+    fn unpack(&self, p: Packed) -> Entry {
+        let style = self.styles[p.style as usize];
+        Entry {
+            response: Response {
+                status: p.status,
+                body_len: p.body_len,
+                cache_control: style.cache_control,
+                generated_by: style.generated_by,
+                reason: style.reason,
+                age: Duration::from_nanos(p.age_ns),
+            },
+            stored_at: p.stored_at,
+            lifetime: Duration::from_nanos(p.lifetime_ns),
+        }
+    }
+
+    fn style_index(&mut self, r: &Response) -> u32 {
+        let style = Style {
+            cache_control: r.cache_control,
+            reason: r.reason,
+            generated_by: r.generated_by,
+        };
+        // Few distinct styles exist (usually one per origin configuration); search newest
+        // first because a reconfigured origin keeps sending its latest style.
+        if let Some(i) = self.styles.iter().rposition(|s| *s == style) {
+            return i as u32;
+        }
+        self.styles.push(style);
+        (self.styles.len() - 1) as u32
     }
 
     /// Stores `response` under `key`, evicting least-recently-used entries to make room.
@@ -130,32 +194,34 @@ impl Store {
         if size > self.capacity || self.capacity == 0 {
             return false;
         }
-        if let Some(old) = self.entries.pop(&key) {
-            self.used -= old.response.body_len;
+        let entry = Packed {
+            body_len: size,
+            age_ns: nanos(response.age),
+            stored_at: now,
+            lifetime_ns: nanos(lifetime),
+            style: self.style_index(&response),
+            status: response.status,
+        };
+        if let Some(old) = self.entries.put(key, entry) {
+            self.used -= old.body_len;
         }
-        while self.used + size > self.capacity {
+        self.used += size;
+        // The new entry is most recently used and fits on its own, so it is never the one
+        // evicted here.
+        while self.used > self.capacity {
             let (_, evicted) = self
                 .entries
                 .pop_lru()
-                .expect("used bytes > 0 implies an entry to evict");
-            self.used -= evicted.response.body_len;
+                .expect("used bytes > capacity implies an entry to evict");
+            self.used -= evicted.body_len;
         }
-        self.entries.put(
-            key,
-            Entry {
-                response,
-                stored_at: now,
-                lifetime,
-            },
-        );
-        self.used += size;
         true
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: CacheKey) -> Option<Entry> {
-        let e = self.entries.pop(&key)?;
-        self.used -= e.response.body_len;
-        Some(e)
+        let p = self.entries.pop(&key)?;
+        self.used -= p.body_len;
+        Some(self.unpack(p))
     }
 }

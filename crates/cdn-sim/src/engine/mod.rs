@@ -4,7 +4,7 @@
 //! A request's life, with the events that carry it (RTTs from `[network]`):
 //!
 //! ```text
-//! arrival ─(½ client RTT)─► AtL1 ─hit──────────────────────────────────────────► client
+//! arrival ─(½ client RTT)─► at L1 ─hit──────────────────────────────────────────► client
 //!                            │miss (or collapsed behind an in-flight miss)
 //!                            └─(½ L1-L2 RTT)─► AtL2 ─hit──(½ RTT)─► ParentAnswer ─► client
 //!                                               │miss
@@ -23,7 +23,7 @@ use crate::latency::LatencyCounts;
 use crate::report::{Report, TierCounts};
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
-use cdn_core::cache::CacheStatus;
+use cdn_core::cache::{CacheStatus, KeyBuildHasher};
 use cdn_core::config::NodeState;
 use cdn_core::message::mix64;
 use cdn_core::node::Lookup;
@@ -76,9 +76,11 @@ pub fn simulate(scenario: &Scenario, options: SimOptions) -> SimOutput {
 
 type Fid = u32;
 
+/// Keys with a fetch in flight at one node, and the flights collapsed behind each.
+type Locks = HashMap<CacheKey, Vec<Fid>, KeyBuildHasher>;
+
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    AtL1(Fid),
     AtL2(Fid),
     ParentAnswer(Fid, u32),
     ParentDeadline(Fid, u32),
@@ -91,8 +93,7 @@ enum Ev {
 impl Ev {
     fn flight(self) -> Option<Fid> {
         match self {
-            Ev::AtL1(f)
-            | Ev::AtL2(f)
+            Ev::AtL2(f)
             | Ev::ParentAnswer(f, _)
             | Ev::ParentDeadline(f, _)
             | Ev::Syn(f)
@@ -119,6 +120,12 @@ struct Flight {
     parent_rank: u8,
     parent_gen: u32,
     awaiting_parent: bool,
+    /// When L1 stops waiting for its parent.
+    parent_deadline: Instant,
+    /// Whether the deadline event is in the queue. It is armed lazily, only when an event of
+    /// the exchange would land after it (or nothing else will wake the flight), so the
+    /// common fast answer never leaves a dead timer behind.
+    deadline_armed: bool,
     rerouted: bool,
     /// Skip collapsing: released from a lock whose leader got an uncacheable answer.
     no_collapse_l1: bool,
@@ -155,8 +162,8 @@ struct Engine<'s> {
     l2: Vec<CacheNode>,
     origin: Origin,
     /// Per node: keys with a fetch in flight, and the flights waiting for it.
-    locks_l1: Vec<HashMap<CacheKey, Vec<Fid>>>,
-    locks_l2: Vec<HashMap<CacheKey, Vec<Fid>>>,
+    locks_l1: Vec<Locks>,
+    locks_l2: Vec<Locks>,
     flights: Vec<Option<Flight>>,
     free: Vec<Fid>,
     path_buf: String,
@@ -228,8 +235,8 @@ impl<'s> Engine<'s> {
             now: Instant::ZERO,
             queue,
             workloads,
-            locks_l1: (0..l1.len()).map(|_| HashMap::new()).collect(),
-            locks_l2: (0..l2.len()).map(|_| HashMap::new()).collect(),
+            locks_l1: (0..l1.len()).map(|_| Locks::default()).collect(),
+            locks_l2: (0..l2.len()).map(|_| Locks::default()).collect(),
             l1,
             l2,
             origin: Origin::new(scenario.origin.clone()),
@@ -262,7 +269,12 @@ impl<'s> Engine<'s> {
             match (next_arrival, next_event) {
                 (None, None) => break,
                 // Queued events at the same instant run before new arrivals.
-                (Some((t, w)), e) if e.is_none_or(|e| t < e) => self.arrive(w, t),
+                (Some((t, w)), e) if e.is_none_or(|e| t < e) => {
+                    self.now = t;
+                    let f = self.arrive(w);
+                    self.at_l1(f);
+                    self.maybe_free(f);
+                }
                 _ => {
                     let (t, ev) = self.queue.pop().expect("peeked");
                     self.now = t;
@@ -272,10 +284,14 @@ impl<'s> Engine<'s> {
         }
     }
 
+    /// The next request to reach an L1, and from which workload. Arrivals are not queued:
+    /// each generator is already in time order, so the next one is merged with the queue
+    /// here, and the queue stays as small as the requests in flight.
     fn next_arrival_source(&self) -> Option<(Instant, usize)> {
         let mut best: Option<(Instant, usize)> = None;
+        let to_l1 = Self::half(self.net.client_rtt);
         for (i, w) in self.workloads.iter().enumerate() {
-            if let Some(t) = w.peek() {
+            if let Some(t) = w.peek().map(|t| t + to_l1) {
                 if best.is_none_or(|(bt, _)| t < bt) {
                     best = Some((t, i));
                 }
@@ -289,7 +305,6 @@ impl<'s> Engine<'s> {
             self.fl(f).refs -= 1;
         }
         match ev {
-            Ev::AtL1(f) => self.at_l1(f),
             Ev::AtL2(f) => self.at_l2(f),
             Ev::ParentAnswer(f, gen) => self.parent_answer(f, gen),
             Ev::ParentDeadline(f, gen) => self.parent_deadline(f, gen),
@@ -297,6 +312,7 @@ impl<'s> Engine<'s> {
             Ev::AtOrigin(f) => self.at_origin(f),
             Ev::FetchDone(f) => self.fetch_done(f),
             Ev::World(i) => self.apply_world(i),
+
         }
         if let Some(f) = ev.flight() {
             self.maybe_free(f);
@@ -305,9 +321,26 @@ impl<'s> Engine<'s> {
 
     fn schedule(&mut self, at: Instant, ev: Ev) {
         if let Some(f) = ev.flight() {
-            self.fl(f).refs += 1;
+            let fl = self.fl(f);
+            fl.refs += 1;
+            let crosses_deadline = fl.awaiting_parent && at > fl.parent_deadline;
+            if crosses_deadline && !matches!(ev, Ev::ParentDeadline(..)) {
+                self.arm_parent_deadline(f);
+            }
         }
         self.queue.push(at, ev);
+    }
+
+    /// Puts L1's parent-read deadline in the queue (once per exchange).
+    fn arm_parent_deadline(&mut self, f: Fid) {
+        let fl = self.fl(f);
+        if fl.deadline_armed || !fl.awaiting_parent {
+            return;
+        }
+        fl.deadline_armed = true;
+        fl.refs += 1;
+        let (at, gen) = (fl.parent_deadline, fl.parent_gen);
+        self.queue.push(at, Ev::ParentDeadline(f, gen));
     }
 
     fn fl(&mut self, f: Fid) -> &mut Flight {
@@ -328,7 +361,7 @@ impl<'s> Engine<'s> {
 
     // ----- arrival and L1 -------------------------------------------------------------------
 
-    fn arrive(&mut self, w: usize, _t: Instant) {
+    fn arrive(&mut self, w: usize) -> Fid {
         let a = self.workloads[w].next_arrival().expect("peeked");
         let gen = &self.workloads[w];
         gen.path.write(a.key, &mut self.path_buf);
@@ -351,6 +384,8 @@ impl<'s> Engine<'s> {
             parent_rank: 0,
             parent_gen: 0,
             awaiting_parent: false,
+            parent_deadline: Instant::ZERO,
+            deadline_armed: false,
             rerouted: false,
             no_collapse_l1: false,
             no_collapse_l2: false,
@@ -381,8 +416,7 @@ impl<'s> Engine<'s> {
                 (self.flights.len() - 1) as Fid
             }
         };
-        let at = a.at + Self::half(self.net.client_rtt);
-        self.schedule(at, Ev::AtL1(f));
+        f
     }
 
     fn trace(&mut self, f: Fid, node: NodeRef, event: TraceEvent) {
@@ -452,14 +486,17 @@ impl<'s> Engine<'s> {
             (fl.req.key, fl.parent_rank, fl.l1)
         };
         let l2 = nth_parent(key, l2_count, rank as usize) as u16;
+        let now = self.now;
+        let parent_read = self.timeouts.parent_read;
         let gen = {
             let fl = self.fl(f);
             fl.l2 = l2;
             fl.parent_gen += 1;
             fl.awaiting_parent = true;
+            fl.parent_deadline = now + parent_read;
+            fl.deadline_armed = false;
             fl.parent_gen
         };
-        let now = self.now;
         let rtt = self.net.l1_l2_rtt;
         let state = self.l2[l2 as usize].state();
         if self.traced(f) {
@@ -485,16 +522,15 @@ impl<'s> Engine<'s> {
         match state {
             NodeState::Up => {
                 self.schedule(now + Self::half(rtt), Ev::AtL2(f));
-                let deadline = now + self.timeouts.parent_read;
-                self.schedule(deadline, Ev::ParentDeadline(f, gen));
             }
             NodeState::Down => {
                 self.fl(f).outcome = Outcome::Failed(FailureKind::Refused, rtt);
+                self.fl(f).deadline_armed = true;
                 self.schedule(now + rtt, Ev::ParentDeadline(f, gen));
             }
             NodeState::Hung => {
-                let deadline = now + self.timeouts.parent_read;
-                self.schedule(deadline, Ev::ParentDeadline(f, gen));
+                // Nothing will ever answer: only the deadline wakes this flight.
+                self.arm_parent_deadline(f);
             }
         }
     }
@@ -733,6 +769,9 @@ impl<'s> Engine<'s> {
                     if let Some(waiters) = locks.get_mut(&req.key) {
                         waiters.push(f);
                         self.fl(f).refs += 1;
+                        // Only the leader's answer would wake a waiter; L1 must not wait
+                        // past its deadline for it.
+                        self.arm_parent_deadline(f);
                         return;
                     }
                     locks.insert(req.key, Vec::new());

@@ -1,0 +1,82 @@
+//! The standard benchmark workload, shared by `benches/simulator.rs` and
+//! `examples/throughput.rs`: 4 L1 × 2 L2, a healthy origin, 4 KiB objects, zipf 1.0 over
+//! 1M keys, L1 caches 1 % and L2 caches 10 % of the key space, traces off.
+
+use crate::scenario::{Arrival, Popularity, Scenario, Urls, Workload, WorkloadMethod};
+use cdn_core::units::Rate;
+use cdn_core::{CdnConfig, NetworkConfig, NodeConfig, OriginConfig, Profile, Scheme};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Zipf};
+use std::time::Duration;
+
+/// Keys in the standard workload.
+pub const KEYS: u64 = 1_000_000;
+/// Object size in the standard workload.
+pub const OBJECT_SIZE: u64 = 4096;
+/// Arrival rate in virtual time (it only sets how many requests are in flight at once).
+pub const RATE_PER_S: f64 = 100_000.0;
+
+/// The standard scenario, sending `requests` requests.
+pub fn standard_scenario(requests: u64) -> Scenario {
+    let node = |name: String, objects: u64| NodeConfig {
+        cache: Some(objects * OBJECT_SIZE),
+        ..NodeConfig::named(name)
+    };
+    Scenario {
+        name: "benchmark".into(),
+        description: "standard benchmark workload".into(),
+        seed: 1,
+        profile: Profile::Cloudflare,
+        duration: Duration::from_secs_f64(requests as f64 / RATE_PER_S + 1.0),
+        cdn: CdnConfig {
+            l1: (1..=4).map(|i| node(format!("edge-{i}"), KEYS / 100)).collect(),
+            l2: (1..=2).map(|i| node(format!("shield-{i}"), KEYS / 10)).collect(),
+            ..CdnConfig::default()
+        },
+        network: NetworkConfig::default(),
+        origin: OriginConfig {
+            workers: 10_000,
+            queue: 10_000,
+            service_time: Duration::from_millis(1),
+            cache_control: "max-age=86400".into(),
+            object_size: OBJECT_SIZE,
+            ..OriginConfig::default()
+        },
+        workloads: vec![Workload {
+            start: Duration::ZERO,
+            rate: Rate::per_second_f64(RATE_PER_S),
+            arrival: Arrival::Constant,
+            count: Some(requests),
+            urls: Urls::Keys(KEYS),
+            popularity: Popularity::Zipf(1.0),
+            clients: 10_000,
+            scheme: Scheme::Https,
+            path: "/assets/{key}.png".into(),
+            method: WorkloadMethod::Get,
+        }],
+        events: Vec::new(),
+    }
+}
+
+/// The same zipf(1.0)-over-1M key sequence, as plain numbers (for the bare LRU baseline).
+pub fn key_sequence(requests: u64, seed: u64) -> Vec<u64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let zipf = Zipf::new(KEYS, 1.0).expect("valid zipf");
+    (0..requests).map(|_| zipf.sample(&mut rng) as u64).collect()
+}
+
+/// Replays `keys` through one bare `lru::LruCache` holding `capacity` objects; returns hits.
+/// No simulator can do less work per request than this.
+pub fn bare_lru_replay(keys: &[u64], capacity: usize) -> u64 {
+    let mut cache = lru::LruCache::new(std::num::NonZeroUsize::new(capacity).expect("capacity > 0"));
+    let mut hits = 0;
+    for &k in keys {
+        if cache.get(&k).is_some() {
+            hits += 1;
+        } else {
+            cache.put(k, ());
+        }
+    }
+    hits
+}
