@@ -61,7 +61,15 @@ pub fn source(name: &str) -> Option<&'static str> {
 /// assert_eq!(s.name, "origin-down");
 /// ```
 pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
-    let src = source(name).ok_or_else(|| ScenarioError::unknown_builtin(name, names()))?;
+    let src = source(name).ok_or_else(|| {
+        ScenarioError::new(
+            name,
+            format!(
+                "no such scenario file, and no built-in scenario of that name; built-ins: {}",
+                names().join(", ")
+            ),
+        )
+    })?;
     Scenario::from_toml(src, &format!("scenarios/{name}.toml"))
 }
 

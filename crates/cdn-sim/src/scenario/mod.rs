@@ -1,93 +1,309 @@
-//! Scenario types (stand-in until the loader lands: types only).
-#![allow(missing_docs)]
-use cdn_core::units::Rate;
-use cdn_core::{CdnConfig, NetworkConfig, OriginConfig, Profile, Scheme};
+//! Scenario files: the TOML a user writes, loaded into checked, fully resolved configuration.
+//!
+//! ```text
+//!  source ──toml_edit──► line index        (every key → its line)
+//!     │
+//!     └──serde──► RawScenario ──validate──► Scenario { cdn, network, origin, workloads,
+//!                     │                                events: [world after each patch] }
+//!                     └── any failure ──► ScenarioError "file:line: key: what; allowed: ..."
+//! ```
+//!
+//! The sections reuse the core's configuration types ([`CdnConfig`], [`NetworkConfig`],
+//! [`OriginConfig`]) and their `validate()`; this module adds the top-level keys,
+//! `[[workload]]`, `[[event]]`, and errors that name the file, line, key and what is allowed.
+//! `docs/scenarios.md` is the reference for every key.
+//!
+//! ```
+//! use cdn_sim::scenario::{Scenario, Urls};
+//! let s = Scenario::from_toml(r#"
+//! name = "origin-down"
+//! profile = "nginx"
+//! [[workload]]
+//! urls = "one"
+//! count = 5
+//! [[event]]
+//! at = "3s"
+//! origin = { state = "down" }
+//! "#, "origin-down.toml").unwrap();
+//! assert_eq!(s.workloads[0].urls, Urls::One);
+//! assert_eq!(s.events[0].changes, r#"origin.state = "down""#);
+//! assert_eq!(s.events[0].origin.state, cdn_core::OriginState::Down);
+//! ```
+
+mod error;
+mod event;
+mod locate;
+mod workload;
+
+pub use error::ScenarioError;
+pub use workload::{Arrival, Popularity, Urls, Workload, WorkloadMethod, DEFAULT_PATH};
+
+use cdn_core::egress::PoolError;
+use cdn_core::units::serde_units;
+use cdn_core::{CdnConfig, ConfigError, EgressPool, NetworkConfig, OriginConfig, Profile};
+use error::{probe, translate, Invalid};
+use event::RawEvent;
+use locate::{line_of_offset, KeyPath, LineIndex, Seg};
+use serde::Deserialize;
+use std::path::Path;
 use std::time::Duration;
 
-#[derive(Clone, Debug)]
+/// A loaded, validated scenario: everything a run needs.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
+    /// Short identifier, shown in reports (required).
     pub name: String,
+    /// One line for `cdn-sim list` (default `""`).
     pub description: String,
+    /// Seed of every random choice (default 0): same seed, same report.
     pub seed: u64,
+    /// Whose error codes and default timeouts (default `cloudflare`).
     pub profile: Profile,
+    /// How long workloads generate arrivals (default 10 s).
     pub duration: Duration,
+    /// `[cdn]`, `[[cdn.l1]]`, `[[cdn.l2]]` at the start of the run.
     pub cdn: CdnConfig,
+    /// `[network]` at the start of the run.
     pub network: NetworkConfig,
+    /// `[origin]` at the start of the run.
     pub origin: OriginConfig,
+    /// `[[workload]]` tables, in file order (at least one).
     pub workloads: Vec<Workload>,
+    /// `[[event]]` tables, sorted by `at` (file order for equal `at`).
     pub events: Vec<Event>,
 }
-#[derive(Clone, Debug)]
-pub struct Workload {
-    pub start: Duration,
-    pub rate: Rate,
-    pub arrival: Arrival,
-    pub count: Option<u64>,
-    pub urls: Urls,
-    pub popularity: Popularity,
-    pub clients: u32,
-    pub scheme: Scheme,
-    pub path: String,
-    pub method: WorkloadMethod,
-}
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arrival {
-    Constant,
-    Poisson,
-    Burst,
-}
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Urls {
-    Distinct,
-    One,
-    Keys(u64),
-}
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Popularity {
-    Uniform,
-    Zipf(f64),
-}
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WorkloadMethod {
-    Get,
-    Head,
-    Post,
-}
-#[derive(Clone, Debug)]
+
+/// The world after an event: full, resolved configurations (the base document with every
+/// patch up to and including this one merged in, then deserialized and validated).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Event {
+    /// When it takes effect, from the start of the run.
     pub at: Duration,
+    /// The line of the event's `[[event]]` header.
     pub line: usize,
+    /// `[cdn]` from now on.
     pub cdn: CdnConfig,
+    /// `[network]` from now on.
     pub network: NetworkConfig,
+    /// `[origin]` from now on.
     pub origin: OriginConfig,
+    /// What this event changed, e.g. `origin.state = "down"` (several joined by `; `).
     pub changes: String,
 }
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ScenarioError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub key: Option<String>,
-    pub message: String,
+
+/// The whole file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    profile: Profile,
+    #[serde(default = "default_duration", with = "serde_units::duration")]
+    duration: Duration,
+    #[serde(default)]
+    cdn: CdnConfig,
+    #[serde(default)]
+    network: NetworkConfig,
+    #[serde(default)]
+    origin: OriginConfig,
+    #[serde(default)]
+    workload: Vec<Workload>,
+    #[serde(default)]
+    event: Vec<RawEvent>,
 }
-impl ScenarioError {
-    pub fn unknown_builtin(name: &str, names: Vec<&str>) -> ScenarioError {
-        ScenarioError {
-            file: name.into(),
-            line: None,
-            key: None,
-            message: format!(
-                "no such file or built-in scenario; built-ins: {}",
-                names.join(", ")
-            ),
+
+fn default_duration() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn key(k: &str) -> KeyPath {
+    KeyPath::root().key(k)
+}
+
+impl Scenario {
+    /// Parses and validates a scenario. `file` is used only in error messages.
+    ///
+    /// Every invalid input gives one [`ScenarioError`] (the first problem, in file order
+    /// where serde finds it); no input panics.
+    pub fn from_toml(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let syntax = |span: Option<std::ops::Range<usize>>, message: &str| {
+            let line = span.map(|s| line_of_offset(source, s.start));
+            ScenarioError::at(
+                file,
+                line,
+                None,
+                format!("TOML syntax error: {}", error::one_line(message)),
+            )
+        };
+        let doc =
+            toml_edit::ImDocument::parse(source).map_err(|e| syntax(e.span(), e.message()))?;
+        let lines = LineIndex::new(&doc, source);
+        let root = toml::Value::Table(
+            source
+                .parse::<toml::Table>()
+                .map_err(|e| syntax(e.span(), e.message()))?,
+        );
+        let raw: RawScenario = serde_path_to_error::deserialize(toml::Deserializer::new(source))
+            .map_err(|e| {
+                let path = KeyPath::from_serde(e.path());
+                let inner = e.into_inner();
+                translate(path, inner.message(), &root, &probe::<RawScenario>).locate(file, &lines)
+            })?;
+        Scenario::from_raw(raw, &root, &lines).map_err(|e| e.locate(file, &lines))
+    }
+
+    /// Reads and parses a scenario file; errors (including read errors) name `path`.
+    pub fn from_path(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::new(&file, format!("cannot read the scenario: {e}")))?;
+        Scenario::from_toml(&source, &file)
+    }
+
+    fn from_raw(
+        raw: RawScenario,
+        root: &toml::Value,
+        lines: &LineIndex,
+    ) -> Result<Scenario, Invalid> {
+        let mut scenario = Scenario {
+            name: raw.name,
+            description: raw.description,
+            seed: raw.seed,
+            profile: raw.profile,
+            duration: raw.duration,
+            cdn: raw.cdn,
+            network: raw.network,
+            origin: raw.origin,
+            workloads: raw.workload,
+            events: Vec::new(),
+        };
+        scenario.check_base()?;
+        // Each event's world is checked as it is resolved, and blamed on its patch.
+        scenario.events = event::resolve(&raw.event, root, scenario.profile, lines)?;
+        Ok(scenario)
+    }
+
+    /// Checks what types alone cannot, for a scenario built or changed in code (files are
+    /// checked by [`Scenario::from_toml`]). Errors carry the key but no line; event keys use
+    /// the index in [`Scenario::events`].
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let file = format!("scenario {:?}", self.name);
+        self.check_base().map_err(|e| e.unlocated(&file))?;
+        for (i, ev) in self.events.iter().enumerate() {
+            let here = key("event").index(i);
+            check_cdn(&ev.cdn, self.profile)
+                .and_then(|()| check_origin(&ev.origin))
+                .map_err(|e| e.under(&here).unlocated(&file))?;
+        }
+        Ok(())
+    }
+
+    /// Everything but the events, in file order.
+    fn check_base(&self) -> Result<(), Invalid> {
+        if self.name.trim().is_empty() {
+            return Err(Invalid::new(
+                key("name"),
+                "must not be empty; e.g. name = \"origin-down\"",
+            ));
+        }
+        if self.duration.is_zero() {
+            return Err(Invalid::new(
+                key("duration"),
+                "must be more than 0s; e.g. duration = \"10s\"",
+            ));
+        }
+        check_cdn(&self.cdn, self.profile)?;
+        check_origin(&self.origin)?;
+        if self.workloads.is_empty() {
+            return Err(Invalid::new(
+                key("workload"),
+                "missing section: at least one [[workload]] table is required \
+                 (e.g. [[workload]] with rate = \"100/s\")",
+            ));
+        }
+        for (i, w) in self.workloads.iter().enumerate() {
+            w.check().map_err(|e| e.under(&key("workload").index(i)))?;
+        }
+        Ok(())
+    }
+}
+
+/// `CdnConfig::validate`, with the node index found, plus what a run needs beyond it: egress
+/// pools of a size `EgressPool::new` accepts, and timeouts that can be added up.
+pub(crate) fn check_cdn(cdn: &CdnConfig, profile: Profile) -> Result<(), Invalid> {
+    cdn.validate().map_err(|e| config_error(cdn, e))?;
+    // The pool-size rule of `EgressPool::new`, checked without building the pool (which
+    // deduplicates in quadratic time).
+    for (tier, nodes) in [("l1", &cdn.l1), ("l2", &cdn.l2)] {
+        for (i, node) in nodes.iter().enumerate() {
+            let total = node
+                .egress
+                .iter()
+                .fold(0u64, |sum, spec| sum.saturating_add(spec.len()));
+            if total > EgressPool::MAX_ADDRESSES {
+                return Err(Invalid::new(
+                    key("cdn").key(tier).index(i).key("egress"),
+                    format!(
+                        "{}; e.g. egress = [\"127.0.1.1-127.0.1.10\"]",
+                        PoolError::TooLarge(total)
+                    ),
+                ));
+            }
         }
     }
+    let d = profile.defaults();
+    let connect = cdn.connect_timeout.unwrap_or(d.connect_timeout);
+    let read = cdn.read_timeout.unwrap_or(d.read_timeout);
+    let attempts = cdn.connect_attempts.unwrap_or(d.connect_attempts);
+    let total = connect
+        .checked_mul(attempts)
+        .and_then(|c| c.checked_add(read))
+        .and_then(|c| c.checked_add(Duration::from_secs(1)));
+    if total.is_none() {
+        return Err(Invalid::new(
+            key("cdn").key("connect_attempts"),
+            "connect_attempts × connect_timeout + read_timeout is too long to represent; \
+             use smaller values",
+        )
+        .near(key("cdn").key("connect_timeout")));
+    }
+    Ok(())
 }
-impl Scenario {
-    pub fn from_toml(_s: &str, _f: &str) -> Result<Scenario, ScenarioError> {
-        unimplemented!("stand-in")
+
+/// `OriginConfig::validate`, as an [`Invalid`].
+pub(crate) fn check_origin(origin: &OriginConfig) -> Result<(), Invalid> {
+    origin
+        .validate()
+        .map_err(|e| Invalid::new(KeyPath::dotted(&e.key), e.message))
+}
+
+/// Turns a core `ConfigError` into an [`Invalid`]. Node errors carry `cdn.l2.name` without
+/// an index; the index is the shortest prefix of that tier that reproduces the error.
+fn config_error(cdn: &CdnConfig, err: ConfigError) -> Invalid {
+    let mut path = KeyPath::dotted(&err.key);
+    let tier = match path.0.as_slice() {
+        [Seg::Key(c), Seg::Key(t), Seg::Key(_), ..] if c == "cdn" => t.clone(),
+        _ => String::new(),
+    };
+    let count = match tier.as_str() {
+        "l1" => cdn.l1.len(),
+        "l2" => cdn.l2.len(),
+        _ => 0,
+    };
+    for i in 0..count {
+        let mut truncated = cdn.clone();
+        match tier.as_str() {
+            "l1" => truncated.l1.truncate(i + 1),
+            _ => truncated.l2.truncate(i + 1),
+        }
+        if truncated.validate().as_ref() == Err(&err) {
+            path.0.insert(2, Seg::Index(i));
+            break;
+        }
     }
-    pub fn from_path(_p: &std::path::Path) -> Result<Scenario, ScenarioError> {
-        unimplemented!("stand-in")
-    }
+    Invalid::new(path, err.message)
 }
