@@ -11,7 +11,6 @@ use cdn_sim::benchmark::{bare_lru_replay, key_sequence, standard_scenario, KEYS}
 use cdn_sim::engine::{simulate, SimOptions};
 use std::time::Instant;
 
-
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -44,10 +43,24 @@ fn main() {
         100.0 * c.hit as f64 / (c.hit + c.miss).max(1) as f64
     };
     println!("requests            {n}");
-    println!("simulated req/s     {:.2} M  ({sim_s:.2} s)", n as f64 / sim_s / 1e6);
-    println!("bare lru req/s      {:.2} M  ({lru_s:.2} s, hit ratio {:.1}%)", n as f64 / lru_s / 1e6, 100.0 * hits as f64 / n as f64);
+    println!(
+        "simulated req/s     {:.2} M  ({sim_s:.2} s)",
+        n as f64 / sim_s / 1e6
+    );
+    println!(
+        "bare lru req/s      {:.2} M  ({lru_s:.2} s, hit ratio {:.1}%)",
+        n as f64 / lru_s / 1e6,
+        100.0 * hits as f64 / n as f64
+    );
     println!("sim / bare lru      {:.3}", lru_s / sim_s);
-    println!("hit ratio           l1 {:.1}%  l2 {:.1}%  origin requests {}", ratio("l1"), ratio("l2"), r.origin_requests);
+    println!(
+        "hit ratio           l1 {:.1}%  l2 {:.1}%  origin requests {}",
+        ratio("l1"),
+        ratio("l2"),
+        r.origin_requests
+    );
     println!("statuses            {:?}", r.status);
-    println!("peak RSS            {rss_after_sim:.1} MiB after the simulation (before the key replay)");
+    println!(
+        "peak RSS            {rss_after_sim:.1} MiB after the simulation (before the key replay)"
+    );
 }

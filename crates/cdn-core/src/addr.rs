@@ -211,6 +211,19 @@ pub fn to_cidrs(addrs: impl IntoIterator<Item = Ipv4Addr>) -> Vec<Cidr> {
     out
 }
 
+impl serde::Serialize for AddrSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AddrSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AddrSpec, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,18 +269,5 @@ mod tests {
         assert_eq!(blocks.len(), 2);
         let all = range_to_cidrs(ip("0.0.0.0"), ip("255.255.255.255"));
         assert_eq!(all[0].to_string(), "0.0.0.0/0");
-    }
-}
-
-impl serde::Serialize for AddrSpec {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for AddrSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AddrSpec, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -30,8 +30,12 @@ pub fn standard_scenario(requests: u64) -> Scenario {
         profile: Profile::Cloudflare,
         duration: Duration::from_secs_f64(requests as f64 / RATE_PER_S + 1.0),
         cdn: CdnConfig {
-            l1: (1..=4).map(|i| node(format!("edge-{i}"), KEYS / 100)).collect(),
-            l2: (1..=2).map(|i| node(format!("shield-{i}"), KEYS / 10)).collect(),
+            l1: (1..=4)
+                .map(|i| node(format!("edge-{i}"), KEYS / 100))
+                .collect(),
+            l2: (1..=2)
+                .map(|i| node(format!("shield-{i}"), KEYS / 10))
+                .collect(),
             ..CdnConfig::default()
         },
         network: NetworkConfig::default(),
@@ -63,13 +67,16 @@ pub fn standard_scenario(requests: u64) -> Scenario {
 pub fn key_sequence(requests: u64, seed: u64) -> Vec<u64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let zipf = Zipf::new(KEYS, 1.0).expect("valid zipf");
-    (0..requests).map(|_| zipf.sample(&mut rng) as u64).collect()
+    (0..requests)
+        .map(|_| zipf.sample(&mut rng) as u64)
+        .collect()
 }
 
 /// Replays `keys` through one bare `lru::LruCache` holding `capacity` objects; returns hits.
 /// No simulator can do less work per request than this.
 pub fn bare_lru_replay(keys: &[u64], capacity: usize) -> u64 {
-    let mut cache = lru::LruCache::new(std::num::NonZeroUsize::new(capacity).expect("capacity > 0"));
+    let mut cache =
+        lru::LruCache::new(std::num::NonZeroUsize::new(capacity).expect("capacity > 0"));
     let mut hits = 0;
     for &k in keys {
         if cache.get(&k).is_some() {

@@ -207,7 +207,7 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
     for para in text.split("\n\n") {
         let mut line = String::from(indent);
         for word in para.split_whitespace() {
-            if line.len() + word.len() + 1 > width && line.trim().len() > 0 {
+            if line.len() + word.len() + 1 > width && !line.trim().is_empty() {
                 out.push_str(line.trim_end());
                 out.push('\n');
                 line = String::from(indent);

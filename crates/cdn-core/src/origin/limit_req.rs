@@ -346,6 +346,19 @@ impl LimitReq {
     }
 }
 
+impl fmt::Display for NginxRate {
+    /// Formats as nginx writes it: `"10r/s"`, or `"30r/m"` when the rate is not a whole
+    /// number per second.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.milli_per_second();
+        if r % 1000 == 0 {
+            write!(f, "{}r/s", r / 1000)
+        } else {
+            write!(f, "{}r/m", r * 60 / 1000)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -669,19 +682,6 @@ mod tests {
                 prop_assert_eq!(got, want, "step {} at {} ns, key {}", i, now, key);
             }
             prop_assert_eq!(lr.tracked_keys(), reference.keys.len());
-        }
-    }
-}
-
-impl fmt::Display for NginxRate {
-    /// Formats as nginx writes it: `"10r/s"`, or `"30r/m"` when the rate is not a whole
-    /// number per second.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let r = self.milli_per_second();
-        if r % 1000 == 0 {
-            write!(f, "{}r/s", r / 1000)
-        } else {
-            write!(f, "{}r/m", r * 60 / 1000)
         }
     }
 }

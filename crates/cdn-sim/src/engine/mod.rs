@@ -141,7 +141,10 @@ struct Flight {
     attempt: u32,
     connect_started: Instant,
     req_sent: Instant,
+    /// The fetcher's (L2's, or L1's going direct) result from the origin.
     outcome: Outcome,
+    /// Set when L1's connection to its parent was refused.
+    parent_refused: bool,
     answer: Response,
     done: bool,
     refs: u32,
@@ -312,7 +315,6 @@ impl<'s> Engine<'s> {
             Ev::AtOrigin(f) => self.at_origin(f),
             Ev::FetchDone(f) => self.fetch_done(f),
             Ev::World(i) => self.apply_world(i),
-
         }
         if let Some(f) = ev.flight() {
             self.maybe_free(f);
@@ -401,12 +403,13 @@ impl<'s> Engine<'s> {
             connect_started: Instant::ZERO,
             req_sent: Instant::ZERO,
             outcome: Outcome::Pending,
+            parent_refused: false,
             answer: Response::generated(Tier::L1, 0, ""),
             done: false,
             refs: 0,
             trace,
         };
-        let f = match self.free.pop() {
+        match self.free.pop() {
             Some(f) => {
                 self.flights[f as usize] = Some(flight);
                 f
@@ -415,8 +418,7 @@ impl<'s> Engine<'s> {
                 self.flights.push(Some(flight));
                 (self.flights.len() - 1) as Fid
             }
-        };
-        f
+        }
     }
 
     fn trace(&mut self, f: Fid, node: NodeRef, event: TraceEvent) {
@@ -524,7 +526,7 @@ impl<'s> Engine<'s> {
                 self.schedule(now + Self::half(rtt), Ev::AtL2(f));
             }
             NodeState::Down => {
-                self.fl(f).outcome = Outcome::Failed(FailureKind::Refused, rtt);
+                self.fl(f).parent_refused = true;
                 self.fl(f).deadline_armed = true;
                 self.schedule(now + rtt, Ev::ParentDeadline(f, gen));
             }
@@ -543,9 +545,10 @@ impl<'s> Engine<'s> {
             return;
         }
         fl.awaiting_parent = false;
-        let (kind, waited) = match std::mem::replace(&mut fl.outcome, Outcome::Pending) {
-            Outcome::Failed(k, w) => (k, w),
-            _ => (FailureKind::ReadTimeout, self.timeouts.parent_read),
+        let (kind, waited) = if std::mem::take(&mut fl.parent_refused) {
+            (FailureKind::Refused, self.net.l1_l2_rtt)
+        } else {
+            (FailureKind::ReadTimeout, self.timeouts.parent_read)
         };
         let l1 = self.fl(f).l1;
         if self.traced(f) {
@@ -569,7 +572,9 @@ impl<'s> Engine<'s> {
         let policy = self.cdn.on_parent_error;
         let l2_count = self.l2.len();
         let fl = self.fl(f);
-        if fl.rerouted {
+        // One reroute per request. And while the first parent is still fetching for this
+        // request (L1 timed out first), a second fetch would share its fetch state: relay.
+        if fl.rerouted || !fl.fetcher_idle() {
             return false;
         }
         let l1 = fl.l1;

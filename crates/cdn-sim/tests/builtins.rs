@@ -1,0 +1,190 @@
+//! Every built-in scenario runs, is deterministic, and shows what its description promises.
+
+mod common;
+use cdn_sim::builtin;
+use cdn_sim::engine::{simulate, SimOptions};
+use cdn_sim::report::Report;
+
+fn report(name: &str) -> Report {
+    let s = builtin::load(name).unwrap_or_else(|e| panic!("{e}"));
+    simulate(&s, SimOptions::default()).report
+}
+
+#[test]
+fn two_runs_of_every_builtin_print_identical_json() {
+    for name in builtin::names() {
+        let s = builtin::load(name).unwrap();
+        let a = simulate(
+            &s,
+            SimOptions {
+                trace: 3,
+                ..Default::default()
+            },
+        );
+        let b = simulate(
+            &s,
+            SimOptions {
+                trace: 3,
+                ..Default::default()
+            },
+        );
+        assert_eq!(a.report.to_json(), b.report.to_json(), "{name}");
+        assert_eq!(
+            cdn_sim::report::traces_to_text(&a.traces),
+            cdn_sim::report::traces_to_text(&b.traces),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_builtin_answers_every_request_once_and_describes_itself() {
+    for name in builtin::names() {
+        let s = builtin::load(name).unwrap();
+        assert_eq!(s.name, name, "file name and scenario name agree");
+        assert!(
+            s.description.len() > 80,
+            "{name}: says what the user should see and why"
+        );
+        let r = simulate(&s, SimOptions::default()).report;
+        assert!(r.requests > 0, "{name}");
+        assert_eq!(
+            r.status.values().sum::<u64>(),
+            r.requests,
+            "{name}: one response each"
+        );
+    }
+}
+
+#[test]
+fn the_scenario_files_are_the_embedded_ones() {
+    for name in builtin::names() {
+        let on_disk = std::fs::read_to_string(format!(
+            "{}/../../scenarios/{name}.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert_eq!(on_disk, builtin::source(name).unwrap());
+    }
+}
+
+#[track_caller]
+fn only(r: &Report, status: u16, tier: &str) {
+    assert_eq!(r.count(status), r.requests, "{:?}", r.status);
+    assert_eq!(
+        r.generated(status, tier),
+        r.requests,
+        "{:?}",
+        r.generated_by
+    );
+}
+
+#[test]
+fn single_fault_lessons() {
+    only(&report("origin-down"), 521, "l2");
+    only(&report("nginx-origin-down"), 502, "l2");
+    only(&report("origin-hung"), 524, "l2");
+    only(&report("nginx-origin-hung"), 504, "l2");
+    only(&report("firewall-drop"), 522, "l2");
+    only(&report("firewall-drop-nginx"), 504, "l2");
+    only(&report("firewall-reject"), 521, "l2");
+    only(&report("accept-queue-full"), 522, "l2");
+    only(&report("origin-reset"), 520, "l2");
+    only(&report("origin-close"), 520, "l2");
+    only(&report("origin-garbage"), 520, "l2");
+    only(&report("origin-unreachable"), 523, "l2");
+    only(&report("origin-dns-failure"), 530, "l2");
+    only(&report("nested-timeouts"), 504, "l1");
+    only(&report("cloudfront-connect-retries"), 504, "l2");
+    assert_eq!(report("firewall-drop").latency_ms.p50, 19_020.0);
+    assert_eq!(report("origin-hung").latency_ms.p50, 100_060.0);
+    assert_eq!(
+        report("cloudfront-connect-retries").latency_ms.p50,
+        30_020.0
+    );
+}
+
+#[test]
+fn ssl_lessons() {
+    only(&report("ssl-full-expired"), 200, "origin");
+    only(&report("ssl-strict-expired"), 526, "l2");
+    only(&report("ssl-strict-self-signed"), 526, "l2");
+    only(&report("ssl-strict-wrong-host"), 526, "l2");
+    only(&report("ssl-strict-origin-ca"), 200, "origin");
+    only(&report("ssl-full-plain-443"), 525, "l2");
+    only(&report("ssl-flexible-https-only"), 521, "l2");
+    only(&report("ssl-origin-pull-strict-http-only"), 521, "l2");
+    only(&report("ssl-strict-nginx-verify"), 502, "l2");
+}
+
+#[test]
+fn nginx_limit_req_counts_match_real_nginx() {
+    let r = report("limit-req-one-ip");
+    assert_eq!((r.count(200), r.generated(503, "origin")), (6, 14));
+    let r = report("limit-req-100rps");
+    assert_eq!((r.count(200), r.generated(503, "origin")), (35, 265));
+    let r = report("limit-req-many-ips");
+    assert_eq!((r.count(200), r.count(503)), (300, 0));
+    // Keepalive concentrates the same load on few egress IPs.
+    let r = report("limit-req-keepalive");
+    assert!(r.count(503) > 100, "{:?}", r.status);
+}
+
+#[test]
+fn limit_conn_and_overload() {
+    let r = report("limit-conn");
+    assert_eq!((r.count(200), r.generated(503, "origin")), (2, 4));
+    let r = report("origin-overloaded");
+    assert_eq!((r.count(200), r.generated(503, "origin")), (6, 14));
+    assert_eq!(r.origin_requests, 20);
+}
+
+#[test]
+fn whitelists_against_dynamic_pools() {
+    // 3 of 10 rotating IPs allowed: 30 of the 100 distinct fetches succeed, 70 time out;
+    // the popular key is fetched once (from an allowed IP) and then served by L1.
+    let r = report("whitelist-rotating-pool");
+    assert_eq!(r.generated(522, "l2"), 70);
+    assert_eq!(r.generated(200, "origin"), 31);
+    assert_eq!(r.generated(200, "l1"), 99);
+    // A /29 snapshot of a pool that grew to a /28: half the fetches are rejected.
+    let r = report("whitelist-stale-snapshot");
+    assert_eq!(r.generated(521, "l2"), r.requests / 2);
+    assert_eq!(r.count(200), r.requests / 2);
+}
+
+#[test]
+fn caches_keep_serving_hits_after_the_origin_dies() {
+    let r = report("origin-down-mid-run");
+    // Popular pages keep coming from L1 after t = 3 s; only never-cached URLs fail.
+    assert!(r.generated(200, "l1") > 900, "{:?}", r.generated_by);
+    assert!(r.generated(521, "l2") > 30, "{:?}", r.generated_by);
+    assert_eq!(r.count(521), r.generated(521, "l2"));
+}
+
+#[test]
+fn seed_changes_random_choices_only_where_randomness_is_used() {
+    let s = builtin::load("origin-down-mid-run").unwrap();
+    let a = simulate(
+        &s,
+        SimOptions {
+            seed: Some(1),
+            ..Default::default()
+        },
+    )
+    .report;
+    let b = simulate(
+        &s,
+        SimOptions {
+            seed: Some(2),
+            ..Default::default()
+        },
+    )
+    .report;
+    assert_eq!(a.requests, b.requests);
+    assert_ne!(
+        a.to_json(),
+        b.to_json(),
+        "zipf key choice depends on the seed"
+    );
+}
