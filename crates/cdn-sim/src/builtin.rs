@@ -78,14 +78,40 @@ pub fn names() -> Vec<&'static str> {
     BUILTINS.iter().map(|(n, _)| *n).collect()
 }
 
-/// (name, first sentence of the description) for `cdn-sim list`.
+/// (name, one line from the description) for `cdn-sim list`: whole sentences until the
+/// line says something (at least 60 characters), cut at a word before 120.
 pub fn summaries() -> Vec<(&'static str, String)> {
     BUILTINS
         .iter()
         .map(|(n, _)| {
             let d = load(n).map(|s| s.description).unwrap_or_default();
-            let first = d.split(". ").next().unwrap_or("").trim().to_string();
-            (*n, first)
+            (*n, one_line(&d, 60, 120))
         })
         .collect()
+}
+
+fn one_line(text: &str, enough: usize, max: usize) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut line = String::new();
+    for sentence in text.split_inclusive(". ") {
+        line.push_str(sentence);
+        if line.trim_end().len() >= enough {
+            break;
+        }
+    }
+    let line = line.trim_end().trim_end_matches('.').to_string();
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut = String::new();
+    for word in line.split(' ') {
+        if cut.chars().count() + word.chars().count() + 1 > max - 1 {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    cut + "…"
 }

@@ -78,6 +78,10 @@ pub struct Report {
     pub cache: BTreeMap<String, TierCounts>,
     /// Client-observed latency.
     pub latency_ms: LatencySummary,
+    /// Each L2's back-to-origin pool at the end of the run, as the fewest CIDR blocks (what
+    /// an API such as Alibaba's `DescribeL2VipsByDomain` returns): what an origin must
+    /// whitelist.
+    pub egress_pools: BTreeMap<String, Vec<String>>,
 }
 
 impl Report {
@@ -90,6 +94,7 @@ impl Report {
         l1: TierCounts,
         l2: TierCounts,
         latency: &LatencyCounts,
+        egress_pools: BTreeMap<String, Vec<String>>,
     ) -> Report {
         let tiers = ["l1", "l2", "origin"];
         let mut by_status = BTreeMap::new();
@@ -121,6 +126,7 @@ impl Report {
                 max: latency.max_ms(),
                 mean: latency.mean_ms(),
             },
+            egress_pools,
         }
     }
 
@@ -187,6 +193,10 @@ impl Report {
                 c.miss,
                 statuses.join(", ")
             );
+        }
+        let _ = writeln!(s, "\n  back-to-origin pools (whitelist these CIDR blocks at the origin):");
+        for (node, blocks) in &self.egress_pools {
+            let _ = writeln!(s, "  {node:<14}  {}", blocks.join(", "));
         }
         let l = &self.latency_ms;
         let _ = writeln!(

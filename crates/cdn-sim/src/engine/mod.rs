@@ -1222,6 +1222,14 @@ impl<'s> Engine<'s> {
     }
 
     fn into_output(self) -> SimOutput {
+        let egress_pools = self
+            .l2
+            .iter()
+            .map(|n| {
+                let blocks = n.egress().as_cidrs().iter().map(|c| c.to_string()).collect();
+                (n.name().to_string(), blocks)
+            })
+            .collect();
         let report = Report::build(
             self.scenario,
             self.requests,
@@ -1230,6 +1238,7 @@ impl<'s> Engine<'s> {
             self.cache_l1,
             self.cache_l2,
             &self.latency,
+            egress_pools,
         );
         let mut traces = self.traces;
         traces.sort_by_key(|t| t.request);
