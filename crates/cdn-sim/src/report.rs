@@ -194,7 +194,10 @@ impl Report {
                 statuses.join(", ")
             );
         }
-        let _ = writeln!(s, "\n  back-to-origin pools (whitelist these CIDR blocks at the origin):");
+        let _ = writeln!(
+            s,
+            "\n  back-to-origin pools (whitelist these CIDR blocks at the origin):"
+        );
         for (node, blocks) in &self.egress_pools {
             let _ = writeln!(s, "  {node:<14}  {}", blocks.join(", "));
         }

@@ -1226,7 +1226,12 @@ impl<'s> Engine<'s> {
             .l2
             .iter()
             .map(|n| {
-                let blocks = n.egress().as_cidrs().iter().map(|c| c.to_string()).collect();
+                let blocks = n
+                    .egress()
+                    .as_cidrs()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
                 (n.name().to_string(), blocks)
             })
             .collect();
