@@ -21,9 +21,12 @@ arrival = "burst"
 count = 1
 "#;
 
+/// A named change to a scenario.
+type Fault = (&'static str, fn(&mut Scenario));
+
 fn main() {
     let base = Scenario::from_toml(BASE, "compare.toml").expect("valid scenario");
-    let faults: [(&str, fn(&mut Scenario)); 4] = [
+    let faults: [Fault; 4] = [
         ("nothing listening", |s| s.origin.state = OriginState::Down),
         ("firewall DROP", |s| {
             s.origin.firewall = vec![FirewallRule {

@@ -93,7 +93,7 @@ fn hash_egress_selection_pins_each_url_to_one_ip() {
 fn consistent_hashing_spreads_keys_over_l2s() {
     let toml = "name = \"t\"\n[[cdn.l2]]\nname = \"a\"\n[[cdn.l2]]\nname = \"b\"\n\
         [[cdn.l2]]\nname = \"c\"\n[[workload]]\nrate = \"300/s\"\n";
-    let out = run_traced(&toml, 300);
+    let out = run_traced(toml, 300);
     let mut per_l2 = std::collections::BTreeMap::<String, u32>::new();
     for t in &out.traces {
         for s in &t.steps {

@@ -20,7 +20,7 @@
 mod queue;
 
 use crate::latency::LatencyCounts;
-use crate::report::{Report, TierCounts};
+use crate::report::{Report, RunCounts, TierCounts};
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
 use cdn_core::cache::{CacheStatus, KeyBuildHasher};
@@ -1237,13 +1237,15 @@ impl<'s> Engine<'s> {
             .collect();
         let report = Report::build(
             self.scenario,
-            self.requests,
-            &self.status,
-            self.origin.requests_received(),
-            self.cache_l1,
-            self.cache_l2,
-            &self.latency,
-            egress_pools,
+            RunCounts {
+                requests: self.requests,
+                status: self.status,
+                origin_requests: self.origin.requests_received(),
+                l1: self.cache_l1,
+                l2: self.cache_l2,
+                latency: self.latency,
+                egress_pools,
+            },
         );
         let mut traces = self.traces;
         traces.sort_by_key(|t| t.request);
