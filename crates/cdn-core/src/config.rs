@@ -3,12 +3,14 @@
 //! Timeouts left unset come from the [`Profile`]; [`CdnConfig::timeouts`] resolves them.
 
 use crate::addr::AddrSpec;
+use crate::cache::{CachePolicy, Eligibility, UncacheablePolicy};
 use crate::egress::EgressSelection;
 use crate::origin::ConfigError;
 use crate::profile::Profile;
 use crate::tls::SslMode;
 use crate::units::serde_units;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -59,6 +61,49 @@ pub struct NodeConfig {
     /// `up` (default), `down` or `hung`; only L2 nodes may be other than `up`.
     #[serde(default)]
     pub state: NodeState,
+}
+
+/// `{ "404" = "1m" }` ⇄ `BTreeMap<u16, Duration>` (TOML keys are strings).
+mod status_ttl_map {
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
+    use std::collections::BTreeMap;
+    use std::fmt;
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u16, Duration>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BTreeMap<u16, Duration>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of status code = duration, e.g. { \"404\" = \"1m\" }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    let status: u16 = k.trim().parse().map_err(|_| {
+                        de::Error::custom(format!(
+                            "invalid status {k:?}: expected an HTTP status code such as \"404\""
+                        ))
+                    })?;
+                    let ttl = crate::units::parse_duration(&v).map_err(de::Error::custom)?;
+                    out.insert(status, ttl);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+
+    pub fn serialize<S: Serializer>(v: &BTreeMap<u16, Duration>, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(v.len()))?;
+        for (k, d) in v {
+            m.serialize_entry(&k.to_string(), &crate::units::format_duration(*d))?;
+        }
+        m.end()
+    }
 }
 
 mod opt_size {
@@ -132,6 +177,36 @@ pub struct CdnConfig {
     /// Status for a certificate that fails verification, where the vendor does not document
     /// one (default: the profile's; 526 for cloudflare, 502 for nginx-like profiles).
     pub cert_error_status: Option<u16>,
+    /// Honour `stale-while-revalidate` from the origin (default true).
+    pub stale_while_revalidate: bool,
+    /// Cloudflare Always Online: on 502, 504 or 52x serve any stored copy however stale,
+    /// ignoring `stale-if-error`; never on 404, 500 or 503 (default false).
+    pub always_online: bool,
+    /// TTL per status for responses without explicit freshness, e.g.
+    /// `status_ttl = { "404" = "1m", "502" = "10s" }`: overrides the profile's defaults and
+    /// applies to errors a tier generates itself (nginx `proxy_cache_valid`).
+    #[serde(with = "status_ttl_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_ttl: BTreeMap<u16, Duration>,
+    /// Which requests may be cached: `everything`, or `static_extensions` (Cloudflare's
+    /// default: only static file extensions; others are `DYNAMIC`). Default: the profile's.
+    pub cache_eligibility: Option<Eligibility>,
+    /// How long a collapsed request waits for the one ahead before going upstream itself,
+    /// uncached (nginx `proxy_cache_lock_timeout`; default 5s).
+    #[serde(
+        with = "serde_units::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub collapse_timeout: Option<Duration>,
+    /// After this long without an answer, one more request for the key may go upstream
+    /// (nginx `proxy_cache_lock_age`; default 5s).
+    #[serde(
+        with = "serde_units::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub collapse_age: Option<Duration>,
+    /// What collapsed requests do when the answer they waited for cannot be stored:
+    /// `one_at_a_time` (nginx) or `all` (Varnish hit-for-miss). Default: the profile's.
+    pub collapse_uncacheable: Option<UncacheablePolicy>,
     /// Edge caches (default: one node `edge-1`).
     pub l1: Vec<NodeConfig>,
     /// Parent caches (default: one node `shield-1`).
@@ -151,6 +226,13 @@ impl Default for CdnConfig {
             on_parent_error: ParentErrorPolicy::Relay,
             keepalive: true,
             cert_error_status: None,
+            stale_while_revalidate: true,
+            always_online: false,
+            status_ttl: BTreeMap::new(),
+            cache_eligibility: None,
+            collapse_timeout: None,
+            collapse_age: None,
+            collapse_uncacheable: None,
             l1: vec![NodeConfig::named("edge-1")],
             l2: vec![NodeConfig::named("shield-1")],
         }
@@ -196,6 +278,29 @@ impl CdnConfig {
         }
     }
 
+    /// The caching behaviour in force: scenario keys over the profile's defaults.
+    ///
+    /// ```
+    /// use cdn_core::{cache::Eligibility, CdnConfig, Profile};
+    /// let p = CdnConfig::default().cache_policy(Profile::Cloudflare);
+    /// assert_eq!(p.eligibility, Eligibility::StaticExtensions);
+    /// assert_eq!(p.status_ttl(404), Some(std::time::Duration::from_secs(180)));
+    /// ```
+    pub fn cache_policy(&self, profile: Profile) -> CachePolicy {
+        let d = CachePolicy::for_profile(profile);
+        CachePolicy {
+            profile,
+            status_ttl: self.status_ttl.clone(),
+            stale_if_error: self.stale_if_error,
+            stale_while_revalidate: self.stale_while_revalidate,
+            always_online: self.always_online,
+            eligibility: self.cache_eligibility.unwrap_or(d.eligibility),
+            collapse_timeout: self.collapse_timeout.unwrap_or(d.collapse_timeout),
+            collapse_age: self.collapse_age.unwrap_or(d.collapse_age),
+            collapse_uncacheable: self.collapse_uncacheable.unwrap_or(d.collapse_uncacheable),
+        }
+    }
+
     /// Checks what types alone cannot: node counts, unique names, states, attempts.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.l1.is_empty() {
@@ -237,6 +342,14 @@ impl CdnConfig {
                         "\"any\" cannot be an egress address: list addresses, blocks or ranges",
                     ));
                 }
+            }
+        }
+        for status in self.status_ttl.keys() {
+            if !(100..=599).contains(status) {
+                return Err(ConfigError::new(
+                    "cdn.status_ttl",
+                    format!("{status} is not an HTTP status; allowed: 100..=599"),
+                ));
             }
         }
         if self.connect_attempts == Some(0) {

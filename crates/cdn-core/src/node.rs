@@ -1,47 +1,121 @@
-//! A cache node (L1 edge or L2 parent): its store, its hit/miss accounting, its egress pool and
-//! its idle connections to the next tier.
+//! A cache node (L1 edge or L2 parent): its store and the RFC 9111 / RFC 5861 decisions made
+//! with it, its revalidations in progress, its egress pool and its idle connections to the
+//! next tier.
 
-use crate::cache::{freshness_lifetime, CacheStatus, Storability, Store};
+use crate::cache::{freshness_lifetime, CachePolicy, CacheStatus, Entry, Storability, Store};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
-use crate::message::{Method, Request, Response, Tier};
-use crate::profile::Profile;
+use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
 use crate::time::Instant;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// The validators of a stored copy, sent upstream as `If-None-Match` / `If-Modified-Since`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Validators {
+    /// `If-None-Match`.
+    pub etag: Option<Etag>,
+    /// `If-Modified-Since`.
+    pub last_modified: Option<Instant>,
+}
+
+impl Validators {
+    /// Whether `resp` is the representation these validators name (RFC 9110 §13.1).
+    pub fn match_response(&self, resp: &Response) -> bool {
+        match (self.etag, resp.etag) {
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+            (None, _) => self.last_modified.is_some() && self.last_modified == resp.last_modified,
+        }
+    }
+}
 
 /// What a node's cache says about a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
-    /// Serve this stored response (its `age` is set, `generated_by` is this node's tier).
+    /// Fresh: serve this copy (`HIT`). Its `age` is the Age header to send.
     Hit(Response),
-    /// Ask the next tier; the status says why (`MISS`, `EXPIRED`, `BYPASS`).
-    Forward(CacheStatus),
+    /// Stale, but `stale-while-revalidate` allows serving it now. `revalidate` is true for
+    /// the one request that starts the background revalidation (`STALE`), false while one is
+    /// already running (`UPDATING`).
+    ServeStale {
+        /// The stale copy, with its Age.
+        response: Response,
+        /// Whether this request starts the revalidation.
+        revalidate: bool,
+    },
+    /// Ask the next tier. `status` says why (`MISS`, `EXPIRED`, `BYPASS`, `DYNAMIC`);
+    /// `conditional` carries the stored copy's validators when it can be revalidated.
+    Forward {
+        /// The cache status so far.
+        status: CacheStatus,
+        /// Validators for a conditional request.
+        conditional: Option<Validators>,
+    },
 }
 
-/// Hit and miss counters of one node.
+/// The outcome of offering a response to the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Stored, fresh for `ttl` from its generation.
+    Stored {
+        /// The freshness lifetime.
+        ttl: Duration,
+    },
+    /// Not stored; `bypass` when the response told caches to keep out.
+    NotStored {
+        /// Whether the status to report is `BYPASS`.
+        bypass: bool,
+        /// Why it was not stored.
+        reason: &'static str,
+    },
+}
+
+impl StoreOutcome {
+    /// Whether the response was stored.
+    pub fn stored(self) -> bool {
+        matches!(self, StoreOutcome::Stored { .. })
+    }
+}
+
+/// What a node does with a stored copy when the next tier failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Serve this stored copy instead (`STALE`).
+    ServeStale(Response),
+    /// A stale copy exists but its directives forbid serving it without validation, and the
+    /// cache could not reach the next tier: generate 504 (RFC 9111 §5.2.2.2).
+    GatewayTimeout,
+    /// Nothing to do: pass the error on.
+    PassError,
+}
+
+/// Hit and miss counters of one node (lookups answered from cache vs forwarded).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CacheStats {
-    /// Requests served from this node's cache.
+    /// Lookups served from this node's cache.
     pub hit: u64,
-    /// Requests this node forwarded to the next tier.
+    /// Lookups forwarded to the next tier.
     pub miss: u64,
 }
 
 /// A cache node.
 ///
 /// ```
-/// use cdn_core::{node::{CacheNode, Lookup}, CacheKey, CacheStatus, EgressPool, EgressSelection,
-///     Instant, Method, Profile, Request, Response, Scheme, Tier, CacheControl};
+/// use cdn_core::{cache::CachePolicy, node::{CacheNode, Lookup}, CacheKey, CacheStatus, EgressPool,
+///     EgressSelection, Instant, Profile, Request, Response, Tier, CacheControl};
 /// let pool = EgressPool::new(&["127.0.1.1".parse().unwrap()], EgressSelection::RoundRobin, 0).unwrap();
 /// let mut node = CacheNode::new("edge-1", Tier::L1, 1 << 20, pool);
-/// let req = Request { method: Method::Get, scheme: Scheme::Https, key: CacheKey(7), client: "192.0.2.1".parse().unwrap() };
-/// assert_eq!(node.lookup(Instant::ZERO, &req), Lookup::Forward(CacheStatus::Miss));
+/// let policy = CachePolicy::for_profile(Profile::Cloudflare);
+/// let req = Request::get(CacheKey(7));
+/// assert!(matches!(node.lookup(Instant::ZERO, &policy, &req), Lookup::Forward { status: CacheStatus::Miss, .. }));
 /// let mut resp = Response::generated(Tier::Origin, 200, "");
 /// resp.cache_control = CacheControl::parse("max-age=60");
 /// resp.body_len = 1000;
-/// assert!(node.store(Instant::ZERO, Profile::Cloudflare, &req, &resp));
-/// assert!(matches!(node.lookup(Instant::ZERO, &req), Lookup::Hit(_)));
+/// assert!(node.store(Instant::ZERO, Instant::ZERO, &policy, &req, &resp).stored());
+/// assert!(matches!(node.lookup(Instant::ZERO, &policy, &req), Lookup::Hit(_)));
 /// ```
 pub struct CacheNode {
     name: String,
@@ -50,7 +124,20 @@ pub struct CacheNode {
     state: NodeState,
     egress: EgressPool,
     idle: Vec<(Ipv4Addr, u16)>,
+    revalidating: HashSet<CacheKey>,
     stats: CacheStats,
+}
+
+/// Statuses that count as errors for stale-if-error (RFC 5861 §4: 500, 502, 503, 504; a
+/// CDN's 52x are connection failures it would otherwise report as 502/504).
+pub fn is_error_for_stale(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504 | 520..=527 | 530)
+}
+
+/// Statuses on which Cloudflare Always Online serves a stored copy: 502, 504 and its 52x
+/// connection errors — never 404, 500 or 503.
+pub fn is_error_for_always_online(status: u16) -> bool {
+    matches!(status, 502 | 504 | 520..=527 | 530)
 }
 
 impl CacheNode {
@@ -68,6 +155,7 @@ impl CacheNode {
             state: NodeState::Up,
             egress,
             idle: Vec::new(),
+            revalidating: HashSet::new(),
             stats: CacheStats::default(),
         }
     }
@@ -95,58 +183,198 @@ impl CacheNode {
         self.state = state;
     }
 
+    /// The stored entry serving `req` (following `Vary: Accept-Encoding` to the variant).
+    fn entry(&mut self, req: &Request) -> Option<(CacheKey, Entry)> {
+        let e = self.store.get(req.key)?;
+        if e.response.vary == Vary::AcceptEncoding {
+            let key = req.key.variant(req.encoding);
+            return self.store.get(key).map(|v| (key, v));
+        }
+        Some((req.key, e))
+    }
+
+    /// A stored copy as it would be served at `now`: Age in whole seconds, produced here.
+    fn served(&self, e: &Entry, now: Instant) -> Response {
+        let mut r = e.response;
+        r.age = Duration::from_secs(e.age(now).as_secs());
+        r.generated_by = self.tier;
+        r
+    }
+
     /// Looks a request up and counts the hit or miss.
-    pub fn lookup(&mut self, now: Instant, req: &Request) -> Lookup {
+    pub fn lookup(&mut self, now: Instant, policy: &CachePolicy, req: &Request) -> Lookup {
+        let forward = |status| Lookup::Forward {
+            status,
+            conditional: None,
+        };
+        if !req.eligible {
+            self.stats.miss += 1;
+            return forward(CacheStatus::Dynamic);
+        }
         if req.method == Method::Other {
             self.stats.miss += 1;
-            return Lookup::Forward(CacheStatus::Bypass);
+            return forward(CacheStatus::Bypass);
         }
-        match self.store.get(req.key) {
-            Some(e) if e.is_fresh(now) && !e.cache_control().no_cache => {
-                let mut r = e.response;
-                r.age = e.age(now);
-                r.generated_by = self.tier;
-                self.stats.hit += 1;
-                Lookup::Hit(r)
+        let Some((key, e)) = self.entry(req) else {
+            self.stats.miss += 1;
+            return forward(CacheStatus::Miss);
+        };
+        let cc = *e.cache_control();
+        if e.is_fresh(now) && !cc.no_cache {
+            self.stats.hit += 1;
+            return Lookup::Hit(self.served(&e, now));
+        }
+        if policy.stale_while_revalidate && !cc.forbids_stale() && !cc.no_cache {
+            if let Some(window) = cc.stale_while_revalidate {
+                if e.staleness(now) <= Duration::from_secs(window.into()) {
+                    self.stats.hit += 1;
+                    let revalidate = self.revalidating.insert(key);
+                    return Lookup::ServeStale {
+                        response: self.served(&e, now),
+                        revalidate,
+                    };
+                }
             }
-            Some(_) => {
-                self.stats.miss += 1;
-                Lookup::Forward(CacheStatus::Expired)
-            }
-            None => {
-                self.stats.miss += 1;
-                Lookup::Forward(CacheStatus::Miss)
-            }
+        }
+        self.stats.miss += 1;
+        let conditional = e.response.has_validator().then_some(Validators {
+            etag: e.response.etag,
+            last_modified: e.response.last_modified,
+        });
+        Lookup::Forward {
+            status: CacheStatus::Expired,
+            conditional,
         }
     }
 
-    /// Stores a response from the next tier if the profile and its directives allow.
+    /// Marks the background revalidation of `req`'s URL as finished.
+    pub fn revalidation_done(&mut self, req: &Request) {
+        self.revalidating.remove(&req.key);
+        self.revalidating.remove(&req.key.variant(req.encoding));
+    }
+
+    /// Offers a response from the next tier to the cache. `request_time` is when this node
+    /// sent its request upstream and `now` when the response arrived: the stored age is
+    /// RFC 9111 §4.2.3's corrected initial age, `max(now − Date, Age + (now − request_time))`.
     pub fn store(
         &mut self,
         now: Instant,
-        profile: Profile,
+        request_time: Instant,
+        policy: &CachePolicy,
         req: &Request,
         resp: &Response,
-    ) -> bool {
-        match freshness_lifetime(profile, req.method, resp) {
-            Storability::Store(lifetime) => self.store.insert(now, req.key, *resp, lifetime),
-            Storability::DoNotStore(_) => false,
+    ) -> StoreOutcome {
+        if !req.eligible {
+            return StoreOutcome::NotStored {
+                bypass: false,
+                reason: "not eligible for caching",
+            };
+        }
+        let ttl = match freshness_lifetime(policy, req.method, resp) {
+            Storability::Store(ttl) => ttl,
+            Storability::DoNotStore { reason, bypass } => {
+                return StoreOutcome::NotStored { bypass, reason }
+            }
+        };
+        let apparent_age = now.saturating_since(resp.date);
+        let corrected_age = resp.age + now.saturating_since(request_time);
+        let mut stored = *resp;
+        stored.age = apparent_age.max(corrected_age);
+        let key = if resp.vary == Vary::AcceptEncoding {
+            // The URL's entry only says "look at the variant"; it holds no body.
+            let mut marker = stored;
+            marker.body_len = 0;
+            self.store.insert(now, req.key, marker, ttl);
+            req.key.variant(req.encoding)
+        } else {
+            req.key
+        };
+        if self.store.insert(now, key, stored, ttl) {
+            StoreOutcome::Stored { ttl }
+        } else {
+            StoreOutcome::NotStored {
+                bypass: false,
+                reason: "larger than the whole cache",
+            }
         }
     }
 
-    /// A stored copy that `stale-if-error` allows serving at `now`, if any (RFC 5861 §4):
-    /// the response carried `stale-if-error=N`, it is at most N seconds stale, and nothing
-    /// forbids serving it stale.
-    pub fn stale_if_error(&mut self, now: Instant, req: &Request) -> Option<Response> {
-        let e = self.store.get(req.key)?;
-        let cc = *e.cache_control();
-        let window = std::time::Duration::from_secs(cc.stale_if_error?.into());
-        if cc.forbids_stale() || e.staleness(now) > window {
+    /// The next tier answered `304 Not Modified` to a conditional request: refresh the stored
+    /// copy with the 304's metadata and return it for serving (`REVALIDATED`). `None` if the
+    /// copy has been evicted meanwhile (the caller must fetch it in full).
+    pub fn revalidated(
+        &mut self,
+        now: Instant,
+        request_time: Instant,
+        policy: &CachePolicy,
+        req: &Request,
+        not_modified: &Response,
+    ) -> Option<Response> {
+        let (_, e) = self.entry(req)?;
+        let mut fresh = e.response;
+        fresh.date = not_modified.date;
+        fresh.age = not_modified.age;
+        fresh.expires = not_modified.expires;
+        if !not_modified.cache_control.is_empty() {
+            fresh.cache_control = not_modified.cache_control;
+        }
+        fresh.status = e.response.status;
+        if !self.store(now, request_time, policy, req, &fresh).stored() {
             return None;
         }
-        let mut r = e.response;
-        r.age = e.age(now);
-        r.generated_by = self.tier;
+        let (_, e) = self.entry(req)?;
+        Some(self.served(&e, now))
+    }
+
+    /// What to do with a stored copy when the next tier failed with `status` (the code this
+    /// node would otherwise send). `disconnected` is true when the hop itself failed rather
+    /// than the next tier answering an error.
+    pub fn on_error(
+        &mut self,
+        now: Instant,
+        policy: &CachePolicy,
+        req: &Request,
+        status: u16,
+        disconnected: bool,
+    ) -> OnError {
+        if !req.eligible || req.method == Method::Other {
+            return OnError::PassError;
+        }
+        let Some((_, e)) = self.entry(req) else {
+            return OnError::PassError;
+        };
+        if policy.always_online {
+            return if is_error_for_always_online(status) {
+                OnError::ServeStale(self.served(&e, now))
+            } else {
+                OnError::PassError
+            };
+        }
+        let cc = *e.cache_control();
+        let stale_ok = !cc.forbids_stale() && !cc.no_cache;
+        if policy.stale_if_error && stale_ok && is_error_for_stale(status) {
+            if let Some(window) = cc.stale_if_error {
+                if e.staleness(now) <= Duration::from_secs(window.into()) {
+                    return OnError::ServeStale(self.served(&e, now));
+                }
+            }
+        }
+        if !stale_ok && disconnected {
+            return OnError::GatewayTimeout;
+        }
+        OnError::PassError
+    }
+
+    /// If `req` carries validators matching the stored fresh copy, the 304 to send instead of
+    /// the full response.
+    pub fn not_modified_for(resp: &Response, conditional: Option<Validators>) -> Option<Response> {
+        let v = conditional?;
+        if resp.status != 200 || !v.match_response(resp) {
+            return None;
+        }
+        let mut r = *resp;
+        r.status = 304;
+        r.body_len = 0;
         Some(r)
     }
 
@@ -177,7 +405,7 @@ impl CacheNode {
         self.idle.clear();
     }
 
-    /// Hit/miss counters.
+    /// Lookup counters.
     pub fn stats(&self) -> CacheStats {
         self.stats
     }
@@ -190,5 +418,262 @@ impl CacheNode {
     /// The egress pool.
     pub fn egress(&self) -> &EgressPool {
         &self.egress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheControl;
+    use crate::egress::EgressSelection;
+    use crate::message::Encoding;
+    use crate::profile::Profile;
+
+    fn node() -> CacheNode {
+        let pool = EgressPool::new(
+            &["127.0.1.1".parse().unwrap()],
+            EgressSelection::RoundRobin,
+            0,
+        )
+        .unwrap();
+        CacheNode::new("n", Tier::L2, 1 << 20, pool)
+    }
+
+    fn at(s: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(s)
+    }
+
+    fn origin(cc: &str, date: Instant) -> Response {
+        let mut r = Response::generated(Tier::Origin, 200, "");
+        r.reason = None;
+        r.body_len = 100;
+        r.cache_control = CacheControl::parse(cc);
+        r.date = date;
+        r.etag = Some(Etag(1));
+        r
+    }
+
+    fn policy() -> CachePolicy {
+        CachePolicy::for_profile(Profile::Cloudflare)
+    }
+
+    #[test]
+    fn age_is_the_corrected_initial_age_plus_residency() {
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        // Sent at t=0, arrived at t=2 with Age: 5 (it sat upstream for 5 s).
+        let mut r = origin("max-age=60", at(0));
+        r.age = Duration::from_secs(5);
+        n.store(at(2), at(0), &policy(), &req, &r);
+        match n.lookup(at(12), &policy(), &req) {
+            Lookup::Hit(h) => assert_eq!(h.age, Duration::from_secs(5 + 2 + 10)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stale_while_revalidate_serves_stale_and_revalidates_once() {
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        n.store(
+            at(0),
+            at(0),
+            &policy(),
+            &req,
+            &origin("max-age=10, stale-while-revalidate=30", at(0)),
+        );
+        let first = n.lookup(at(15), &policy(), &req);
+        assert!(
+            matches!(
+                first,
+                Lookup::ServeStale {
+                    revalidate: true,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        let second = n.lookup(at(16), &policy(), &req);
+        assert!(
+            matches!(
+                second,
+                Lookup::ServeStale {
+                    revalidate: false,
+                    ..
+                }
+            ),
+            "{second:?}"
+        );
+        n.revalidation_done(&req);
+        assert!(matches!(
+            n.lookup(at(17), &policy(), &req),
+            Lookup::ServeStale {
+                revalidate: true,
+                ..
+            }
+        ));
+        // Past the window: a conditional fetch.
+        assert!(matches!(
+            n.lookup(at(41), &policy(), &req),
+            Lookup::Forward {
+                status: CacheStatus::Expired,
+                conditional: Some(_)
+            }
+        ));
+    }
+
+    #[test]
+    fn must_revalidate_forbids_stale_and_demands_504_when_disconnected() {
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        n.store(
+            at(0),
+            at(0),
+            &policy(),
+            &req,
+            &origin("max-age=10, must-revalidate, stale-if-error=60", at(0)),
+        );
+        assert_eq!(
+            n.on_error(at(20), &policy(), &req, 521, true),
+            OnError::GatewayTimeout
+        );
+        assert_eq!(
+            n.on_error(at(20), &policy(), &req, 503, false),
+            OnError::PassError
+        );
+    }
+
+    #[test]
+    fn stale_if_error_window() {
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        n.store(
+            at(0),
+            at(0),
+            &policy(),
+            &req,
+            &origin("max-age=10, stale-if-error=60", at(0)),
+        );
+        assert!(matches!(
+            n.on_error(at(50), &policy(), &req, 521, true),
+            OnError::ServeStale(_)
+        ));
+        assert!(matches!(
+            n.on_error(at(50), &policy(), &req, 500, false),
+            OnError::ServeStale(_)
+        ));
+        assert_eq!(
+            n.on_error(at(71), &policy(), &req, 521, true),
+            OnError::PassError
+        );
+    }
+
+    #[test]
+    fn always_online_ignores_stale_if_error_and_skips_404_500_503() {
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        let mut p = policy();
+        p.always_online = true;
+        n.store(at(0), at(0), &p, &req, &origin("max-age=10", at(0)));
+        assert!(matches!(
+            n.on_error(at(5000), &p, &req, 522, true),
+            OnError::ServeStale(_)
+        ));
+        for s in [404, 500, 503] {
+            assert_eq!(n.on_error(at(5000), &p, &req, s, false), OnError::PassError);
+        }
+    }
+
+    #[test]
+    fn no_cache_is_stored_but_always_revalidated() {
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        assert!(n
+            .store(
+                at(0),
+                at(0),
+                &policy(),
+                &req,
+                &origin("no-cache, max-age=60", at(0))
+            )
+            .stored());
+        let l = n.lookup(at(1), &policy(), &req);
+        assert!(
+            matches!(
+                l,
+                Lookup::Forward {
+                    status: CacheStatus::Expired,
+                    conditional: Some(_)
+                }
+            ),
+            "{l:?}"
+        );
+        let mut nm = origin("", at(1));
+        nm.status = 304;
+        let served = n.revalidated(at(1), at(1), &policy(), &req, &nm).unwrap();
+        assert_eq!(served.status, 200);
+        assert_eq!(served.body_len, 100);
+    }
+
+    #[test]
+    fn vary_accept_encoding_keeps_one_variant_per_encoding() {
+        let mut n = node();
+        let gz = Request::get(CacheKey(1));
+        let br = Request {
+            encoding: Encoding::Br,
+            ..gz
+        };
+        let mut r = origin("max-age=60", at(0));
+        r.vary = Vary::AcceptEncoding;
+        n.store(at(0), at(0), &policy(), &gz, &r);
+        assert!(matches!(n.lookup(at(1), &policy(), &gz), Lookup::Hit(_)));
+        assert!(matches!(
+            n.lookup(at(1), &policy(), &br),
+            Lookup::Forward {
+                status: CacheStatus::Miss,
+                ..
+            }
+        ));
+        n.store(at(1), at(1), &policy(), &br, &r);
+        assert!(matches!(n.lookup(at(2), &policy(), &br), Lookup::Hit(_)));
+        assert!(matches!(n.lookup(at(2), &policy(), &gz), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn ineligible_requests_are_dynamic_and_never_stored() {
+        let mut n = node();
+        let req = Request {
+            eligible: false,
+            ..Request::get(CacheKey(1))
+        };
+        assert!(matches!(
+            n.lookup(at(0), &policy(), &req),
+            Lookup::Forward {
+                status: CacheStatus::Dynamic,
+                ..
+            }
+        ));
+        assert!(!n
+            .store(at(0), at(0), &policy(), &req, &origin("max-age=60", at(0)))
+            .stored());
+    }
+
+    #[test]
+    fn conditional_requests_get_304_only_for_the_same_representation() {
+        let r = origin("max-age=60", at(0));
+        let same = Some(Validators {
+            etag: Some(Etag(1)),
+            last_modified: None,
+        });
+        let other = Some(Validators {
+            etag: Some(Etag(2)),
+            last_modified: None,
+        });
+        assert_eq!(
+            CacheNode::not_modified_for(&r, same).map(|r| r.status),
+            Some(304)
+        );
+        assert_eq!(CacheNode::not_modified_for(&r, other), None);
+        assert_eq!(CacheNode::not_modified_for(&r, None), None);
     }
 }

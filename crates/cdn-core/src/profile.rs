@@ -114,6 +114,30 @@ impl Profile {
         }
     }
 
+    /// The `Age` header a client receives with `resp`, served with `status` by the edge:
+    /// Cloudflare omits it on a MISS (and on a lower tier's first fill) and sends it on hits;
+    /// nginx never adds one; Varnish and Fastly always send it (0 on a miss); CloudFront sends
+    /// it on hits.
+    ///
+    /// ```
+    /// use cdn_core::{CacheStatus, Profile, Response, Tier};
+    /// use std::time::Duration;
+    /// let mut r = Response::generated(Tier::L1, 200, "");
+    /// r.age = Duration::from_secs(42);
+    /// assert_eq!(Profile::Cloudflare.age_header(CacheStatus::Hit, &r), Some(42));
+    /// assert_eq!(Profile::Cloudflare.age_header(CacheStatus::Miss, &r), None);
+    /// assert_eq!(Profile::Nginx.age_header(CacheStatus::Hit, &r), None);
+    /// ```
+    pub fn age_header(self, status: crate::CacheStatus, resp: &crate::Response) -> Option<u64> {
+        use crate::CacheStatus as S;
+        let from_cache = matches!(status, S::Hit | S::Stale | S::Updating | S::Revalidated);
+        match self {
+            Profile::Nginx | Profile::Alibaba => None,
+            Profile::Varnish | Profile::Fastly => Some(resp.age.as_secs()),
+            Profile::Cloudflare | Profile::Cloudfront => from_cache.then_some(resp.age.as_secs()),
+        }
+    }
+
     /// Whether this CDN trusts certificates from its own origin CA (Cloudflare Origin CA).
     pub fn trusts_origin_ca(self) -> bool {
         self == Profile::Cloudflare

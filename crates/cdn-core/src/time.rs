@@ -15,7 +15,7 @@ use std::time::Duration;
 /// assert_eq!(t.as_millis(), 1500);
 /// assert_eq!(t - Instant::ZERO, Duration::from_millis(1500));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Instant(pub u64);
 
 impl Instant {

@@ -87,6 +87,22 @@ pub enum TraceEvent {
         /// Freshness lifetime.
         ttl_s: u64,
     },
+    /// The node did not store the response, and why.
+    NotStored {
+        /// Why.
+        reason: &'static str,
+    },
+    /// The request waits behind another request for the same key (collapsing).
+    Collapsed,
+    /// It waited the collapse timeout and goes upstream itself, uncached.
+    CollapseTimeout,
+    /// The request upstream is conditional (`If-None-Match` / `If-Modified-Since`).
+    Conditional {
+        /// The ETag revalidated, if any.
+        etag: Option<u32>,
+    },
+    /// Upstream answered 304: the stored copy was refreshed and served.
+    Revalidated,
     /// The node sent a response back toward the client.
     Responded {
         /// The status code.
@@ -128,6 +144,10 @@ pub struct Trace {
     pub generated_by: Tier,
     /// Total time until the client had the response.
     pub latency: Duration,
+    /// The `Age` header the client received, if the profile sends one.
+    pub age_s: Option<u64>,
+    /// L1's cache status for this request.
+    pub cache_status: CacheStatus,
 }
 
 impl Trace {
@@ -142,6 +162,8 @@ impl Trace {
             status: 0,
             generated_by: Tier::L1,
             latency: Duration::ZERO,
+            age_s: None,
+            cache_status: CacheStatus::Miss,
         }
     }
 

@@ -58,6 +58,7 @@ pub fn standard_scenario(requests: u64) -> Scenario {
             scheme: Scheme::Https,
             path: "/assets/{key}.png".into(),
             method: WorkloadMethod::Get,
+            accept_encoding: vec![cdn_core::message::Encoding::Gzip],
         }],
         events: Vec::new(),
     }

@@ -4,6 +4,7 @@
 
 use crate::scenario::{Arrival as ArrivalKind, Popularity, Urls, Workload, WorkloadMethod};
 use cdn_core::message::mix64;
+use cdn_core::message::Encoding;
 use cdn_core::{Instant, Method, Scheme};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +21,8 @@ pub struct Arrival {
     pub key: u64,
     /// The client's address.
     pub client: Ipv4Addr,
+    /// The client's normalised `Accept-Encoding`.
+    pub encoding: Encoding,
 }
 
 /// A URL path template split around `{key}`, so formatting needs no searching.
@@ -86,6 +89,7 @@ pub struct WorkloadGen {
     exp: Option<Exp<f64>>,
     keys: KeyChooser,
     clients: u32,
+    encodings: Vec<Encoding>,
     emitted: u64,
     next_at: Instant,
     rng: ChaCha8Rng,
@@ -126,6 +130,11 @@ impl WorkloadGen {
             exp: (per_s > 0.0).then(|| Exp::new(per_s).expect("rate > 0")),
             keys,
             clients: w.clients.max(1),
+            encodings: if w.accept_encoding.is_empty() {
+                vec![Encoding::Gzip]
+            } else {
+                w.accept_encoding.clone()
+            },
             emitted: 0,
             next_at: start,
             rng: ChaCha8Rng::seed_from_u64(seed ^ mix64(index as u64 + 0x5eed)),
@@ -173,10 +182,12 @@ impl WorkloadGen {
             KeyChooser::Uniform(n) => rand_chacha::rand_core::RngCore::next_u64(&mut self.rng) % n,
             KeyChooser::Zipf(z) => z.sample(&mut self.rng) as u64 - 1,
         };
+        let client = (i % u64::from(self.clients)) as u32;
         Some(Arrival {
             at,
             key,
-            client: client_addr((i % u64::from(self.clients)) as u32),
+            client: client_addr(client),
+            encoding: self.encodings[client as usize % self.encodings.len()],
         })
     }
 }
@@ -198,6 +209,7 @@ mod tests {
             scheme: Scheme::Https,
             path: "/a/{key}.png".into(),
             method: WorkloadMethod::Get,
+            accept_encoding: vec![Encoding::Gzip],
         }
     }
 

@@ -63,7 +63,8 @@ fn unknown_key_in_cdn() {
             "unknown key `foo`",
             "allowed: ssl_mode, connect_timeout, read_timeout, parent_read_timeout, \
              connect_attempts, collapse, stale_if_error, on_parent_error, keepalive, \
-             cert_error_status, l1, l2",
+             cert_error_status, stale_while_revalidate, always_online, status_ttl, \
+             cache_eligibility, collapse_timeout, collapse_age, collapse_uncacheable, l1, l2",
         ],
     );
 }

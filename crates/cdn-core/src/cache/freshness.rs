@@ -1,60 +1,107 @@
-//! Whether a shared cache may store a response, and for how long it is fresh.
+//! Whether a shared cache may store a response, and for how long it is fresh
+//! (RFC 9111 §3 and §4.2.1, plus each vendor's defaults).
 
-use crate::message::{Method, Response};
-use crate::profile::Profile;
+use super::CachePolicy;
+use crate::message::{Method, Response, Vary};
 use std::time::Duration;
+
+/// Statuses RFC 9110 §15.1 defines as heuristically cacheable: the only ones a cache may
+/// store without explicit freshness (vendors' default TTL tables are subsets or extensions
+/// of this list, e.g. Cloudflare also caches 302/303 for 20 minutes).
+pub const HEURISTICALLY_CACHEABLE: [u16; 12] =
+    [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501];
 
 /// The storage decision for one response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storability {
     /// Store it, fresh for this long (counted from generation, so Age is subtracted).
     Store(Duration),
-    /// Do not store it, and why.
-    DoNotStore(&'static str),
+    /// Do not store it.
+    DoNotStore {
+        /// Why.
+        reason: &'static str,
+        /// Whether the response itself told caches to keep out (`no-store`, `private`,
+        /// `max-age=0`, `Set-Cookie`, `Vary: *`): reported as `BYPASS` rather than `MISS`.
+        bypass: bool,
+    },
 }
 
-/// Decides storage following RFC 9111 §3 and §4.2.1 for a shared cache:
-/// non-GET/HEAD, `no-store` and `private` are never stored; `s-maxage` beats `max-age`;
-/// without explicit freshness the profile's default TTL for the status applies (Cloudflare:
-/// 200/206/301 120 min, 302/303 20 min, 404/410 3 min, 5xx never).
+impl Storability {
+    fn bypass(reason: &'static str) -> Storability {
+        Storability::DoNotStore {
+            reason,
+            bypass: true,
+        }
+    }
+    fn no(reason: &'static str) -> Storability {
+        Storability::DoNotStore {
+            reason,
+            bypass: false,
+        }
+    }
+}
+
+/// Decides storage for a shared cache:
+/// - never: non-GET/HEAD, `no-store`, `private`, `Set-Cookie`, `Vary: *`;
+/// - lifetime: `s-maxage`, else `max-age`, else `Expires − Date`, else the scenario's
+///   `status_ttl` for the status, else the profile's default TTL (Cloudflare: 200/206/301
+///   120 min, 302/303 20 min, 404/410 3 min, 5xx never);
+/// - `max-age=0` without `no-cache` is not stored; `no-cache` is stored and always revalidated.
 ///
 /// ```
-/// use cdn_core::{cache::{freshness_lifetime, Storability}, CacheControl, Method, Profile, Response, Tier};
+/// use cdn_core::{cache::{freshness_lifetime, CachePolicy, Storability}, CacheControl, Method, Profile, Response, Tier};
 /// use std::time::Duration;
+/// let policy = CachePolicy::for_profile(Profile::Cloudflare);
 /// let mut r = Response::generated(Tier::Origin, 200, "ok");
 /// r.cache_control = CacheControl::parse("max-age=60");
-/// assert_eq!(freshness_lifetime(Profile::Cloudflare, Method::Get, &r), Storability::Store(Duration::from_secs(60)));
+/// assert_eq!(freshness_lifetime(&policy, Method::Get, &r), Storability::Store(Duration::from_secs(60)));
 /// r.cache_control = CacheControl::parse("private, max-age=60");
-/// assert!(matches!(freshness_lifetime(Profile::Cloudflare, Method::Get, &r), Storability::DoNotStore(_)));
+/// assert!(matches!(freshness_lifetime(&policy, Method::Get, &r), Storability::DoNotStore { bypass: true, .. }));
 /// ```
-pub fn freshness_lifetime(profile: Profile, method: Method, response: &Response) -> Storability {
+pub fn freshness_lifetime(
+    policy: &CachePolicy,
+    method: Method,
+    response: &Response,
+) -> Storability {
     let cc = &response.cache_control;
     if method == Method::Other {
-        return Storability::DoNotStore("method is not cacheable");
+        return Storability::bypass("method is not cacheable");
     }
     if cc.no_store {
-        return Storability::DoNotStore("no-store");
+        return Storability::bypass("no-store");
     }
     if cc.private {
-        return Storability::DoNotStore("private");
+        return Storability::bypass("private");
     }
-    let lifetime = match cc.shared_max_age() {
-        Some(explicit) => explicit,
-        None => match profile.default_ttl(response.status) {
+    if response.set_cookie {
+        return Storability::bypass("Set-Cookie");
+    }
+    if response.vary == Vary::Any {
+        return Storability::bypass("Vary: *");
+    }
+    let explicit = cc.shared_max_age().or_else(|| {
+        response
+            .expires
+            .map(|exp| exp.saturating_since(response.date))
+    });
+    let lifetime = match explicit {
+        Some(lifetime) => lifetime,
+        None => match policy.status_ttl(response.status) {
             Some(ttl) => ttl,
-            None => return Storability::DoNotStore("no explicit freshness and no default TTL"),
+            None => return Storability::no("no explicit freshness and no TTL for this status"),
         },
     };
     if lifetime.is_zero() && !cc.no_cache {
-        return Storability::DoNotStore("freshness lifetime is zero");
+        return Storability::bypass("freshness lifetime is zero (max-age=0 or Expires ≤ Date)");
     }
     Storability::Store(lifetime)
 }
 
-impl Profile {
-    /// How long a response of `status` without `Cache-Control` freshness is cached, per
-    /// vendor defaults; `None` means not cached.
+impl crate::profile::Profile {
+    /// How long a response of `status` without explicit freshness is cached, per vendor
+    /// defaults; `None` means not cached.
     pub fn default_ttl(self, status: u16) -> Option<Duration> {
+        use crate::profile::Profile;
         let secs = match self {
             Profile::Cloudflare => match status {
                 200 | 206 | 301 => 7200,
@@ -62,7 +109,8 @@ impl Profile {
                 404 | 410 => 180,
                 _ => return None,
             },
-            // CloudFront: default TTL 24 h; errors are cached for 10 s.
+            // CloudFront: default TTL 24 h; errors are cached for 10 s (its error caching
+            // minimum TTL), including the 502/504 it generates itself.
             Profile::Cloudfront => match status {
                 200..=299 | 301 | 308 => 86_400,
                 400 | 403 | 404 | 405 | 414 | 416 | 500..=504 => 10,
@@ -78,8 +126,8 @@ impl Profile {
                 200 | 203 | 300 | 301 | 302 | 304 | 307 | 404 | 410 | 414 => 120,
                 _ => return None,
             },
-            // nginx caches only what proxy_cache_valid names; Alibaba's defaults are not
-            // documented in our sources, so neither caches without explicit freshness.
+            // nginx caches only what proxy_cache_valid names (scenario key `status_ttl`);
+            // Alibaba's defaults are not documented in our sources.
             Profile::Nginx | Profile::Alibaba => return None,
         };
         Some(Duration::from_secs(secs))
@@ -91,6 +139,8 @@ mod tests {
     use super::*;
     use crate::cache::CacheControl;
     use crate::message::Tier;
+    use crate::profile::Profile;
+    use crate::time::Instant;
 
     fn resp(status: u16, cc: &str) -> Response {
         let mut r = Response::generated(Tier::Origin, status, "");
@@ -98,20 +148,104 @@ mod tests {
         r
     }
 
-    #[test]
-    fn cloudflare_default_ttls_apply_without_cache_control() {
-        let ttl = |s| freshness_lifetime(Profile::Cloudflare, Method::Get, &resp(s, ""));
-        assert_eq!(ttl(200), Storability::Store(Duration::from_secs(7200)));
-        assert_eq!(ttl(404), Storability::Store(Duration::from_secs(180)));
-        assert!(matches!(ttl(503), Storability::DoNotStore(_)));
+    fn ttl(p: Profile, r: &Response) -> Storability {
+        freshness_lifetime(&CachePolicy::for_profile(p), Method::Get, r)
     }
 
     #[test]
-    fn nginx_needs_explicit_freshness() {
-        let r = resp(200, "");
+    fn cloudflare_default_ttls_apply_without_cache_control() {
+        assert_eq!(
+            ttl(Profile::Cloudflare, &resp(200, "")),
+            Storability::Store(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            ttl(Profile::Cloudflare, &resp(404, "")),
+            Storability::Store(Duration::from_secs(180))
+        );
         assert!(matches!(
-            freshness_lifetime(Profile::Nginx, Method::Get, &r),
-            Storability::DoNotStore(_)
+            ttl(Profile::Cloudflare, &resp(503, "")),
+            Storability::DoNotStore { bypass: false, .. }
+        ));
+    }
+
+    #[test]
+    fn precedence_s_maxage_then_max_age_then_expires_then_defaults() {
+        let mut r = resp(200, "max-age=10, s-maxage=20");
+        r.date = Instant::ZERO;
+        r.expires = Some(Instant::ZERO + Duration::from_secs(30));
+        assert_eq!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::Store(Duration::from_secs(20))
+        );
+        r.cache_control = CacheControl::parse("max-age=10");
+        assert_eq!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::Store(Duration::from_secs(10))
+        );
+        r.cache_control = CacheControl::default();
+        assert_eq!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::Store(Duration::from_secs(30))
+        );
+        r.expires = None;
+        assert_eq!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::Store(Duration::from_secs(7200))
+        );
+    }
+
+    #[test]
+    fn expires_in_the_past_is_not_stored() {
+        let mut r = resp(200, "");
+        r.date = Instant::ZERO + Duration::from_secs(100);
+        r.expires = Some(Instant::ZERO + Duration::from_secs(50));
+        assert!(matches!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::DoNotStore { .. }
+        ));
+    }
+
+    #[test]
+    fn nginx_needs_explicit_freshness_or_a_status_ttl() {
+        assert!(matches!(
+            ttl(Profile::Nginx, &resp(200, "")),
+            Storability::DoNotStore { .. }
+        ));
+        let mut policy = CachePolicy::for_profile(Profile::Nginx);
+        policy.status_ttl.insert(502, Duration::from_secs(5));
+        let own_502 = Response::generated(Tier::L2, 502, "bad gateway");
+        assert_eq!(
+            freshness_lifetime(&policy, Method::Get, &own_502),
+            Storability::Store(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn bypass_reasons() {
+        for cc in ["private", "no-store", "max-age=0"] {
+            assert!(
+                matches!(
+                    ttl(Profile::Cloudflare, &resp(200, cc)),
+                    Storability::DoNotStore { bypass: true, .. }
+                ),
+                "{cc}"
+            );
+        }
+        let mut r = resp(200, "max-age=60");
+        r.set_cookie = true;
+        assert!(matches!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::DoNotStore { bypass: true, .. }
+        ));
+        let mut r = resp(200, "max-age=60");
+        r.vary = Vary::Any;
+        assert!(matches!(
+            ttl(Profile::Cloudflare, &r),
+            Storability::DoNotStore { bypass: true, .. }
+        ));
+        assert!(matches!(
+            ttl(Profile::Cloudflare, &resp(200, "no-cache")),
+            Storability::Store(_)
         ));
     }
 
@@ -119,8 +253,12 @@ mod tests {
     fn non_get_methods_bypass() {
         let r = resp(200, "max-age=60");
         assert!(matches!(
-            freshness_lifetime(Profile::Cloudflare, Method::Other, &r),
-            Storability::DoNotStore(_)
+            freshness_lifetime(
+                &CachePolicy::for_profile(Profile::Cloudflare),
+                Method::Other,
+                &r
+            ),
+            Storability::DoNotStore { bypass: true, .. }
         ));
     }
 }

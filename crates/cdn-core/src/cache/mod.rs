@@ -1,11 +1,14 @@
-//! HTTP caching: directives, the byte-bounded store, freshness and the status vocabulary.
+//! HTTP caching: directives, freshness, the byte-bounded store, the policy knobs vendors
+//! differ on, and the cache-status vocabulary.
 
 mod cache_control;
 mod freshness;
+mod policy;
 mod status;
 mod store;
 
 pub use cache_control::CacheControl;
-pub use freshness::{freshness_lifetime, Storability};
+pub use freshness::{freshness_lifetime, Storability, HEURISTICALLY_CACHEABLE};
+pub use policy::{CachePolicy, Eligibility, UncacheablePolicy, STATIC_EXTENSIONS};
 pub use status::CacheStatus;
 pub use store::{Entry, KeyBuildHasher, KeyHasher, Store};

@@ -1,7 +1,7 @@
 //! A byte-bounded LRU store of responses, one per cache node.
 
 use super::CacheControl;
-use crate::message::{CacheKey, Response, Tier};
+use crate::message::{CacheKey, Etag, Response, Tier, Vary};
 use crate::time::Instant;
 use lru::LruCache;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,7 +33,8 @@ impl Hasher for KeyHasher {
 /// A stored response and when it was stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// The response as received (its `age` is the Age it arrived with).
+    /// The response as stored; its `age` is the corrected initial age (RFC 9111 §4.2.3)
+    /// when it was stored.
     pub response: Response,
     /// When this cache stored it.
     pub stored_at: Instant,
@@ -70,6 +71,9 @@ struct Style {
     cache_control: CacheControl,
     reason: Option<&'static str>,
     generated_by: Tier,
+    vary: Vary,
+    etag: Option<Etag>,
+    last_modified: Option<Instant>,
 }
 
 /// An [`Entry`] packed into 40 bytes, so an LRU node fits one cache line: the simulator's
@@ -160,6 +164,13 @@ impl Store {
                 generated_by: style.generated_by,
                 reason: style.reason,
                 age: Duration::from_nanos(p.age_ns),
+                // Date is not kept: it is only needed to compute the age, done at insert.
+                date: Instant(p.stored_at.0.saturating_sub(p.age_ns)),
+                expires: None,
+                last_modified: style.last_modified,
+                etag: style.etag,
+                vary: style.vary,
+                set_cookie: false,
             },
             stored_at: p.stored_at,
             lifetime: Duration::from_nanos(p.lifetime_ns),
@@ -171,6 +182,9 @@ impl Store {
             cache_control: r.cache_control,
             reason: r.reason,
             generated_by: r.generated_by,
+            vary: r.vary,
+            etag: r.etag,
+            last_modified: r.last_modified,
         };
         // Few distinct styles exist (usually one per origin configuration); search newest
         // first because a reconfigured origin keeps sending its latest style.

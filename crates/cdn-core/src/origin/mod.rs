@@ -19,7 +19,8 @@ pub use limit_req::{Delay, LimitReq, LimitReqConfig, LimitReqVerdict, NginxRate}
 pub use workers::WorkerPool;
 
 use crate::cache::CacheControl;
-use crate::message::{Request, Response, Tier};
+use crate::message::{Etag, Request, Response, Tier, Vary};
+use crate::node::Validators;
 use crate::time::Instant;
 use crate::tls::{CertState, HttpsListener};
 use crate::units::serde_units;
@@ -123,6 +124,23 @@ pub struct OriginConfig {
     pub limit_req: Option<LimitReqSpec>,
     /// nginx `limit_conn` (off by default).
     pub limit_conn: Option<LimitConnSpec>,
+    /// Send an `ETag` naming the content version (default true).
+    pub etag: bool,
+    /// Send `Last-Modified`: when the current content version appeared (default true).
+    pub last_modified: bool,
+    /// The content version; changing it (in an `[[event]]`) is a deploy: new ETag, new
+    /// Last-Modified, so revalidations get 200 instead of 304 (default 1).
+    pub content_version: u32,
+    /// Send `Expires: Date + this` (default: no Expires header).
+    #[serde(
+        with = "serde_units::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires: Option<Duration>,
+    /// The `Vary` header: `""` (default), `"Accept-Encoding"` or `"*"`.
+    pub vary: Vary,
+    /// Send a `Set-Cookie` header (default false); shared caches do not store such responses.
+    pub set_cookie: bool,
 }
 
 impl Default for OriginConfig {
@@ -142,6 +160,12 @@ impl Default for OriginConfig {
             firewall: Vec::new(),
             limit_req: None,
             limit_conn: None,
+            etag: true,
+            last_modified: true,
+            content_version: 1,
+            expires: None,
+            vary: Vary::None,
+            set_cookie: false,
         }
     }
 }
@@ -283,6 +307,8 @@ pub struct Origin {
     limit_req: Option<LimitReq>,
     limit_conn: Option<LimitConn>,
     requests: u64,
+    /// When the current content version appeared (its Last-Modified).
+    content_since: Instant,
 }
 
 impl Origin {
@@ -295,14 +321,19 @@ impl Origin {
             limit_conn: None,
             requests: 0,
             config: OriginConfig::default(),
+            content_since: Instant::ZERO,
         };
-        o.reconfigure(config);
+        o.reconfigure(Instant::ZERO, config);
         o
     }
 
-    /// Applies a new configuration mid-run. Limiter and worker state survive when their
-    /// settings did not change, as they would across an nginx reload of an unrelated setting.
-    pub fn reconfigure(&mut self, config: OriginConfig) {
+    /// Applies a new configuration at `now`. Limiter and worker state survive when their
+    /// settings did not change, as they would across an nginx reload of an unrelated setting;
+    /// a new `content_version` is a deploy at `now`.
+    pub fn reconfigure(&mut self, now: Instant, config: OriginConfig) {
+        if config.content_version != self.config.content_version {
+            self.content_since = now;
+        }
         let fresh = self.requests == 0 && self.config == OriginConfig::default();
         self.cache_control = CacheControl::parse(&config.cache_control);
         if fresh || config.workers != self.config.workers || config.queue != self.config.queue {
@@ -367,12 +398,34 @@ impl Origin {
         }
     }
 
-    /// Handles a request that arrives at `now` on a connection from `source`.
+    /// The response a healthy request gets, produced at `date`.
+    pub fn content(&self, date: Instant) -> Response {
+        let c = &self.config;
+        Response {
+            status: c.status,
+            body_len: c.object_size,
+            cache_control: self.cache_control,
+            generated_by: Tier::Origin,
+            reason: None,
+            age: Duration::ZERO,
+            date,
+            expires: c.expires.map(|e| date + e),
+            last_modified: c.last_modified.then_some(self.content_since),
+            etag: c.etag.then_some(Etag(c.content_version)),
+            vary: c.vary,
+            set_cookie: c.set_cookie,
+        }
+    }
+
+    /// Handles a request that arrives at `now` on a connection from `source`. `conditional`
+    /// carries `If-None-Match` / `If-Modified-Since` from a cache revalidating its copy: if
+    /// the content is unchanged the origin answers `304 Not Modified` with no body.
     pub fn handle_request(
         &mut self,
         now: Instant,
         source: Ipv4Addr,
         _req: &Request,
+        conditional: Option<Validators>,
     ) -> OriginReply {
         self.requests += 1;
         match self.config.state {
@@ -408,16 +461,18 @@ impl Origin {
             }
         }
         self.workers.commit(now, start, self.config.service_time);
+        let content = self.content(done);
+        let response = match conditional {
+            Some(v) if content.status == 200 && v.match_response(&content) => Response {
+                status: 304,
+                body_len: 0,
+                ..content
+            },
+            _ => content,
+        };
         OriginReply::Respond {
             done,
-            response: Response {
-                status: self.config.status,
-                body_len: self.config.object_size,
-                cache_control: self.cache_control,
-                generated_by: Tier::Origin,
-                reason: None,
-                age: Duration::ZERO,
-            },
+            response,
             rejected_by: None,
         }
     }
@@ -434,7 +489,7 @@ impl Origin {
             done: now,
             response: Response {
                 body_len: 197,
-                ..Response::generated(Tier::Origin, status, reason)
+                ..Response::generated(Tier::Origin, status, reason).dated(now)
             },
             rejected_by: Some(by),
         }
@@ -449,20 +504,14 @@ impl Origin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{CacheKey, Method};
-    use crate::tls::Scheme;
+    use crate::message::CacheKey;
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
 
     fn req() -> Request {
-        Request {
-            method: Method::Get,
-            scheme: Scheme::Https,
-            key: CacheKey(1),
-            client: ip("192.0.2.1"),
-        }
+        Request::get(CacheKey(1))
     }
 
     #[test]
@@ -500,10 +549,12 @@ mod tests {
         });
         let src = ip("127.0.1.1");
         let statuses: Vec<u16> = (0..3)
-            .map(|_| match o.handle_request(Instant::ZERO, src, &req()) {
-                OriginReply::Respond { response, .. } => response.status,
-                other => panic!("{other:?}"),
-            })
+            .map(
+                |_| match o.handle_request(Instant::ZERO, src, &req(), None) {
+                    OriginReply::Respond { response, .. } => response.status,
+                    other => panic!("{other:?}"),
+                },
+            )
             .collect();
         assert_eq!(statuses, [200, 200, 503]);
         assert_eq!(o.requests_received(), 3);
@@ -524,19 +575,51 @@ mod tests {
         let mut o = Origin::new(cfg.clone());
         let src = ip("127.0.1.1");
         assert!(matches!(
-            o.handle_request(Instant::ZERO, src, &req()),
+            o.handle_request(Instant::ZERO, src, &req(), None),
             OriginReply::Respond {
                 rejected_by: None,
                 ..
             }
         ));
-        o.reconfigure(OriginConfig { status: 500, ..cfg });
+        o.reconfigure(Instant::ZERO, OriginConfig { status: 500, ..cfg });
         assert!(matches!(
-            o.handle_request(Instant::ZERO, src, &req()),
+            o.handle_request(Instant::ZERO, src, &req(), None),
             OriginReply::Respond {
                 rejected_by: Some(Defence::LimitReq),
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod revalidation_tests {
+    use super::*;
+    use crate::message::CacheKey;
+
+    #[test]
+    fn unchanged_content_answers_304_and_a_deploy_answers_200() {
+        let mut o = Origin::new(OriginConfig::default());
+        let src: Ipv4Addr = "127.0.1.1".parse().unwrap();
+        let req = Request::get(CacheKey(1));
+        let first = o.content(Instant::ZERO);
+        let v = Validators {
+            etag: first.etag,
+            last_modified: first.last_modified,
+        };
+        let status = |o: &mut Origin| match o.handle_request(Instant::ZERO, src, &req, Some(v)) {
+            OriginReply::Respond { response, .. } => (response.status, response.body_len),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(status(&mut o), (304, 0));
+        o.reconfigure(
+            Instant(5),
+            OriginConfig {
+                content_version: 2,
+                ..OriginConfig::default()
+            },
+        );
+        assert_eq!(status(&mut o), (200, 10 * 1024));
+        assert_eq!(o.content(Instant(9)).last_modified, Some(Instant(5)));
     }
 }

@@ -4,18 +4,21 @@
 //! A request's life, with the events that carry it (RTTs from `[network]`):
 //!
 //! ```text
-//! arrival ─(½ client RTT)─► at L1 ─hit──────────────────────────────────────────► client
-//!                            │miss (or collapsed behind an in-flight miss)
+//! arrival ─(½ client RTT)─► at L1 ─hit / stale────────────────────────────────► client
+//!                            │miss, expired (conditional), or collapsed behind one
 //!                            └─(½ L1-L2 RTT)─► AtL2 ─hit──(½ RTT)─► ParentAnswer ─► client
-//!                                               │miss
+//!                                               │miss / expired
 //!                                               ├ reuse an idle connection ─────┐
 //!                                               └ new: Syn ─► (accept/refuse/drop)  │
 //!                                                      └ TLS (1 RTT) ─► AtOrigin ◄┘
 //!                                                        └► FetchDone ─► ParentAnswer ─► client
 //! ```
 //!
-//! Every wait has a deadline (connect timeout per attempt, read timeout at L2, parent read
-//! timeout at L1); whichever of answer and deadline comes first wins.
+//! Both cache tiers run the same handlers ([`Engine::at_node`], [`Engine::upstream_answered`],
+//! [`Engine::upstream_failed`]); they differ only in what "upstream" and "downstream" are.
+//! Every wait has a deadline (connect timeout per attempt, read timeout at the fetching tier,
+//! parent read timeout at L1, collapse timeout for waiters); whichever of answer and deadline
+//! comes first wins.
 
 mod queue;
 
@@ -23,10 +26,10 @@ use crate::latency::LatencyCounts;
 use crate::report::{Report, RunCounts, TierCounts};
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
-use cdn_core::cache::{CacheStatus, KeyBuildHasher};
+use cdn_core::cache::{CachePolicy, CacheStatus, KeyBuildHasher, UncacheablePolicy};
 use cdn_core::config::NodeState;
 use cdn_core::message::mix64;
-use cdn_core::node::Lookup;
+use cdn_core::node::{Lookup, OnError, StoreOutcome, Validators};
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::topology::{l1_for_client, nth_parent};
 use cdn_core::trace::TraceEvent;
@@ -76,8 +79,18 @@ pub fn simulate(scenario: &Scenario, options: SimOptions) -> SimOutput {
 
 type Fid = u32;
 
-/// Keys with a fetch in flight at one node, and the flights collapsed behind each.
-type Locks = HashMap<CacheKey, Vec<Fid>, KeyBuildHasher>;
+/// Index of a cache tier in per-tier arrays.
+const L1: usize = 0;
+/// Index of a cache tier in per-tier arrays.
+const L2: usize = 1;
+
+fn tier_of(t: usize) -> Tier {
+    if t == L1 {
+        Tier::L1
+    } else {
+        Tier::L2
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Ev {
@@ -87,6 +100,7 @@ enum Ev {
     Syn(Fid),
     AtOrigin(Fid),
     FetchDone(Fid),
+    CollapseTimeout(Fid, u8),
     World(usize),
 }
 
@@ -98,7 +112,8 @@ impl Ev {
             | Ev::ParentDeadline(f, _)
             | Ev::Syn(f)
             | Ev::AtOrigin(f)
-            | Ev::FetchDone(f) => Some(f),
+            | Ev::FetchDone(f)
+            | Ev::CollapseTimeout(f, _) => Some(f),
             Ev::World(_) => None,
         }
     }
@@ -111,28 +126,40 @@ enum Outcome {
     Failed(FailureKind, Duration),
 }
 
-/// One client request in flight.
+/// One request in flight: a client's, or a background revalidation a cache started.
 struct Flight {
     req: Request,
     sent: Instant,
-    l1: u16,
-    l2: u16,
+    /// L1 and L2 node indices.
+    node: [u16; 2],
+    /// Cache status at each tier.
+    status: [CacheStatus; 2],
+    /// Validators of the stale copy each tier revalidates (sent upstream).
+    conditional: [Option<Validators>; 2],
+    /// When each tier sent its request upstream (RFC 9111 §4.2.3 request_time).
+    upstream_sent: [Instant; 2],
+    /// The collapse lock each tier leads for this request, if any.
+    lock: [Option<u64>; 2],
+    /// Waiting behind another request's lock at this tier.
+    waiting: [bool; 2],
+    /// Skip collapsing at this tier (released by an uncacheable answer or a timeout).
+    no_collapse: [bool; 2],
+    /// Do not store the answer at this tier (a collapse timeout sends it upstream uncached).
+    no_store: [bool; 2],
+    /// For background revalidations: the tier that started it (no client waits).
+    background: Option<usize>,
     parent_rank: u8,
     parent_gen: u32,
     awaiting_parent: bool,
-    /// When L1 stops waiting for its parent.
     parent_deadline: Instant,
     /// Whether the deadline event is in the queue. It is armed lazily, only when an event of
     /// the exchange would land after it (or nothing else will wake the flight), so the
     /// common fast answer never leaves a dead timer behind.
     deadline_armed: bool,
+    parent_refused: bool,
     rerouted: bool,
-    /// Skip collapsing: released from a lock whose leader got an uncacheable answer.
-    no_collapse_l1: bool,
-    no_collapse_l2: bool,
-    l1_status: CacheStatus,
-    l2_status: CacheStatus,
-    fetcher: Tier,
+    /// The tier fetching from the origin right now (L2, or L1 going direct).
+    fetcher: Option<usize>,
     src: Ipv4Addr,
     port: u16,
     tls: bool,
@@ -141,32 +168,78 @@ struct Flight {
     attempt: u32,
     connect_started: Instant,
     req_sent: Instant,
-    /// The fetcher's (L2's, or L1's going direct) result from the origin.
     outcome: Outcome,
-    /// Set when L1's connection to its parent was refused.
-    parent_refused: bool,
+    /// L2's answer on its way to L1.
     answer: Response,
     done: bool,
     refs: u32,
     trace: Option<Box<Trace>>,
 }
 
+impl Flight {
+    fn new(req: Request, sent: Instant, l1: u16) -> Flight {
+        Flight {
+            req,
+            sent,
+            node: [l1, 0],
+            status: [CacheStatus::Miss; 2],
+            conditional: [None; 2],
+            upstream_sent: [Instant::ZERO; 2],
+            lock: [None; 2],
+            waiting: [false; 2],
+            no_collapse: [false; 2],
+            no_store: [false; 2],
+            background: None,
+            parent_rank: 0,
+            parent_gen: 0,
+            awaiting_parent: false,
+            parent_deadline: Instant::ZERO,
+            deadline_armed: false,
+            parent_refused: false,
+            rerouted: false,
+            fetcher: None,
+            src: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            tls: false,
+            verify: false,
+            reused: false,
+            attempt: 0,
+            connect_started: Instant::ZERO,
+            req_sent: Instant::ZERO,
+            outcome: Outcome::Pending,
+            answer: Response::generated(Tier::L1, 0, ""),
+            done: false,
+            refs: 0,
+            trace: None,
+        }
+    }
+}
+
+/// A collapse lock: one request for a key is upstream; others wait behind it.
+struct Lock {
+    id: u64,
+    started: Instant,
+    waiters: Vec<Fid>,
+}
+
+/// Keys with a fetch in flight at one node.
+type Locks = HashMap<CacheKey, Lock, KeyBuildHasher>;
+
 struct Engine<'s> {
     scenario: &'s Scenario,
     profile: Profile,
     cdn: CdnConfig,
+    policy: CachePolicy,
     timeouts: Timeouts,
     net: NetworkConfig,
     hostname: String,
     now: Instant,
     queue: EventQueue<Ev>,
     workloads: Vec<WorkloadGen>,
-    l1: Vec<CacheNode>,
-    l2: Vec<CacheNode>,
+    nodes: [Vec<CacheNode>; 2],
     origin: Origin,
-    /// Per node: keys with a fetch in flight, and the flights waiting for it.
-    locks_l1: Vec<Locks>,
-    locks_l2: Vec<Locks>,
+    locks: [Vec<Locks>; 2],
+    next_lock: u64,
     flights: Vec<Option<Flight>>,
     free: Vec<Fid>,
     path_buf: String,
@@ -174,8 +247,7 @@ struct Engine<'s> {
     requests: u64,
     finished: u64,
     status: BTreeMap<u16, [u64; 3]>,
-    cache_l1: TierCounts,
-    cache_l2: TierCounts,
+    cache: [TierCounts; 2],
     latency: LatencyCounts,
     trace_limit: usize,
     traces: Vec<Trace>,
@@ -213,6 +285,12 @@ fn build_nodes(nodes: &[NodeConfig], tier: Tier, seed: u64) -> Vec<CacheNode> {
         .collect()
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeRef {
+    Cache(usize, u16),
+    Origin,
+}
+
 impl<'s> Engine<'s> {
     fn new(scenario: &'s Scenario, options: SimOptions) -> Engine<'s> {
         let seed = options.seed.unwrap_or(scenario.seed);
@@ -232,25 +310,27 @@ impl<'s> Engine<'s> {
             scenario,
             profile: scenario.profile,
             cdn: scenario.cdn.clone(),
+            policy: scenario.cdn.cache_policy(scenario.profile),
             timeouts: scenario.cdn.timeouts(scenario.profile),
             net: scenario.network,
             hostname: scenario.origin.hostname.clone(),
             now: Instant::ZERO,
             queue,
             workloads,
-            locks_l1: (0..l1.len()).map(|_| Locks::default()).collect(),
-            locks_l2: (0..l2.len()).map(|_| Locks::default()).collect(),
-            l1,
-            l2,
+            locks: [
+                (0..l1.len()).map(|_| Locks::default()).collect(),
+                (0..l2.len()).map(|_| Locks::default()).collect(),
+            ],
+            nodes: [l1, l2],
             origin: Origin::new(scenario.origin.clone()),
+            next_lock: 0,
             flights: Vec::new(),
             free: Vec::new(),
             path_buf: String::new(),
             requests: 0,
             finished: 0,
             status: BTreeMap::new(),
-            cache_l1: TierCounts::default(),
-            cache_l2: TierCounts::default(),
+            cache: [TierCounts::default(), TierCounts::default()],
             latency: LatencyCounts::default(),
             trace_limit: options.trace,
             traces: Vec::new(),
@@ -274,9 +354,7 @@ impl<'s> Engine<'s> {
                 // Queued events at the same instant run before new arrivals.
                 (Some((t, w)), e) if e.is_none_or(|e| t < e) => {
                     self.now = t;
-                    let f = self.arrive(w);
-                    self.at_l1(f);
-                    self.maybe_free(f);
+                    self.arrive(w);
                 }
                 _ => {
                     let (t, ev) = self.queue.pop().expect("peeked");
@@ -308,12 +386,13 @@ impl<'s> Engine<'s> {
             self.fl(f).refs -= 1;
         }
         match ev {
-            Ev::AtL2(f) => self.at_l2(f),
+            Ev::AtL2(f) => self.at_node(f, L2),
             Ev::ParentAnswer(f, gen) => self.parent_answer(f, gen),
             Ev::ParentDeadline(f, gen) => self.parent_deadline(f, gen),
             Ev::Syn(f) => self.syn(f),
             Ev::AtOrigin(f) => self.at_origin(f),
             Ev::FetchDone(f) => self.fetch_done(f),
+            Ev::CollapseTimeout(f, t) => self.collapse_timeout(f, t as usize),
             Ev::World(i) => self.apply_world(i),
         }
         if let Some(f) = ev.flight() {
@@ -349,66 +428,7 @@ impl<'s> Engine<'s> {
         self.flights[f as usize].as_mut().expect("live flight")
     }
 
-    fn maybe_free(&mut self, f: Fid) {
-        let fl = self.flights[f as usize].as_ref().expect("live flight");
-        if fl.done && fl.refs == 0 && fl.fetcher_idle() {
-            self.flights[f as usize] = None;
-            self.free.push(f);
-        }
-    }
-
-    fn half(rtt: Duration) -> Duration {
-        rtt / 2
-    }
-
-    // ----- arrival and L1 -------------------------------------------------------------------
-
-    fn arrive(&mut self, w: usize) -> Fid {
-        let a = self.workloads[w].next_arrival().expect("peeked");
-        let gen = &self.workloads[w];
-        gen.path.write(a.key, &mut self.path_buf);
-        let key = CacheKey::for_url(&self.hostname, &self.path_buf);
-        let req = Request {
-            method: gen.method,
-            scheme: gen.scheme,
-            key,
-            client: a.client,
-        };
-        let number = self.requests;
-        self.requests += 1;
-        let trace = (number < self.trace_limit as u64)
-            .then(|| Box::new(Trace::new(number, self.path_buf.clone(), a.client, a.at)));
-        let flight = Flight {
-            req,
-            sent: a.at,
-            l1: l1_for_client(a.client, self.l1.len()) as u16,
-            l2: 0,
-            parent_rank: 0,
-            parent_gen: 0,
-            awaiting_parent: false,
-            parent_deadline: Instant::ZERO,
-            deadline_armed: false,
-            rerouted: false,
-            no_collapse_l1: false,
-            no_collapse_l2: false,
-            l1_status: CacheStatus::Miss,
-            l2_status: CacheStatus::Miss,
-            fetcher: Tier::Origin,
-            src: Ipv4Addr::UNSPECIFIED,
-            port: 0,
-            tls: false,
-            verify: false,
-            reused: false,
-            attempt: 0,
-            connect_started: Instant::ZERO,
-            req_sent: Instant::ZERO,
-            outcome: Outcome::Pending,
-            parent_refused: false,
-            answer: Response::generated(Tier::L1, 0, ""),
-            done: false,
-            refs: 0,
-            trace,
-        };
+    fn alloc(&mut self, flight: Flight) -> Fid {
         match self.free.pop() {
             Some(f) => {
                 self.flights[f as usize] = Some(flight);
@@ -421,22 +441,24 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn trace(&mut self, f: Fid, node: NodeRef, event: TraceEvent) {
-        let now = self.now;
-        let name: &str = match node {
-            NodeRef::L1(i) => self.l1[i as usize].name(),
-            NodeRef::L2(i) => self.l2[i as usize].name(),
-            NodeRef::Origin => &self.hostname,
-            NodeRef::Client => "client",
-        };
-        let name = name.to_string();
-        if let Some(t) = self.flights[f as usize]
-            .as_mut()
-            .and_then(|fl| fl.trace.as_mut())
-        {
-            t.push(now, &name, event);
+    fn maybe_free(&mut self, f: Fid) {
+        let fl = self.flights[f as usize].as_ref().expect("live flight");
+        if fl.done && fl.refs == 0 && fl.fetcher.is_none() && !fl.waiting.iter().any(|&w| w) {
+            self.flights[f as usize] = None;
+            self.free.push(f);
         }
     }
+
+    fn half(rtt: Duration) -> Duration {
+        rtt / 2
+    }
+
+    fn node(&mut self, f: Fid, tier: usize) -> &mut CacheNode {
+        let i = self.fl(f).node[tier] as usize;
+        &mut self.nodes[tier][i]
+    }
+
+    // ----- tracing --------------------------------------------------------------------------
 
     fn traced(&self, f: Fid) -> bool {
         self.flights[f as usize]
@@ -444,55 +466,343 @@ impl<'s> Engine<'s> {
             .is_some_and(|fl| fl.trace.is_some())
     }
 
-    fn at_l1(&mut self, f: Fid) {
-        let (l1, req, no_collapse) = {
-            let fl = self.fl(f);
-            (fl.l1, fl.req, fl.no_collapse_l1)
-        };
-        if self.traced(f) {
-            self.trace(f, NodeRef::L1(l1), TraceEvent::Received);
+    fn trace(&mut self, f: Fid, node: NodeRef, event: TraceEvent) {
+        let at = self.now;
+        self.trace_at(f, node, at, event);
+    }
+
+    fn trace_at(&mut self, f: Fid, node: NodeRef, at: Instant, event: TraceEvent) {
+        if !self.traced(f) {
+            return;
         }
+        let name = match node {
+            NodeRef::Cache(t, i) => self.nodes[t][i as usize].name().to_string(),
+            NodeRef::Origin => self.hostname.clone(),
+        };
+        if let Some(t) = self.fl(f).trace.as_mut() {
+            t.push(at, &name, event);
+        }
+    }
+
+    fn at(&mut self, f: Fid, tier: usize) -> NodeRef {
+        NodeRef::Cache(tier, self.fl(f).node[tier])
+    }
+
+    fn trace_tier(&mut self, f: Fid, tier: usize, event: TraceEvent) {
+        if self.traced(f) {
+            let node = self.at(f, tier);
+            self.trace(f, node, event);
+        }
+    }
+
+    // ----- arrival --------------------------------------------------------------------------
+
+    fn arrive(&mut self, w: usize) {
+        let a = self.workloads[w].next_arrival().expect("peeked");
+        let gen = &self.workloads[w];
+        gen.path.write(a.key, &mut self.path_buf);
+        let req = Request {
+            method: gen.method,
+            scheme: gen.scheme,
+            key: CacheKey::for_url(&self.hostname, &self.path_buf),
+            client: a.client,
+            encoding: a.encoding,
+            eligible: self.policy.eligibility.allows(&self.path_buf),
+        };
+        let number = self.requests;
+        self.requests += 1;
+        let l1 = l1_for_client(a.client, self.nodes[L1].len()) as u16;
+        let traced = number < self.trace_limit as u64;
+        let lookup = self.nodes[L1][l1 as usize].lookup(self.now, &self.policy, &req);
+        if let (Lookup::Hit(resp), false) = (lookup, traced) {
+            // Fast path: a plain hit needs no flight at all.
+            self.record_client_response(a.at, CacheStatus::Hit, resp);
+            return;
+        }
+        let mut flight = Flight::new(req, a.at, l1);
+        if traced {
+            flight.trace = Some(Box::new(Trace::new(
+                number,
+                self.path_buf.clone(),
+                a.client,
+                a.at,
+            )));
+        }
+        let f = self.alloc(flight);
+        self.trace_tier(f, L1, TraceEvent::Received);
+        self.handle_lookup(f, L1, lookup);
+        self.maybe_free(f);
+    }
+
+    // ----- a cache tier receives a request ----------------------------------------------------
+
+    /// A request reaches tier `t`'s node.
+    fn at_node(&mut self, f: Fid, t: usize) {
+        self.trace_tier(f, t, TraceEvent::Received);
+        let req = self.fl(f).req;
         let now = self.now;
-        match self.l1[l1 as usize].lookup(now, &req) {
+        let i = self.fl(f).node[t] as usize;
+        let lookup = self.nodes[t][i].lookup(now, &self.policy, &req);
+        self.handle_lookup(f, t, lookup);
+    }
+
+    fn handle_lookup(&mut self, f: Fid, t: usize, lookup: Lookup) {
+        match lookup {
             Lookup::Hit(resp) => {
-                self.fl(f).l1_status = CacheStatus::Hit;
-                if self.traced(f) {
-                    let age_s = Some(resp.age.as_secs());
-                    self.trace(f, NodeRef::L1(l1), cache_event(CacheStatus::Hit, age_s));
-                }
-                self.respond_to_client(f, resp);
+                self.fl(f).status[t] = CacheStatus::Hit;
+                self.trace_tier(
+                    f,
+                    t,
+                    cache_event(CacheStatus::Hit, Some(resp.age.as_secs())),
+                );
+                self.answer(f, t, resp);
             }
-            Lookup::Forward(status) => {
-                self.fl(f).l1_status = status;
-                if self.traced(f) {
-                    self.trace(f, NodeRef::L1(l1), cache_event(status, None));
+            Lookup::ServeStale {
+                response,
+                revalidate,
+            } => {
+                let status = if revalidate {
+                    CacheStatus::Stale
+                } else {
+                    CacheStatus::Updating
+                };
+                self.fl(f).status[t] = status;
+                self.trace_tier(f, t, cache_event(status, Some(response.age.as_secs())));
+                if revalidate {
+                    self.start_background_revalidation(f, t, &response);
                 }
-                if self.cdn.collapse && !no_collapse && status != CacheStatus::Bypass {
-                    let locks = &mut self.locks_l1[l1 as usize];
-                    if let Some(waiters) = locks.get_mut(&req.key) {
-                        waiters.push(f);
-                        self.fl(f).refs += 1; // held by the lock
-                        return;
-                    }
-                    locks.insert(req.key, Vec::new());
+                self.answer(f, t, response);
+            }
+            Lookup::Forward {
+                status,
+                conditional,
+            } => {
+                {
+                    let fl = self.fl(f);
+                    fl.status[t] = status;
+                    fl.conditional[t] = conditional;
                 }
-                self.send_to_parent(f);
+                self.trace_tier(f, t, cache_event(status, None));
+                let collapsible = matches!(status, CacheStatus::Miss | CacheStatus::Expired);
+                let may_collapse = self.cdn.collapse && collapsible && !self.fl(f).no_collapse[t];
+                if may_collapse && self.join_or_take_lock(f, t) {
+                    return; // waiting behind another request for this key
+                }
+                self.forward(f, t);
             }
         }
     }
 
-    fn send_to_parent(&mut self, f: Fid) {
-        let l2_count = self.l2.len();
-        let (key, rank, l1) = {
+    /// Sends tier `t`'s request upstream: L1 to its parent, L2 to the origin.
+    fn forward(&mut self, f: Fid, t: usize) {
+        let now = self.now;
+        self.fl(f).upstream_sent[t] = now;
+        if t == L1 {
+            self.send_to_parent(f);
+        } else {
+            self.start_fetch(f, L2);
+        }
+    }
+
+    /// `stale-while-revalidate`: the stale copy is being served; one background request
+    /// revalidates it, as a flight no client waits for.
+    fn start_background_revalidation(&mut self, f: Fid, t: usize, stale: &Response) {
+        let (req, nodes) = {
             let fl = self.fl(f);
-            (fl.req.key, fl.parent_rank, fl.l1)
+            (fl.req, fl.node)
+        };
+        let mut bg = Flight::new(req, self.now, nodes[L1]);
+        bg.node = nodes;
+        bg.background = Some(t);
+        bg.status[t] = CacheStatus::Expired;
+        bg.conditional[t] = stale.has_validator().then_some(Validators {
+            etag: stale.etag,
+            last_modified: stale.last_modified,
+        });
+        bg.done = true; // no client: finished as soon as nothing refers to it
+        let b = self.alloc(bg);
+        self.trace_tier(
+            f,
+            t,
+            TraceEvent::Retry {
+                policy: "background revalidation (stale-while-revalidate)",
+            },
+        );
+        self.forward(b, t);
+        self.maybe_free(b);
+    }
+
+    // ----- collapsing -----------------------------------------------------------------------
+
+    /// Collapsing (cache lock) at tier `t`: returns true if `f` now waits behind another
+    /// request for the same key, false if it goes upstream (holding or sharing the lock).
+    fn join_or_take_lock(&mut self, f: Fid, t: usize) -> bool {
+        let (key, i) = {
+            let fl = self.fl(f);
+            (fl.req.key, fl.node[t] as usize)
+        };
+        let now = self.now;
+        let age_limit = self.policy.collapse_age;
+        match self.locks[t][i].get_mut(&key) {
+            Some(lock) if now.saturating_since(lock.started) < age_limit => {
+                lock.waiters.push(f);
+                let fl = self.fl(f);
+                fl.waiting[t] = true;
+                fl.refs += 1; // held by the lock
+                let timeout = now + self.policy.collapse_timeout;
+                self.schedule(timeout, Ev::CollapseTimeout(f, t as u8));
+                if t == L2 {
+                    // Only the leader's answer would wake a waiter; L1 must not wait past
+                    // its deadline for it.
+                    self.arm_parent_deadline(f);
+                }
+                self.trace_tier(f, t, TraceEvent::Collapsed);
+                true
+            }
+            Some(lock) => {
+                // The request ahead has been upstream longer than collapse_age: one more
+                // may go (nginx proxy_cache_lock_age), sharing the lock.
+                lock.started = now;
+                let id = lock.id;
+                self.fl(f).lock[t] = Some(id);
+                false
+            }
+            None => {
+                self.next_lock += 1;
+                let id = self.next_lock;
+                self.locks[t][i].insert(
+                    key,
+                    Lock {
+                        id,
+                        started: now,
+                        waiters: Vec::new(),
+                    },
+                );
+                self.fl(f).lock[t] = Some(id);
+                false
+            }
+        }
+    }
+
+    /// Tier `t` has answered `f`: release the requests collapsed behind it.
+    fn release_lock(&mut self, f: Fid, t: usize, stored: bool) {
+        let Some(id) = self.fl(f).lock[t].take() else {
+            return;
+        };
+        let (key, i) = {
+            let fl = self.fl(f);
+            (fl.req.key, fl.node[t] as usize)
+        };
+        if self.locks[t][i].get(&key).is_none_or(|l| l.id != id) {
+            return; // another request sharing the lock answered first
+        }
+        let lock = self.locks[t][i].remove(&key).expect("checked");
+        let mut waiters = lock.waiters.into_iter();
+        if stored {
+            for w in waiters {
+                self.unwait(w, t);
+                self.at_node_again(w, t);
+            }
+            return;
+        }
+        match self.policy.collapse_uncacheable {
+            UncacheablePolicy::All => {
+                for w in waiters {
+                    self.unwait(w, t);
+                    self.fl(w).no_collapse[t] = true;
+                    self.forward(w, t);
+                    self.maybe_free(w);
+                }
+            }
+            UncacheablePolicy::OneAtATime => {
+                // nginx: the next waiter goes upstream; the rest keep waiting behind it.
+                let Some(next) = waiters.next() else { return };
+                let rest: Vec<Fid> = waiters.collect();
+                self.unwait(next, t);
+                self.next_lock += 1;
+                let id = self.next_lock;
+                self.locks[t][i].insert(
+                    key,
+                    Lock {
+                        id,
+                        started: self.now,
+                        waiters: rest,
+                    },
+                );
+                self.fl(next).lock[t] = Some(id);
+                self.forward(next, t);
+                self.maybe_free(next);
+            }
+        }
+    }
+
+    fn unwait(&mut self, w: Fid, t: usize) {
+        let fl = self.fl(w);
+        fl.waiting[t] = false;
+        fl.refs -= 1;
+    }
+
+    /// A released waiter looks in the cache again (the leader's answer was stored).
+    fn at_node_again(&mut self, w: Fid, t: usize) {
+        let req = self.fl(w).req;
+        let now = self.now;
+        let i = self.fl(w).node[t] as usize;
+        match self.nodes[t][i].lookup(now, &self.policy, &req) {
+            Lookup::Hit(resp) => {
+                self.fl(w).status[t] = CacheStatus::Hit;
+                self.trace_tier(
+                    w,
+                    t,
+                    cache_event(CacheStatus::Hit, Some(resp.age.as_secs())),
+                );
+                self.answer(w, t, resp);
+            }
+            other => {
+                // Stored but not servable as is (e.g. `no-cache`): go on without collapsing.
+                self.fl(w).no_collapse[t] = true;
+                self.handle_lookup(w, t, other);
+            }
+        }
+        self.maybe_free(w);
+    }
+
+    /// A waiter waited `collapse_timeout`: it goes upstream itself and its answer is not
+    /// stored (nginx `proxy_cache_lock_timeout`).
+    fn collapse_timeout(&mut self, f: Fid, t: usize) {
+        if !self.fl(f).waiting[t] {
+            return;
+        }
+        let (key, i) = {
+            let fl = self.fl(f);
+            (fl.req.key, fl.node[t] as usize)
+        };
+        if let Some(lock) = self.locks[t][i].get_mut(&key) {
+            lock.waiters.retain(|&w| w != f);
+        }
+        self.unwait(f, t);
+        {
+            let fl = self.fl(f);
+            fl.no_collapse[t] = true;
+            fl.no_store[t] = true;
+        }
+        self.trace_tier(f, t, TraceEvent::CollapseTimeout);
+        self.forward(f, t);
+    }
+
+    // ----- L1 → L2 ---------------------------------------------------------------------------
+
+    fn send_to_parent(&mut self, f: Fid) {
+        let l2_count = self.nodes[L2].len();
+        let (key, rank) = {
+            let fl = self.fl(f);
+            (fl.req.key, fl.parent_rank)
         };
         let l2 = nth_parent(key, l2_count, rank as usize) as u16;
         let now = self.now;
         let parent_read = self.timeouts.parent_read;
         let gen = {
             let fl = self.fl(f);
-            fl.l2 = l2;
+            fl.node[L2] = l2;
             fl.parent_gen += 1;
             fl.awaiting_parent = true;
             fl.parent_deadline = now + parent_read;
@@ -500,26 +810,29 @@ impl<'s> Engine<'s> {
             fl.parent_gen
         };
         let rtt = self.net.l1_l2_rtt;
-        let state = self.l2[l2 as usize].state();
+        let state = self.nodes[L2][l2 as usize].state();
         if self.traced(f) {
-            let peer = self.l2[l2 as usize].name().to_string();
-            let verdict = match state {
-                NodeState::Down => Some(ConnectVerdict::Refuse),
-                _ => None,
+            let peer = self.nodes[L2][l2 as usize].name().to_string();
+            let verdict = (state == NodeState::Down).then_some(ConnectVerdict::Refuse);
+            let ev = TraceEvent::Connect {
+                to: Tier::L2,
+                peer,
+                port: 443,
+                egress: None,
+                reused: state == NodeState::Up,
+                verdict,
+                attempt: 1,
             };
-            self.trace(
-                f,
-                NodeRef::L1(l1),
-                TraceEvent::Connect {
-                    to: Tier::L2,
-                    peer,
-                    port: 443,
-                    egress: None,
-                    reused: state == NodeState::Up,
-                    verdict,
-                    attempt: 1,
-                },
-            );
+            self.trace_tier(f, L1, ev);
+            if let Some(v) = self.fl(f).conditional[L1] {
+                self.trace_tier(
+                    f,
+                    L1,
+                    TraceEvent::Conditional {
+                        etag: v.etag.map(|e| e.0),
+                    },
+                );
+            }
         }
         match state {
             NodeState::Up => {
@@ -537,8 +850,8 @@ impl<'s> Engine<'s> {
         }
     }
 
-    /// L1's wait for its parent ended without an answer: a refused connection (outcome set)
-    /// or the parent read timeout.
+    /// L1's wait for its parent ended without an answer: a refused connection or the parent
+    /// read timeout.
     fn parent_deadline(&mut self, f: Fid, gen: u32) {
         let fl = self.fl(f);
         if !fl.awaiting_parent || fl.parent_gen != gen {
@@ -550,89 +863,59 @@ impl<'s> Engine<'s> {
         } else {
             (FailureKind::ReadTimeout, self.timeouts.parent_read)
         };
-        let l1 = self.fl(f).l1;
-        if self.traced(f) {
-            self.trace(
-                f,
-                NodeRef::L1(l1),
-                TraceEvent::Failed {
-                    failure: kind,
-                    waited,
-                },
-            );
-        }
+        self.trace_tier(
+            f,
+            L1,
+            TraceEvent::Failed {
+                failure: kind,
+                waited,
+            },
+        );
         if self.reroute(f) {
             return;
         }
-        self.l1_error(f, kind);
+        self.upstream_failed(f, L1, kind);
     }
 
     /// Applies `on_parent_error`; true if the request was sent elsewhere.
     fn reroute(&mut self, f: Fid) -> bool {
         let policy = self.cdn.on_parent_error;
-        let l2_count = self.l2.len();
+        let l2_count = self.nodes[L2].len();
         let fl = self.fl(f);
         // One reroute per request. And while the first parent is still fetching for this
         // request (L1 timed out first), a second fetch would share its fetch state: relay.
-        if fl.rerouted || !fl.fetcher_idle() {
+        if fl.rerouted || fl.fetcher.is_some() {
             return false;
         }
-        let l1 = fl.l1;
         match policy {
             ParentErrorPolicy::Relay => false,
             ParentErrorPolicy::NextParent if l2_count < 2 => false,
             ParentErrorPolicy::NextParent => {
                 fl.rerouted = true;
                 fl.parent_rank += 1;
-                if self.traced(f) {
-                    let ev = TraceEvent::Retry {
+                self.trace_tier(
+                    f,
+                    L1,
+                    TraceEvent::Retry {
                         policy: "next_parent",
-                    };
-                    self.trace(f, NodeRef::L1(l1), ev);
-                }
+                    },
+                );
                 self.send_to_parent(f);
                 true
             }
             ParentErrorPolicy::GoDirect => {
                 fl.rerouted = true;
-                if self.traced(f) {
-                    let ev = TraceEvent::Retry {
+                self.trace_tier(
+                    f,
+                    L1,
+                    TraceEvent::Retry {
                         policy: "go_direct",
-                    };
-                    self.trace(f, NodeRef::L1(l1), ev);
-                }
-                self.start_fetch(f, Tier::L1);
+                    },
+                );
+                self.start_fetch(f, L1);
                 true
             }
         }
-    }
-
-    /// L1 could not get an answer from its parent: serve stale if allowed, else generate.
-    fn l1_error(&mut self, f: Fid, kind: FailureKind) {
-        let (l1, req) = {
-            let fl = self.fl(f);
-            (fl.l1, fl.req)
-        };
-        let generated = self.generated_error(Tier::L1, kind);
-        if let Some(stale) = self.try_stale(NodeRef::L1(l1), &req, generated.status) {
-            self.fl(f).l1_status = CacheStatus::Stale;
-            if self.traced(f) {
-                let ev = TraceEvent::ServedStale {
-                    instead_of: generated.status,
-                };
-                self.trace(f, NodeRef::L1(l1), ev);
-            }
-            self.finish_l1(f, stale, false);
-            return;
-        }
-        if self.traced(f) {
-            let ev = TraceEvent::Generated {
-                status: generated.status,
-                reason: generated.reason.unwrap_or(""),
-            };
-            self.trace(f, NodeRef::L1(l1), ev);
-        }
-        self.finish_l1(f, generated, false);
     }
 
     fn parent_answer(&mut self, f: Fid, gen: u32) {
@@ -642,197 +925,246 @@ impl<'s> Engine<'s> {
         }
         fl.awaiting_parent = false;
         let answer = fl.answer;
-        let l1 = fl.l1;
         // A parent that generated a server error of its own counts as a failed parent.
         if answer.generated_by == Tier::L2 && answer.is_server_error() && self.reroute(f) {
             return;
         }
-        self.l1_received(f, l1, answer);
+        self.upstream_answered(f, L1, answer);
     }
 
-    /// L1 has a response from upstream (its parent, or the origin when going direct).
-    fn l1_received(&mut self, f: Fid, l1: u16, answer: Response) {
-        let req = self.fl(f).req;
-        if is_error_for_stale(answer.status) {
-            if let Some(stale) = self.try_stale(NodeRef::L1(l1), &req, answer.status) {
-                self.fl(f).l1_status = CacheStatus::Stale;
-                if self.traced(f) {
-                    let ev = TraceEvent::ServedStale {
-                        instead_of: answer.status,
-                    };
-                    self.trace(f, NodeRef::L1(l1), ev);
-                }
-                self.finish_l1(f, stale, false);
-                return;
-            }
-        }
+    // ----- a cache tier hears back from upstream ----------------------------------------------
+
+    /// Tier `t` received `resp` from upstream (its parent, or the origin).
+    fn upstream_answered(&mut self, f: Fid, t: usize, resp: Response) {
         let now = self.now;
-        let stored = self.l1[l1 as usize].store(now, self.profile, &req, &answer);
-        if stored && self.traced(f) {
-            let ttl_s = self.stored_ttl(NodeRef::L1(l1), &req);
-            self.trace(f, NodeRef::L1(l1), TraceEvent::Stored { ttl_s });
-        }
-        self.finish_l1(f, answer, stored);
-    }
-
-    /// Sends the final answer to the client and releases flights collapsed behind this one.
-    fn finish_l1(&mut self, f: Fid, resp: Response, stored: bool) {
-        let (l1, key) = {
+        let (req, sent_at, conditional, no_store, i) = {
             let fl = self.fl(f);
-            (fl.l1, fl.req.key)
+            let i = fl.node[t] as usize;
+            (
+                fl.req,
+                fl.upstream_sent[t],
+                fl.conditional[t],
+                fl.no_store[t],
+                i,
+            )
         };
-        self.respond_to_client(f, resp);
-        let waiters = self.locks_l1[l1 as usize].remove(&key);
-        if let Some(waiters) = waiters {
-            for w in waiters {
-                self.fl(w).refs -= 1;
-                self.release_waiter_l1(w, l1, stored);
-                self.maybe_free(w);
+        if resp.status == 304 && conditional.is_some() {
+            let refreshed = self.nodes[t][i].revalidated(now, sent_at, &self.policy, &req, &resp);
+            if let Some(r) = refreshed {
+                self.fl(f).status[t] = CacheStatus::Revalidated;
+                self.trace_tier(f, t, TraceEvent::Revalidated);
+                self.finish_at(f, t, r, true);
+                return;
+            }
+            // The copy was evicted meanwhile: fetch it in full.
+            self.fl(f).conditional[t] = None;
+            self.forward(f, t);
+            return;
+        }
+        if is_error_status(resp.status) {
+            let decision = self.nodes[t][i].on_error(now, &self.policy, &req, resp.status, false);
+            if let OnError::ServeStale(stale) = decision {
+                self.fl(f).status[t] = CacheStatus::Stale;
+                self.trace_tier(
+                    f,
+                    t,
+                    TraceEvent::ServedStale {
+                        instead_of: resp.status,
+                    },
+                );
+                self.finish_at(f, t, stale, false);
+                return;
+            }
+        }
+        let outcome = if no_store {
+            StoreOutcome::NotStored {
+                bypass: false,
+                reason: "collapse timeout: fetched uncached",
+            }
+        } else {
+            self.nodes[t][i].store(now, sent_at, &self.policy, &req, &resp)
+        };
+        self.note_store(f, t, outcome);
+        self.finish_at(f, t, resp, outcome.stored());
+    }
+
+    /// Tier `t` could not get an answer from upstream: stale copy, RFC 504, or the profile's
+    /// code for the failure.
+    fn upstream_failed(&mut self, f: Fid, t: usize, kind: FailureKind) {
+        let tier = tier_of(t);
+        let generated = self.generated_error(tier, kind);
+        let now = self.now;
+        let req = self.fl(f).req;
+        let i = self.fl(f).node[t] as usize;
+        let decision = self.nodes[t][i].on_error(now, &self.policy, &req, generated.status, true);
+        match decision {
+            OnError::ServeStale(stale) => {
+                self.fl(f).status[t] = CacheStatus::Stale;
+                self.trace_tier(
+                    f,
+                    t,
+                    TraceEvent::ServedStale {
+                        instead_of: generated.status,
+                    },
+                );
+                self.finish_at(f, t, stale, false);
+            }
+            OnError::GatewayTimeout => {
+                let reason = "stale copy may not be served without revalidation \
+                              (must-revalidate / s-maxage / no-cache) and upstream is unreachable";
+                let resp = Response::generated(tier, 504, reason).dated(now);
+                self.trace_tier(
+                    f,
+                    t,
+                    TraceEvent::Generated {
+                        status: 504,
+                        reason,
+                    },
+                );
+                self.finish_at(f, t, resp, false);
+            }
+            OnError::PassError => {
+                self.trace_tier(
+                    f,
+                    t,
+                    TraceEvent::Generated {
+                        status: generated.status,
+                        reason: generated.reason.unwrap_or(""),
+                    },
+                );
+                // Negative caching of the tier's own error, where configured (nginx can cache
+                // its own 502/504; CloudFront caches errors for 10 s).
+                let outcome = self.nodes[t][i].store(now, now, &self.policy, &req, &generated);
+                self.note_store(f, t, outcome);
+                self.finish_at(f, t, generated, outcome.stored());
             }
         }
     }
 
-    fn release_waiter_l1(&mut self, w: Fid, l1: u16, stored: bool) {
-        let now = self.now;
-        let req = self.fl(w).req;
-        if stored {
-            if let Lookup::Hit(resp) = self.l1[l1 as usize].lookup(now, &req) {
-                self.fl(w).l1_status = CacheStatus::Hit;
-                if self.traced(w) {
-                    let ev = cache_event(CacheStatus::Hit, Some(resp.age.as_secs()));
-                    self.trace(w, NodeRef::L1(l1), ev);
+    fn note_store(&mut self, f: Fid, t: usize, outcome: StoreOutcome) {
+        match outcome {
+            StoreOutcome::Stored { ttl } => {
+                self.trace_tier(
+                    f,
+                    t,
+                    TraceEvent::Stored {
+                        ttl_s: ttl.as_secs(),
+                    },
+                );
+            }
+            StoreOutcome::NotStored { bypass, reason } => {
+                let fl = self.fl(f);
+                if bypass && matches!(fl.status[t], CacheStatus::Miss | CacheStatus::Expired) {
+                    fl.status[t] = CacheStatus::Bypass;
                 }
-                self.respond_to_client(w, resp);
-                return;
+                self.trace_tier(f, t, TraceEvent::NotStored { reason });
             }
         }
-        // The leader's answer was not cacheable: go upstream on our own.
-        self.fl(w).no_collapse_l1 = true;
-        self.send_to_parent(w);
+    }
+
+    /// Tier `t` has its answer: release waiters, then answer downstream.
+    fn finish_at(&mut self, f: Fid, t: usize, resp: Response, stored: bool) {
+        self.release_lock(f, t, stored);
+        if self.fl(f).background == Some(t) {
+            // A background revalidation ends where it started.
+            let req = self.fl(f).req;
+            self.node(f, t).revalidation_done(&req);
+            return;
+        }
+        self.answer(f, t, resp);
+    }
+
+    /// Tier `t` answers downstream: L1 to the client, L2 to L1 (a 304 if L1 revalidated and
+    /// the representation is the same).
+    fn answer(&mut self, f: Fid, t: usize, resp: Response) {
+        if t == L1 {
+            self.respond_to_client(f, resp);
+            return;
+        }
+        let l1_conditional = self.fl(f).conditional[L1];
+        let resp = CacheNode::not_modified_for(&resp, l1_conditional).unwrap_or(resp);
+        let (gen, status) = {
+            let fl = self.fl(f);
+            fl.answer = resp;
+            (fl.parent_gen, fl.status[L2])
+        };
+        self.cache[L2].count(status);
+        self.trace_tier(
+            f,
+            L2,
+            TraceEvent::Responded {
+                status: resp.status,
+                generated_by: resp.generated_by,
+            },
+        );
+        let at = self.now + Self::half(self.net.l1_l2_rtt);
+        self.schedule(at, Ev::ParentAnswer(f, gen));
     }
 
     fn respond_to_client(&mut self, f: Fid, resp: Response) {
-        let at = self.now + Self::half(self.net.client_rtt);
-        let (sent, l1_status, tier) = {
+        let (sent, status) = {
             let fl = self.fl(f);
             fl.done = true;
-            (fl.sent, fl.l1_status, resp.generated_by)
+            (fl.sent, fl.status[L1])
         };
-        let latency = at - sent;
+        let latency = self.record_client_response(sent, status, resp);
+        if let Some(mut t) = self.fl(f).trace.take() {
+            t.status = resp.status;
+            t.generated_by = resp.generated_by;
+            t.latency = latency;
+            let at = sent + latency;
+            t.push(
+                at,
+                "client",
+                TraceEvent::Responded {
+                    status: resp.status,
+                    generated_by: resp.generated_by,
+                },
+            );
+            t.age_s = self.profile.age_header(status, &resp);
+            t.cache_status = status;
+            self.traces.push(*t);
+        }
+    }
+
+    fn record_client_response(
+        &mut self,
+        sent: Instant,
+        l1: CacheStatus,
+        resp: Response,
+    ) -> Duration {
+        let latency = (self.now + Self::half(self.net.client_rtt)) - sent;
         self.latency.record(latency);
-        self.status.entry(resp.status).or_insert([0; 3])[tier_index(tier)] += 1;
-        self.cache_l1.count(l1_status);
+        self.status.entry(resp.status).or_insert([0; 3])[tier_index(resp.generated_by)] += 1;
+        self.cache[L1].count(l1);
         self.finished += 1;
         if self.finished % self.progress_every == 0 {
             if let Some(p) = self.progress.as_mut() {
                 p(self.finished, self.now);
             }
         }
-        if let Some(mut t) = self.fl(f).trace.take() {
-            t.status = resp.status;
-            t.generated_by = tier;
-            t.latency = latency;
-            t.push(
-                at,
-                "client",
-                TraceEvent::Responded {
-                    status: resp.status,
-                    generated_by: tier,
-                },
-            );
-            self.traces.push(*t);
-        }
-    }
-
-    // ----- L2 -------------------------------------------------------------------------------
-
-    fn at_l2(&mut self, f: Fid) {
-        let (l2, req, no_collapse) = {
-            let fl = self.fl(f);
-            (fl.l2, fl.req, fl.no_collapse_l2)
-        };
-        if self.traced(f) {
-            self.trace(f, NodeRef::L2(l2), TraceEvent::Received);
-        }
-        let now = self.now;
-        match self.l2[l2 as usize].lookup(now, &req) {
-            Lookup::Hit(resp) => {
-                self.fl(f).l2_status = CacheStatus::Hit;
-                if self.traced(f) {
-                    let ev = cache_event(CacheStatus::Hit, Some(resp.age.as_secs()));
-                    self.trace(f, NodeRef::L2(l2), ev);
-                }
-                self.l2_answer(f, resp);
-            }
-            Lookup::Forward(status) => {
-                self.fl(f).l2_status = status;
-                if self.traced(f) {
-                    self.trace(f, NodeRef::L2(l2), cache_event(status, None));
-                }
-                if self.cdn.collapse && !no_collapse && status != CacheStatus::Bypass {
-                    let locks = &mut self.locks_l2[l2 as usize];
-                    if let Some(waiters) = locks.get_mut(&req.key) {
-                        waiters.push(f);
-                        self.fl(f).refs += 1;
-                        // Only the leader's answer would wake a waiter; L1 must not wait
-                        // past its deadline for it.
-                        self.arm_parent_deadline(f);
-                        return;
-                    }
-                    locks.insert(req.key, Vec::new());
-                }
-                self.start_fetch(f, Tier::L2);
-            }
-        }
-    }
-
-    /// L2 sends `resp` back to L1.
-    fn l2_answer(&mut self, f: Fid, resp: Response) {
-        let (l2, gen, status) = {
-            let fl = self.fl(f);
-            fl.answer = resp;
-            (fl.l2, fl.parent_gen, fl.l2_status)
-        };
-        self.cache_l2.count(status);
-        if self.traced(f) {
-            let ev = TraceEvent::Responded {
-                status: resp.status,
-                generated_by: resp.generated_by,
-            };
-            self.trace(f, NodeRef::L2(l2), ev);
-        }
-        let at = self.now + Self::half(self.net.l1_l2_rtt);
-        self.schedule(at, Ev::ParentAnswer(f, gen));
+        latency
     }
 
     // ----- the origin fetch (by L2, or by L1 going direct) -----------------------------------
 
     fn fetcher_ref(&mut self, f: Fid) -> NodeRef {
-        let fl = self.fl(f);
-        match fl.fetcher {
-            Tier::L1 => NodeRef::L1(fl.l1),
-            _ => NodeRef::L2(fl.l2),
-        }
+        let t = self.fl(f).fetcher.expect("fetching");
+        self.at(f, t)
     }
 
-    fn fetcher_node(&mut self, f: Fid) -> &mut CacheNode {
-        let fl = self.flights[f as usize].as_ref().expect("live flight");
-        match fl.fetcher {
-            Tier::L1 => &mut self.l1[fl.l1 as usize],
-            _ => &mut self.l2[fl.l2 as usize],
-        }
-    }
-
-    fn start_fetch(&mut self, f: Fid, fetcher: Tier) {
+    fn start_fetch(&mut self, f: Fid, t: usize) {
         let leg = self.cdn.ssl_mode.origin_leg(self.fl(f).req.scheme);
+        let now = self.now;
         {
             let fl = self.fl(f);
-            fl.fetcher = fetcher;
+            fl.fetcher = Some(t);
             fl.attempt = 0;
             fl.port = leg.port;
             fl.tls = leg.tls;
             fl.verify = leg.verify;
             fl.outcome = Outcome::Pending;
+            fl.upstream_sent[t] = now;
         }
         if !self.origin.resolves() {
             self.fetch_failed(f, FailureKind::Dns, Duration::ZERO);
@@ -843,12 +1175,12 @@ impl<'s> Engine<'s> {
 
     fn connect(&mut self, f: Fid) {
         let keepalive = self.cdn.keepalive;
-        let (req, port) = {
+        let (req, port, t) = {
             let fl = self.fl(f);
             fl.attempt += 1;
-            (fl.req, fl.port)
+            (fl.req, fl.port, fl.fetcher.expect("fetching"))
         };
-        let (src, reused) = self.fetcher_node(f).take_connection(&req, port, keepalive);
+        let (src, reused) = self.node(f, t).take_connection(&req, port, keepalive);
         let now = self.now;
         let one_way = Self::half(self.net.l2_origin_rtt);
         {
@@ -862,13 +1194,29 @@ impl<'s> Engine<'s> {
                 let node = self.fetcher_ref(f);
                 let ev = self.connect_event(f, None);
                 self.trace(f, node, ev);
-                self.trace(f, node, TraceEvent::RequestSent);
+                self.trace_request_sent(f, now);
             }
             self.fl(f).req_sent = now;
             self.schedule(now + one_way, Ev::AtOrigin(f));
         } else {
             self.schedule(now + one_way, Ev::Syn(f));
         }
+    }
+
+    fn trace_request_sent(&mut self, f: Fid, at: Instant) {
+        let node = self.fetcher_ref(f);
+        let t = self.fl(f).fetcher.expect("fetching");
+        if let Some(v) = self.fl(f).conditional[t] {
+            self.trace_at(
+                f,
+                node,
+                at,
+                TraceEvent::Conditional {
+                    etag: v.etag.map(|e| e.0),
+                },
+            );
+        }
+        self.trace_at(f, node, at, TraceEvent::RequestSent);
     }
 
     fn connect_event(&mut self, f: Fid, verdict: Option<ConnectVerdict>) -> TraceEvent {
@@ -898,7 +1246,7 @@ impl<'s> Engine<'s> {
         if self.traced(f) {
             let node = self.fetcher_ref(f);
             let ev = self.connect_event(f, Some(verdict));
-            // Logged at the fetcher, at the moment it learns the verdict (or starts waiting).
+            // Logged at the fetcher, at the moment it started the connection.
             self.trace_at(f, node, started, ev);
         }
         let failure = match verdict {
@@ -910,12 +1258,6 @@ impl<'s> Engine<'s> {
             }
         };
         if let Some((kind, at)) = failure {
-            if self.fl(f).attempt < self.timeouts.connect_attempts {
-                // Try again with a fresh connection once this attempt has failed.
-                self.fl(f).outcome = Outcome::Failed(kind, at - started);
-                self.schedule(at, Ev::FetchDone(f));
-                return;
-            }
             self.fl(f).outcome = Outcome::Failed(kind, at - started);
             self.schedule(at, Ev::FetchDone(f));
             return;
@@ -924,92 +1266,66 @@ impl<'s> Engine<'s> {
         let connected = now + one_way;
         if tls_on {
             let cfg = self.origin.config();
-            let result = tls::handshake(
-                cdn_core::tls::OriginLeg {
-                    port,
-                    tls: true,
-                    verify,
-                },
-                cfg.https,
-                cfg.cert,
-                self.profile.trusts_origin_ca(),
-            );
+            let leg = cdn_core::tls::OriginLeg {
+                port,
+                tls: true,
+                verify,
+            };
+            let result = tls::handshake(leg, cfg.https, cfg.cert, self.profile.trusts_origin_ca());
             if let Err(kind) = result {
                 self.fl(f).outcome = Outcome::Failed(kind, connected + rtt - started);
                 self.schedule(connected + rtt, Ev::FetchDone(f));
                 return;
             }
-            if self.traced(f) {
-                let node = self.fetcher_ref(f);
-                self.trace_at(
-                    f,
-                    node,
-                    connected + rtt,
-                    TraceEvent::TlsEstablished { verified: verify },
-                );
-            }
+            let node = self.fetcher_ref(f);
+            self.trace_at(
+                f,
+                node,
+                connected + rtt,
+                TraceEvent::TlsEstablished { verified: verify },
+            );
         }
         let sent = if tls_on { connected + rtt } else { connected };
         self.fl(f).req_sent = sent;
         if self.traced(f) {
-            let node = self.fetcher_ref(f);
-            self.trace_at(f, node, sent, TraceEvent::RequestSent);
+            self.trace_request_sent(f, sent);
         }
         self.schedule(sent + one_way, Ev::AtOrigin(f));
     }
 
-    fn trace_at(&mut self, f: Fid, node: NodeRef, at: Instant, event: TraceEvent) {
-        let saved = self.now;
-        self.now = at;
-        self.trace(f, node, event);
-        self.now = saved;
-    }
-
     /// The request reaches the origin.
     fn at_origin(&mut self, f: Fid) {
-        let (src, req, sent) = {
+        let (src, req, sent, conditional) = {
             let fl = self.fl(f);
-            (fl.src, fl.req, fl.req_sent)
+            let t = fl.fetcher.expect("fetching");
+            (fl.src, fl.req, fl.req_sent, fl.conditional[t])
         };
         let now = self.now;
         let one_way = Self::half(self.net.l2_origin_rtt);
         let deadline = sent + self.timeouts.read;
-        let reply = self.origin.handle_request(now, src, &req);
+        let reply = self.origin.handle_request(now, src, &req, conditional);
+        let read_timeout = Outcome::Failed(FailureKind::ReadTimeout, self.timeouts.read);
+        let broken = |kind| (Outcome::Failed(kind, now + one_way - sent), now + one_way);
         let (outcome, at) = match reply {
             OriginReply::Respond {
                 done,
                 response,
                 rejected_by,
             } => {
-                if let (Some(by), true) = (rejected_by, self.traced(f)) {
+                if let Some(by) = rejected_by {
                     self.trace(f, NodeRef::Origin, TraceEvent::Defended { by });
                 }
                 let arrives = done + one_way;
                 if arrives > deadline {
-                    (
-                        Outcome::Failed(FailureKind::ReadTimeout, self.timeouts.read),
-                        deadline,
-                    )
+                    (read_timeout, deadline)
                 } else {
                     (Outcome::Response(response), arrives)
                 }
             }
-            OriginReply::Hang => (
-                Outcome::Failed(FailureKind::ReadTimeout, self.timeouts.read),
-                deadline.max(now),
-            ),
-            OriginReply::Reset => (
-                Outcome::Failed(FailureKind::Reset, now + one_way - sent),
-                now + one_way,
-            ),
-            OriginReply::Close => (
-                Outcome::Failed(FailureKind::ClosedEarly, now + one_way - sent),
-                now + one_way,
-            ),
-            OriginReply::Garbage => (
-                Outcome::Failed(FailureKind::InvalidResponse, now + one_way - sent),
-                now + one_way,
-            ),
+            OriginReply::Hang => (read_timeout, deadline.max(now)),
+            OriginReply::Reset => broken(FailureKind::Reset),
+            OriginReply::Close => broken(FailureKind::ClosedEarly),
+            OriginReply::Garbage => broken(FailureKind::InvalidResponse),
         };
         self.fl(f).outcome = outcome;
         self.schedule(at, Ev::FetchDone(f));
@@ -1021,13 +1337,14 @@ impl<'s> Engine<'s> {
         match outcome {
             Outcome::Response(resp) => {
                 if self.cdn.keepalive {
-                    let (src, port) = {
+                    let (src, port, t) = {
                         let fl = self.fl(f);
-                        (fl.src, fl.port)
+                        (fl.src, fl.port, fl.fetcher.expect("fetching"))
                     };
-                    self.fetcher_node(f).return_connection(src, port);
+                    self.node(f, t).return_connection(src, port);
                 }
-                self.fetch_succeeded(f, resp);
+                let t = self.fl(f).fetcher.take().expect("fetching");
+                self.upstream_answered(f, t, resp);
             }
             Outcome::Failed(kind, waited) => {
                 let (attempt, is_connect) = (self.fl(f).attempt, kind.is_connect_failure());
@@ -1053,42 +1370,9 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn fetch_succeeded(&mut self, f: Fid, resp: Response) {
-        let node = self.fetcher_ref(f);
-        let req = self.fl(f).req;
-        if is_error_for_stale(resp.status) {
-            if let Some(stale) = self.try_stale(node, &req, resp.status) {
-                if self.traced(f) {
-                    let ev = TraceEvent::ServedStale {
-                        instead_of: resp.status,
-                    };
-                    self.trace(f, node, ev);
-                }
-                self.fetch_answer(f, stale, false, CacheStatus::Stale);
-                return;
-            }
-        }
-        let now = self.now;
-        let profile = self.profile;
-        let stored = self.fetcher_node(f).store(now, profile, &req, &resp);
-        if stored && self.traced(f) {
-            let ttl_s = self.stored_ttl(node, &req);
-            self.trace(f, node, TraceEvent::Stored { ttl_s });
-        }
-        let status = match node {
-            NodeRef::L1(_) => self.fl(f).l1_status,
-            _ => self.fl(f).l2_status,
-        };
-        self.fetch_answer(f, resp, stored, status);
-    }
-
     fn fetch_failed(&mut self, f: Fid, kind: FailureKind, waited: Duration) {
-        let node = self.fetcher_ref(f);
-        let tier = match node {
-            NodeRef::L1(_) => Tier::L1,
-            _ => Tier::L2,
-        };
         if self.traced(f) {
+            let node = self.fetcher_ref(f);
             self.trace(
                 f,
                 node,
@@ -1098,78 +1382,8 @@ impl<'s> Engine<'s> {
                 },
             );
         }
-        let generated = self.generated_error(tier, kind);
-        let req = self.fl(f).req;
-        if let Some(stale) = self.try_stale(node, &req, generated.status) {
-            if self.traced(f) {
-                let ev = TraceEvent::ServedStale {
-                    instead_of: generated.status,
-                };
-                self.trace(f, node, ev);
-            }
-            self.fetch_answer(f, stale, false, CacheStatus::Stale);
-            return;
-        }
-        if self.traced(f) {
-            let ev = TraceEvent::Generated {
-                status: generated.status,
-                reason: generated.reason.unwrap_or(""),
-            };
-            self.trace(f, node, ev);
-        }
-        let status = match node {
-            NodeRef::L1(_) => self.fl(f).l1_status,
-            _ => self.fl(f).l2_status,
-        };
-        self.fetch_answer(f, generated, false, status);
-    }
-
-    /// The fetcher has its answer: L2 passes it to L1; L1 (going direct) to the client.
-    fn fetch_answer(&mut self, f: Fid, resp: Response, stored: bool, status: CacheStatus) {
-        let fetcher = self.fl(f).fetcher;
-        self.fl(f).fetcher = Tier::Origin; // idle again
-        match fetcher {
-            Tier::L1 => {
-                let l1 = self.fl(f).l1;
-                self.fl(f).l1_status = status;
-                self.finish_l1(f, resp, stored);
-                let _ = l1;
-            }
-            _ => {
-                let (l2, key) = {
-                    let fl = self.fl(f);
-                    fl.l2_status = status;
-                    (fl.l2, fl.req.key)
-                };
-                self.l2_answer(f, resp);
-                let waiters = self.locks_l2[l2 as usize].remove(&key);
-                if let Some(waiters) = waiters {
-                    for w in waiters {
-                        self.fl(w).refs -= 1;
-                        self.release_waiter_l2(w, l2, stored);
-                        self.maybe_free(w);
-                    }
-                }
-            }
-        }
-    }
-
-    fn release_waiter_l2(&mut self, w: Fid, l2: u16, stored: bool) {
-        let now = self.now;
-        let req = self.fl(w).req;
-        if stored {
-            if let Lookup::Hit(resp) = self.l2[l2 as usize].lookup(now, &req) {
-                self.fl(w).l2_status = CacheStatus::Hit;
-                if self.traced(w) {
-                    let ev = cache_event(CacheStatus::Hit, Some(resp.age.as_secs()));
-                    self.trace(w, NodeRef::L2(l2), ev);
-                }
-                self.l2_answer(w, resp);
-                return;
-            }
-        }
-        self.fl(w).no_collapse_l2 = true;
-        self.start_fetch(w, Tier::L2);
+        let t = self.fl(f).fetcher.take().expect("fetching");
+        self.upstream_failed(f, t, kind);
     }
 
     // ----- shared helpers -------------------------------------------------------------------
@@ -1179,51 +1393,30 @@ impl<'s> Engine<'s> {
         if let (FailureKind::Certificate(_), Some(s)) = (kind, self.cdn.cert_error_status) {
             e.status = s;
         }
-        Response::generated(tier, e.status, e.reason)
-    }
-
-    fn try_stale(&mut self, node: NodeRef, req: &Request, instead_of: u16) -> Option<Response> {
-        if !self.cdn.stale_if_error || !is_error_for_stale(instead_of) {
-            return None;
-        }
-        let now = self.now;
-        match node {
-            NodeRef::L1(i) => self.l1[i as usize].stale_if_error(now, req),
-            NodeRef::L2(i) => self.l2[i as usize].stale_if_error(now, req),
-            _ => None,
-        }
-    }
-
-    fn stored_ttl(&self, node: NodeRef, req: &Request) -> u64 {
-        let store = match node {
-            NodeRef::L1(i) => self.l1[i as usize].cache(),
-            NodeRef::L2(i) => self.l2[i as usize].cache(),
-            _ => return 0,
-        };
-        store.peek(req.key).map_or(0, |e| e.lifetime.as_secs())
+        Response::generated(tier, e.status, e.reason).dated(self.now)
     }
 
     fn apply_world(&mut self, i: usize) {
         let e = &self.scenario.events[i];
         if e.origin != *self.origin.config() {
-            self.origin.reconfigure(e.origin.clone());
+            self.origin.reconfigure(self.now, e.origin.clone());
             self.hostname = e.origin.hostname.clone();
             // The origin restarted or changed: pooled connections to it are gone.
-            for n in self.l1.iter_mut().chain(self.l2.iter_mut()) {
+            for n in self.nodes.iter_mut().flatten() {
                 n.drop_connections();
             }
         }
-        for (node, cfg) in self.l2.iter_mut().zip(&e.cdn.l2) {
+        for (node, cfg) in self.nodes[L2].iter_mut().zip(&e.cdn.l2) {
             node.set_state(cfg.state);
         }
         self.cdn = e.cdn.clone();
+        self.policy = self.cdn.cache_policy(self.profile);
         self.timeouts = self.cdn.timeouts(self.profile);
         self.net = e.network;
     }
 
     fn into_output(self) -> SimOutput {
-        let egress_pools = self
-            .l2
+        let egress_pools = self.nodes[L2]
             .iter()
             .map(|n| {
                 let blocks = n
@@ -1235,14 +1428,15 @@ impl<'s> Engine<'s> {
                 (n.name().to_string(), blocks)
             })
             .collect();
+        let [l1, l2] = self.cache;
         let report = Report::build(
             self.scenario,
             RunCounts {
                 requests: self.requests,
                 status: self.status,
                 origin_requests: self.origin.requests_received(),
-                l1: self.cache_l1,
-                l2: self.cache_l2,
+                l1,
+                l2,
                 latency: self.latency,
                 egress_pools,
             },
@@ -1253,29 +1447,11 @@ impl<'s> Engine<'s> {
     }
 }
 
-impl Flight {
-    /// Whether no fetch is in progress for this flight (L2 may still be working for a request
-    /// whose client L1 already answered).
-    fn fetcher_idle(&self) -> bool {
-        self.fetcher == Tier::Origin
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum NodeRef {
-    L1(u16),
-    L2(u16),
-    Origin,
-    #[allow(dead_code)]
-    Client,
-}
-
 fn cache_event(status: CacheStatus, age_s: Option<u64>) -> TraceEvent {
     TraceEvent::Cache { status, age_s }
 }
 
-/// RFC 5861: stale-if-error applies when the response "would be" 500, 502, 503 or 504; the
-/// 52x codes of CDNs are connection failures that proxies map to these.
-fn is_error_for_stale(status: u16) -> bool {
-    matches!(status, 500 | 502 | 503 | 504 | 520..=527 | 530)
+/// Statuses on which a cache consults its stale-serving rules.
+fn is_error_status(status: u16) -> bool {
+    cdn_core::node::is_error_for_stale(status)
 }

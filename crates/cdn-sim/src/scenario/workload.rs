@@ -2,6 +2,7 @@
 
 use super::error::Invalid;
 use super::locate::KeyPath;
+use cdn_core::message::Encoding;
 use cdn_core::units::{serde_units, Rate};
 use cdn_core::Scheme;
 use serde::de::{self, Deserializer, Visitor};
@@ -44,6 +45,15 @@ pub struct Workload {
     /// The request method (default `GET`).
     #[serde(default)]
     pub method: WorkloadMethod,
+    /// The `Accept-Encoding` clients send, normalised: `gzip`, `br` or `identity`. With
+    /// several, client *i* uses entry *i* mod the list's length (default `["gzip"]`). Matters
+    /// when the origin sends `Vary: Accept-Encoding`.
+    #[serde(default = "default_encodings")]
+    pub accept_encoding: Vec<Encoding>,
+}
+
+fn default_encodings() -> Vec<Encoding> {
+    vec![Encoding::Gzip]
 }
 
 fn default_rate() -> Rate {
@@ -75,6 +85,7 @@ impl Default for Workload {
             scheme: Scheme::Https,
             path: default_path(),
             method: WorkloadMethod::Get,
+            accept_encoding: default_encodings(),
         }
     }
 }
@@ -238,6 +249,12 @@ impl Workload {
             return Err(Invalid::new(
                 key("count"),
                 "must be at least 1 (leave it out for no cap)",
+            ));
+        }
+        if self.accept_encoding.is_empty() {
+            return Err(Invalid::new(
+                key("accept_encoding"),
+                "must list at least one encoding; allowed: gzip, br, identity",
             ));
         }
         let per_second = self.rate.per_second();
