@@ -74,6 +74,9 @@ struct Style {
     vary: Vary,
     etag: Option<Etag>,
     last_modified: Option<Instant>,
+    /// Freshness came from `Expires`: re-emit it (as Date + lifetime) when serving, so a
+    /// downstream cache computes the same lifetime.
+    has_expires: bool,
 }
 
 /// An [`Entry`] packed into 40 bytes, so an LRU node fits one cache line: the simulator's
@@ -156,6 +159,9 @@ impl Store {
 
     fn unpack(&self, p: Packed) -> Entry {
         let style = self.styles[p.style as usize];
+        // Date is not kept: it is only needed to compute the age, done at insert.
+        let date = Instant(p.stored_at.0.saturating_sub(p.age_ns));
+        let lifetime = Duration::from_nanos(p.lifetime_ns);
         Entry {
             response: Response {
                 status: p.status,
@@ -164,16 +170,15 @@ impl Store {
                 generated_by: style.generated_by,
                 reason: style.reason,
                 age: Duration::from_nanos(p.age_ns),
-                // Date is not kept: it is only needed to compute the age, done at insert.
-                date: Instant(p.stored_at.0.saturating_sub(p.age_ns)),
-                expires: None,
+                date,
+                expires: style.has_expires.then_some(date + lifetime),
                 last_modified: style.last_modified,
                 etag: style.etag,
                 vary: style.vary,
                 set_cookie: false,
             },
             stored_at: p.stored_at,
-            lifetime: Duration::from_nanos(p.lifetime_ns),
+            lifetime,
         }
     }
 
@@ -185,6 +190,7 @@ impl Store {
             vary: r.vary,
             etag: r.etag,
             last_modified: r.last_modified,
+            has_expires: r.expires.is_some(),
         };
         // Few distinct styles exist (usually one per origin configuration); search newest
         // first because a reconfigured origin keeps sending its latest style.

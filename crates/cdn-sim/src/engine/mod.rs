@@ -1081,8 +1081,17 @@ impl<'s> Engine<'s> {
             self.respond_to_client(f, resp);
             return;
         }
-        let l1_conditional = self.fl(f).conditional[L1];
-        let resp = CacheNode::not_modified_for(&resp, l1_conditional).unwrap_or(resp);
+        let (l1_conditional, l2_status) = {
+            let fl = self.fl(f);
+            (fl.conditional[L1], fl.status[L2])
+        };
+        // A copy L2 serves stale (stale-if-error, Always Online, while revalidating) has not
+        // been validated: L1 gets it in full, not a 304 that would make it look revalidated.
+        let validated = !matches!(l2_status, CacheStatus::Stale | CacheStatus::Updating);
+        let resp = match validated {
+            true => CacheNode::not_modified_for(&resp, l1_conditional).unwrap_or(resp),
+            false => resp,
+        };
         let (gen, status) = {
             let fl = self.fl(f);
             fl.answer = resp;
