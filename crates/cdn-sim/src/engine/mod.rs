@@ -26,10 +26,10 @@ use crate::latency::LatencyCounts;
 use crate::report::{Report, RunCounts, TierCounts};
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
-use cdn_core::cache::{CachePolicy, CacheStatus, KeyBuildHasher, UncacheablePolicy};
+use cdn_core::cache::{CachePolicy, CacheStatus};
 use cdn_core::config::NodeState;
 use cdn_core::message::mix64;
-use cdn_core::node::{Lookup, OnError, StoreOutcome, Validators};
+use cdn_core::node::{Action, Ticket, Validators};
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::topology::{l1_for_client, nth_parent};
 use cdn_core::trace::TraceEvent;
@@ -38,7 +38,7 @@ use cdn_core::{
     NodeConfig, Origin, ParentErrorPolicy, Profile, Request, Response, Tier, Timeouts, Trace,
 };
 use queue::EventQueue;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -134,18 +134,10 @@ struct Flight {
     node: [u16; 2],
     /// Cache status at each tier.
     status: [CacheStatus; 2],
-    /// Validators of the stale copy each tier revalidates (sent upstream).
+    /// Validators each tier sent upstream (it revalidates its stale copy).
     conditional: [Option<Validators>; 2],
-    /// When each tier sent its request upstream (RFC 9111 §4.2.3 request_time).
-    upstream_sent: [Instant; 2],
-    /// The collapse lock each tier leads for this request, if any.
-    lock: [Option<u64>; 2],
-    /// Waiting behind another request's lock at this tier.
+    /// Waiting behind another request's collapse lock at this tier (the lock holds a ref).
     waiting: [bool; 2],
-    /// Skip collapsing at this tier (released by an uncacheable answer or a timeout).
-    no_collapse: [bool; 2],
-    /// Do not store the answer at this tier (a collapse timeout sends it upstream uncached).
-    no_store: [bool; 2],
     /// For background revalidations: the tier that started it (no client waits).
     background: Option<usize>,
     parent_rank: u8,
@@ -184,11 +176,7 @@ impl Flight {
             node: [l1, 0],
             status: [CacheStatus::Miss; 2],
             conditional: [None; 2],
-            upstream_sent: [Instant::ZERO; 2],
-            lock: [None; 2],
             waiting: [false; 2],
-            no_collapse: [false; 2],
-            no_store: [false; 2],
             background: None,
             parent_rank: 0,
             parent_gen: 0,
@@ -215,16 +203,6 @@ impl Flight {
     }
 }
 
-/// A collapse lock: one request for a key is upstream; others wait behind it.
-struct Lock {
-    id: u64,
-    started: Instant,
-    waiters: Vec<Fid>,
-}
-
-/// Keys with a fetch in flight at one node.
-type Locks = HashMap<CacheKey, Lock, KeyBuildHasher>;
-
 struct Engine<'s> {
     scenario: &'s Scenario,
     profile: Profile,
@@ -238,8 +216,8 @@ struct Engine<'s> {
     workloads: Vec<WorkloadGen>,
     nodes: [Vec<CacheNode>; 2],
     origin: Origin,
-    locks: [Vec<Locks>; 2],
-    next_lock: u64,
+    /// Reusable action buffers (nested node calls each take one).
+    spare: Vec<Vec<Action>>,
     flights: Vec<Option<Flight>>,
     free: Vec<Fid>,
     path_buf: String,
@@ -317,13 +295,9 @@ impl<'s> Engine<'s> {
             now: Instant::ZERO,
             queue,
             workloads,
-            locks: [
-                (0..l1.len()).map(|_| Locks::default()).collect(),
-                (0..l2.len()).map(|_| Locks::default()).collect(),
-            ],
             nodes: [l1, l2],
             origin: Origin::new(scenario.origin.clone()),
-            next_lock: 0,
+            spare: Vec::new(),
             flights: Vec::new(),
             free: Vec::new(),
             path_buf: String::new(),
@@ -441,8 +415,11 @@ impl<'s> Engine<'s> {
         }
     }
 
+    /// Frees `f` once nothing refers to it; idempotent (an action may already have freed it).
     fn maybe_free(&mut self, f: Fid) {
-        let fl = self.flights[f as usize].as_ref().expect("live flight");
+        let Some(fl) = self.flights[f as usize].as_ref() else {
+            return;
+        };
         if fl.done && fl.refs == 0 && fl.fetcher.is_none() && !fl.waiting.iter().any(|&w| w) {
             self.flights[f as usize] = None;
             self.free.push(f);
@@ -513,10 +490,36 @@ impl<'s> Engine<'s> {
         self.requests += 1;
         let l1 = l1_for_client(a.client, self.nodes[L1].len()) as u16;
         let traced = number < self.trace_limit as u64;
-        let lookup = self.nodes[L1][l1 as usize].lookup(self.now, &self.policy, &req);
-        if let (Lookup::Hit(resp), false) = (lookup, traced) {
-            // Fast path: a plain hit needs no flight at all.
-            self.record_client_response(a.at, CacheStatus::Hit, resp);
+        // The ticket is the slot the flight will take; a plain hit never needs the flight.
+        let f = self
+            .free
+            .last()
+            .copied()
+            .unwrap_or(self.flights.len() as Fid);
+        let mut out = self.buffer();
+        let collapse = self.cdn.collapse;
+        self.nodes[L1][l1 as usize].receive(
+            self.now,
+            &self.policy,
+            collapse,
+            f as Ticket,
+            &req,
+            None,
+            traced,
+            &mut out,
+        );
+        if let (
+            false,
+            [Action::Answer {
+                response, status, ..
+            }],
+        ) = (traced, out.as_slice())
+        {
+            // Fast path: served by the edge at once.
+            let (response, status) = (*response, *status);
+            self.record_client_response(a.at, status, response);
+            out.clear();
+            self.spare.push(out);
             return;
         }
         let mut flight = Flight::new(req, a.at, l1);
@@ -528,265 +531,139 @@ impl<'s> Engine<'s> {
                 a.at,
             )));
         }
-        let f = self.alloc(flight);
+        let allocated = self.alloc(flight);
+        debug_assert_eq!(allocated, f);
         self.trace_tier(f, L1, TraceEvent::Received);
-        self.handle_lookup(f, L1, lookup);
+        self.run_actions(L1, l1 as usize, out);
         self.maybe_free(f);
     }
 
-    // ----- a cache tier receives a request ----------------------------------------------------
+    // ----- a cache tier: the node decides, the engine carries its actions out --------------
 
     /// A request reaches tier `t`'s node.
     fn at_node(&mut self, f: Fid, t: usize) {
         self.trace_tier(f, t, TraceEvent::Received);
-        let req = self.fl(f).req;
-        let now = self.now;
-        let i = self.fl(f).node[t] as usize;
-        let lookup = self.nodes[t][i].lookup(now, &self.policy, &req);
-        self.handle_lookup(f, t, lookup);
+        let (req, i, downstream, traced) = {
+            let traced = self.traced(f);
+            let fl = self.fl(f);
+            let downstream = if t == L2 { fl.conditional[L1] } else { None };
+            (fl.req, fl.node[t] as usize, downstream, traced)
+        };
+        let mut out = self.buffer();
+        let collapse = self.cdn.collapse;
+        self.nodes[t][i].receive(
+            self.now,
+            &self.policy,
+            collapse,
+            f as Ticket,
+            &req,
+            downstream,
+            traced,
+            &mut out,
+        );
+        self.run_actions(t, i, out);
     }
 
-    fn handle_lookup(&mut self, f: Fid, t: usize, lookup: Lookup) {
-        match lookup {
-            Lookup::Hit(resp) => {
-                self.fl(f).status[t] = CacheStatus::Hit;
-                self.trace_tier(
-                    f,
-                    t,
-                    cache_event(CacheStatus::Hit, Some(resp.age.as_secs())),
-                );
-                self.answer(f, t, resp);
-            }
-            Lookup::ServeStale {
-                response,
-                revalidate,
-            } => {
-                let status = if revalidate {
-                    CacheStatus::Stale
-                } else {
-                    CacheStatus::Updating
-                };
-                self.fl(f).status[t] = status;
-                self.trace_tier(f, t, cache_event(status, Some(response.age.as_secs())));
-                if revalidate {
-                    self.start_background_revalidation(f, t, &response);
+    fn buffer(&mut self) -> Vec<Action> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Carries out what node `i` of tier `t` decided.
+    fn run_actions(&mut self, t: usize, i: usize, mut out: Vec<Action>) {
+        for action in out.drain(..) {
+            self.act(t, i, action);
+        }
+        self.spare.push(out);
+    }
+
+    fn act(&mut self, t: usize, i: usize, action: Action) {
+        match action {
+            Action::Note { ticket, event } => self.trace_tier(ticket as Fid, t, event),
+            Action::Wait { ticket, until } => {
+                let f = ticket as Fid;
+                let fl = self.fl(f);
+                fl.waiting[t] = true;
+                fl.refs += 1; // held by the lock until the node acts on it again
+                self.schedule(until, Ev::CollapseTimeout(f, t as u8));
+                if t == L2 {
+                    // Only the leader's answer would wake a waiter; L1 must not wait past
+                    // its deadline for it.
+                    self.arm_parent_deadline(f);
                 }
-                self.answer(f, t, response);
             }
-            Lookup::Forward {
-                status,
+            Action::Forward {
+                ticket,
                 conditional,
+                status,
             } => {
+                let f = ticket as Fid;
+                self.unwait(f, t);
                 {
                     let fl = self.fl(f);
                     fl.status[t] = status;
                     fl.conditional[t] = conditional;
                 }
                 self.trace_tier(f, t, cache_event(status, None));
-                let collapsible = matches!(status, CacheStatus::Miss | CacheStatus::Expired);
-                let may_collapse = self.cdn.collapse && collapsible && !self.fl(f).no_collapse[t];
-                if may_collapse && self.join_or_take_lock(f, t) {
-                    return; // waiting behind another request for this key
+                if t == L1 {
+                    self.send_to_parent(f);
+                } else {
+                    self.start_fetch(f, L2);
                 }
-                self.forward(f, t);
+                self.maybe_free(f);
             }
-        }
-    }
-
-    /// Sends tier `t`'s request upstream: L1 to its parent, L2 to the origin.
-    fn forward(&mut self, f: Fid, t: usize) {
-        let now = self.now;
-        self.fl(f).upstream_sent[t] = now;
-        if t == L1 {
-            self.send_to_parent(f);
-        } else {
-            self.start_fetch(f, L2);
-        }
-    }
-
-    /// `stale-while-revalidate`: the stale copy is being served; one background request
-    /// revalidates it, as a flight no client waits for.
-    fn start_background_revalidation(&mut self, f: Fid, t: usize, stale: &Response) {
-        let (req, nodes) = {
-            let fl = self.fl(f);
-            (fl.req, fl.node)
-        };
-        let mut bg = Flight::new(req, self.now, nodes[L1]);
-        bg.node = nodes;
-        bg.background = Some(t);
-        bg.status[t] = CacheStatus::Expired;
-        bg.conditional[t] = stale.has_validator().then_some(Validators {
-            etag: stale.etag,
-            last_modified: stale.last_modified,
-        });
-        bg.done = true; // no client: finished as soon as nothing refers to it
-        let b = self.alloc(bg);
-        self.trace_tier(
-            f,
-            t,
-            TraceEvent::Retry {
-                policy: "background revalidation (stale-while-revalidate)",
-            },
-        );
-        self.forward(b, t);
-        self.maybe_free(b);
-    }
-
-    // ----- collapsing -----------------------------------------------------------------------
-
-    /// Collapsing (cache lock) at tier `t`: returns true if `f` now waits behind another
-    /// request for the same key, false if it goes upstream (holding or sharing the lock).
-    fn join_or_take_lock(&mut self, f: Fid, t: usize) -> bool {
-        let (key, i) = {
-            let fl = self.fl(f);
-            (fl.req.key, fl.node[t] as usize)
-        };
-        let now = self.now;
-        let age_limit = self.policy.collapse_age;
-        match self.locks[t][i].get_mut(&key) {
-            Some(lock) if now.saturating_since(lock.started) < age_limit => {
-                lock.waiters.push(f);
-                let fl = self.fl(f);
-                fl.waiting[t] = true;
-                fl.refs += 1; // held by the lock
-                let timeout = now + self.policy.collapse_timeout;
-                self.schedule(timeout, Ev::CollapseTimeout(f, t as u8));
-                if t == L2 {
-                    // Only the leader's answer would wake a waiter; L1 must not wait past
-                    // its deadline for it.
-                    self.arm_parent_deadline(f);
+            Action::Answer {
+                ticket,
+                response,
+                status,
+            } => {
+                let f = ticket as Fid;
+                self.unwait(f, t);
+                self.fl(f).status[t] = status;
+                if status.served_from_cache() {
+                    self.trace_tier(f, t, cache_event(status, Some(response.age.as_secs())));
                 }
-                self.trace_tier(f, t, TraceEvent::Collapsed);
-                true
-            }
-            Some(lock) => {
-                // The request ahead has been upstream longer than collapse_age: one more
-                // may go (nginx proxy_cache_lock_age), sharing the lock.
-                lock.started = now;
-                let id = lock.id;
-                self.fl(f).lock[t] = Some(id);
-                false
-            }
-            None => {
-                self.next_lock += 1;
-                let id = self.next_lock;
-                self.locks[t][i].insert(
-                    key,
-                    Lock {
-                        id,
-                        started: now,
-                        waiters: Vec::new(),
-                    },
-                );
-                self.fl(f).lock[t] = Some(id);
-                false
-            }
-        }
-    }
-
-    /// Tier `t` has answered `f`: release the requests collapsed behind it.
-    fn release_lock(&mut self, f: Fid, t: usize, stored: bool) {
-        let Some(id) = self.fl(f).lock[t].take() else {
-            return;
-        };
-        let (key, i) = {
-            let fl = self.fl(f);
-            (fl.req.key, fl.node[t] as usize)
-        };
-        if self.locks[t][i].get(&key).is_none_or(|l| l.id != id) {
-            return; // another request sharing the lock answered first
-        }
-        let lock = self.locks[t][i].remove(&key).expect("checked");
-        let mut waiters = lock.waiters.into_iter();
-        if stored {
-            for w in waiters {
-                self.unwait(w, t);
-                self.at_node_again(w, t);
-            }
-            return;
-        }
-        match self.policy.collapse_uncacheable {
-            UncacheablePolicy::All => {
-                for w in waiters {
-                    self.unwait(w, t);
-                    self.fl(w).no_collapse[t] = true;
-                    self.forward(w, t);
-                    self.maybe_free(w);
+                if self.fl(f).background != Some(t) {
+                    self.answer(f, t, response);
                 }
+                self.maybe_free(f);
             }
-            UncacheablePolicy::OneAtATime => {
-                // nginx: the next waiter goes upstream; the rest keep waiting behind it.
-                let Some(next) = waiters.next() else { return };
-                let rest: Vec<Fid> = waiters.collect();
-                self.unwait(next, t);
-                self.next_lock += 1;
-                let id = self.next_lock;
-                self.locks[t][i].insert(
-                    key,
-                    Lock {
-                        id,
-                        started: self.now,
-                        waiters: rest,
-                    },
+            Action::Revalidate { req, conditional } => {
+                // stale-while-revalidate: a request no client waits for.
+                let mut bg = Flight::new(req, self.now, 0);
+                bg.node[t] = i as u16; // at L1 its parent is picked when it is forwarded
+                bg.background = Some(t);
+                bg.done = true; // finished as soon as nothing refers to it
+                let b = self.alloc(bg);
+                let mut out = self.buffer();
+                self.nodes[t][i].receive_background(
+                    self.now,
+                    b as Ticket,
+                    &req,
+                    conditional,
+                    &mut out,
                 );
-                self.fl(next).lock[t] = Some(id);
-                self.forward(next, t);
-                self.maybe_free(next);
+                self.run_actions(t, i, out);
+                self.maybe_free(b);
             }
         }
     }
 
-    fn unwait(&mut self, w: Fid, t: usize) {
-        let fl = self.fl(w);
-        fl.waiting[t] = false;
-        fl.refs -= 1;
-    }
-
-    /// A released waiter looks in the cache again (the leader's answer was stored).
-    fn at_node_again(&mut self, w: Fid, t: usize) {
-        let req = self.fl(w).req;
-        let now = self.now;
-        let i = self.fl(w).node[t] as usize;
-        match self.nodes[t][i].lookup(now, &self.policy, &req) {
-            Lookup::Hit(resp) => {
-                self.fl(w).status[t] = CacheStatus::Hit;
-                self.trace_tier(
-                    w,
-                    t,
-                    cache_event(CacheStatus::Hit, Some(resp.age.as_secs())),
-                );
-                self.answer(w, t, resp);
-            }
-            other => {
-                // Stored but not servable as is (e.g. `no-cache`): go on without collapsing.
-                self.fl(w).no_collapse[t] = true;
-                self.handle_lookup(w, t, other);
-            }
+    fn unwait(&mut self, f: Fid, t: usize) {
+        let fl = self.fl(f);
+        if std::mem::take(&mut fl.waiting[t]) {
+            fl.refs -= 1;
         }
-        self.maybe_free(w);
     }
 
-    /// A waiter waited `collapse_timeout`: it goes upstream itself and its answer is not
-    /// stored (nginx `proxy_cache_lock_timeout`).
+    /// A waiter's collapse deadline.
     fn collapse_timeout(&mut self, f: Fid, t: usize) {
         if !self.fl(f).waiting[t] {
             return;
         }
-        let (key, i) = {
-            let fl = self.fl(f);
-            (fl.req.key, fl.node[t] as usize)
-        };
-        if let Some(lock) = self.locks[t][i].get_mut(&key) {
-            lock.waiters.retain(|&w| w != f);
-        }
-        self.unwait(f, t);
-        {
-            let fl = self.fl(f);
-            fl.no_collapse[t] = true;
-            fl.no_store[t] = true;
-        }
-        self.trace_tier(f, t, TraceEvent::CollapseTimeout);
-        self.forward(f, t);
+        let i = self.fl(f).node[t] as usize;
+        let mut out = self.buffer();
+        self.nodes[t][i].collapse_timeout(self.now, f as Ticket, &mut out);
+        self.run_actions(t, i, out);
     }
 
     // ----- L1 → L2 ---------------------------------------------------------------------------
@@ -936,162 +813,27 @@ impl<'s> Engine<'s> {
 
     /// Tier `t` received `resp` from upstream (its parent, or the origin).
     fn upstream_answered(&mut self, f: Fid, t: usize, resp: Response) {
-        let now = self.now;
-        let (req, sent_at, conditional, no_store, i) = {
-            let fl = self.fl(f);
-            let i = fl.node[t] as usize;
-            (
-                fl.req,
-                fl.upstream_sent[t],
-                fl.conditional[t],
-                fl.no_store[t],
-                i,
-            )
-        };
-        if resp.status == 304 && conditional.is_some() {
-            let refreshed = self.nodes[t][i].revalidated(now, sent_at, &self.policy, &req, &resp);
-            if let Some(r) = refreshed {
-                self.fl(f).status[t] = CacheStatus::Revalidated;
-                self.trace_tier(f, t, TraceEvent::Revalidated);
-                self.finish_at(f, t, r, true);
-                return;
-            }
-            // The copy was evicted meanwhile: fetch it in full.
-            self.fl(f).conditional[t] = None;
-            self.forward(f, t);
-            return;
-        }
-        if is_error_status(resp.status) {
-            let decision = self.nodes[t][i].on_error(now, &self.policy, &req, resp.status, false);
-            if let OnError::ServeStale(stale) = decision {
-                self.fl(f).status[t] = CacheStatus::Stale;
-                self.trace_tier(
-                    f,
-                    t,
-                    TraceEvent::ServedStale {
-                        instead_of: resp.status,
-                    },
-                );
-                self.finish_at(f, t, stale, false);
-                return;
-            }
-        }
-        let outcome = if no_store {
-            StoreOutcome::NotStored {
-                bypass: false,
-                reason: "collapse timeout: fetched uncached",
-            }
-        } else {
-            self.nodes[t][i].store(now, sent_at, &self.policy, &req, &resp)
-        };
-        self.note_store(f, t, outcome);
-        self.finish_at(f, t, resp, outcome.stored());
-    }
-
-    /// Tier `t` could not get an answer from upstream: stale copy, RFC 504, or the profile's
-    /// code for the failure.
-    fn upstream_failed(&mut self, f: Fid, t: usize, kind: FailureKind) {
-        let tier = tier_of(t);
-        let generated = self.generated_error(tier, kind);
-        let now = self.now;
-        let req = self.fl(f).req;
         let i = self.fl(f).node[t] as usize;
-        let decision = self.nodes[t][i].on_error(now, &self.policy, &req, generated.status, true);
-        match decision {
-            OnError::ServeStale(stale) => {
-                self.fl(f).status[t] = CacheStatus::Stale;
-                self.trace_tier(
-                    f,
-                    t,
-                    TraceEvent::ServedStale {
-                        instead_of: generated.status,
-                    },
-                );
-                self.finish_at(f, t, stale, false);
-            }
-            OnError::GatewayTimeout => {
-                let reason = "stale copy may not be served without revalidation \
-                              (must-revalidate / s-maxage / no-cache) and upstream is unreachable";
-                let resp = Response::generated(tier, 504, reason).dated(now);
-                self.trace_tier(
-                    f,
-                    t,
-                    TraceEvent::Generated {
-                        status: 504,
-                        reason,
-                    },
-                );
-                self.finish_at(f, t, resp, false);
-            }
-            OnError::PassError => {
-                self.trace_tier(
-                    f,
-                    t,
-                    TraceEvent::Generated {
-                        status: generated.status,
-                        reason: generated.reason.unwrap_or(""),
-                    },
-                );
-                // Negative caching of the tier's own error, where configured (nginx can cache
-                // its own 502/504; CloudFront caches errors for 10 s).
-                let outcome = self.nodes[t][i].store(now, now, &self.policy, &req, &generated);
-                self.note_store(f, t, outcome);
-                self.finish_at(f, t, generated, outcome.stored());
-            }
-        }
+        let mut out = self.buffer();
+        self.nodes[t][i].answered(self.now, &self.policy, f as Ticket, &resp, &mut out);
+        self.run_actions(t, i, out);
     }
 
-    fn note_store(&mut self, f: Fid, t: usize, outcome: StoreOutcome) {
-        match outcome {
-            StoreOutcome::Stored { ttl } => {
-                self.trace_tier(
-                    f,
-                    t,
-                    TraceEvent::Stored {
-                        ttl_s: ttl.as_secs(),
-                    },
-                );
-            }
-            StoreOutcome::NotStored { bypass, reason } => {
-                let fl = self.fl(f);
-                if bypass && matches!(fl.status[t], CacheStatus::Miss | CacheStatus::Expired) {
-                    fl.status[t] = CacheStatus::Bypass;
-                }
-                self.trace_tier(f, t, TraceEvent::NotStored { reason });
-            }
-        }
+    /// Tier `t` could not get an answer from upstream.
+    fn upstream_failed(&mut self, f: Fid, t: usize, kind: FailureKind) {
+        let generated = self.generated_error(tier_of(t), kind);
+        let i = self.fl(f).node[t] as usize;
+        let mut out = self.buffer();
+        self.nodes[t][i].failed(self.now, &self.policy, f as Ticket, &generated, &mut out);
+        self.run_actions(t, i, out);
     }
 
-    /// Tier `t` has its answer: release waiters, then answer downstream.
-    fn finish_at(&mut self, f: Fid, t: usize, resp: Response, stored: bool) {
-        self.release_lock(f, t, stored);
-        if self.fl(f).background == Some(t) {
-            // A background revalidation ends where it started.
-            let req = self.fl(f).req;
-            self.node(f, t).revalidation_done(&req);
-            return;
-        }
-        self.answer(f, t, resp);
-    }
-
-    /// Tier `t` answers downstream: L1 to the client, L2 to L1 (a 304 if L1 revalidated and
-    /// the representation is the same).
+    /// Tier `t` answers downstream: L1 to the client, L2 to L1.
     fn answer(&mut self, f: Fid, t: usize, resp: Response) {
         if t == L1 {
             self.respond_to_client(f, resp);
             return;
         }
-        let (l1_conditional, l2_status) = {
-            let fl = self.fl(f);
-            (fl.conditional[L1], fl.status[L2])
-        };
-        // A copy L2 serves stale (stale-if-error, Always Online, while revalidating) has not
-        // been validated: L1 gets it in full, not a 304 that would make it look revalidated.
-        let validated = !matches!(l2_status, CacheStatus::Stale | CacheStatus::Updating);
-        let resp = match validated {
-            true => CacheNode::not_modified_for(&resp, l1_conditional).unwrap_or(resp),
-            false => resp,
-        };
         let (gen, status) = {
             let fl = self.fl(f);
             fl.answer = resp;
@@ -1164,7 +906,6 @@ impl<'s> Engine<'s> {
 
     fn start_fetch(&mut self, f: Fid, t: usize) {
         let leg = self.cdn.ssl_mode.origin_leg(self.fl(f).req.scheme);
-        let now = self.now;
         {
             let fl = self.fl(f);
             fl.fetcher = Some(t);
@@ -1173,7 +914,6 @@ impl<'s> Engine<'s> {
             fl.tls = leg.tls;
             fl.verify = leg.verify;
             fl.outcome = Outcome::Pending;
-            fl.upstream_sent[t] = now;
         }
         if !self.origin.resolves() {
             self.fetch_failed(f, FailureKind::Dns, Duration::ZERO);
@@ -1458,9 +1198,4 @@ impl<'s> Engine<'s> {
 
 fn cache_event(status: CacheStatus, age_s: Option<u64>) -> TraceEvent {
     TraceEvent::Cache { status, age_s }
-}
-
-/// Statuses on which a cache consults its stale-serving rules.
-fn is_error_status(status: u16) -> bool {
-    cdn_core::node::is_error_for_stale(status)
 }

@@ -1,14 +1,23 @@
 //! A cache node (L1 edge or L2 parent): its store and the RFC 9111 / RFC 5861 decisions made
-//! with it, its revalidations in progress, its egress pool and its idle connections to the
-//! next tier.
+//! with it, its revalidations in progress, its collapse locks, its egress pool and its idle
+//! connections to the next tier.
+//!
+//! Two levels of API: the building blocks (`lookup`, `store`, `revalidated`, `on_error`) and
+//! the request flow built from them in [`flow`] (`receive` → `Action`s), which is what both
+//! the simulator and the real-network proxies drive.
 
+use crate::cache::KeyBuildHasher;
 use crate::cache::{freshness_lifetime, CachePolicy, CacheStatus, Entry, Storability, Store};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
 use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
 use crate::time::Instant;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+mod flow;
+pub use flow::{Action, Note, Ticket};
+use flow::{Exchange, Lock, TicketHasher};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -126,6 +135,11 @@ pub struct CacheNode {
     idle: Vec<(Ipv4Addr, u16)>,
     revalidating: HashSet<CacheKey>,
     stats: CacheStats,
+    /// Requests this node is handling (see the `flow` module).
+    exchanges: HashMap<Ticket, Exchange, TicketHasher>,
+    /// Collapse locks: keys with a request upstream, and who waits for it.
+    locks: HashMap<CacheKey, Lock, KeyBuildHasher>,
+    next_lock: u64,
 }
 
 /// Statuses that count as errors for stale-if-error (RFC 5861 §4: 500, 502, 503, 504; a
@@ -157,6 +171,9 @@ impl CacheNode {
             idle: Vec::new(),
             revalidating: HashSet::new(),
             stats: CacheStats::default(),
+            exchanges: HashMap::default(),
+            locks: HashMap::default(),
+            next_lock: 0,
         }
     }
 
