@@ -56,11 +56,9 @@ pub struct CacheKey(pub u64);
 impl CacheKey {
     /// The key of `host` + `path`.
     pub fn for_url(host: &str, path: &str) -> CacheKey {
-        let mut h = Fnv1a::new();
-        h.write(host.as_bytes());
-        h.write(b"\0");
+        let mut h = UrlHasher::new(host);
         h.write(path.as_bytes());
-        CacheKey(h.finish())
+        h.finish()
     }
 
     /// The key of one variant of this URL under `Vary: Accept-Encoding`.
@@ -71,21 +69,57 @@ impl CacheKey {
     }
 }
 
-/// FNV-1a, 64 bit: tiny, stable, good enough to spread URL keys.
-struct Fnv1a(u64);
+/// Computes a [`CacheKey`] incrementally (FNV-1a, 64 bit: tiny, stable, good enough to
+/// spread URL keys). `Copy`, so a driver can hash a URL template's fixed prefix once and
+/// continue from a copy for each request.
+///
+/// ```
+/// use cdn_core::{message::UrlHasher, CacheKey};
+/// let mut prefix = UrlHasher::new("www.example.com");
+/// prefix.write(b"/assets/");
+/// let mut h = prefix;
+/// h.write(b"42.png");
+/// assert_eq!(h.finish(), CacheKey::for_url("www.example.com", "/assets/42.png"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UrlHasher(u64);
 
-impl Fnv1a {
-    fn new() -> Fnv1a {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
+impl UrlHasher {
+    /// A hasher for paths on `host`.
+    pub fn new(host: &str) -> UrlHasher {
+        let mut h = UrlHasher(0xcbf2_9ce4_8422_2325);
+        h.write(host.as_bytes());
+        h.write(b"\0");
+        h
     }
-    fn write(&mut self, bytes: &[u8]) {
+
+    /// Feeds more of the path.
+    pub fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    fn finish(&self) -> u64 {
-        self.0
+
+    /// Feeds the decimal digits of `n` (as `{key}` is rendered in a path).
+    pub fn write_decimal(&mut self, n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.write(&digits[i..]);
+    }
+
+    /// The key.
+    pub fn finish(self) -> CacheKey {
+        CacheKey(self.0)
     }
 }
 

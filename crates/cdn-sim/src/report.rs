@@ -23,20 +23,34 @@ pub struct TierCounts {
     pub statuses: BTreeMap<String, u64>,
 }
 
-impl TierCounts {
-    /// Counts one request's cache status at this tier.
+/// Per-status counters for one tier, as the engine keeps them (an array: counting is on the
+/// hot path).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusCounts([u64; 8]);
+
+impl StatusCounts {
+    /// Counts one request's cache status.
     pub fn count(&mut self, status: CacheStatus) {
-        if status.served_from_cache() {
-            self.hit += 1;
-        } else {
-            self.miss += 1;
-        }
-        match self.statuses.get_mut(status.as_str()) {
-            Some(n) => *n += 1,
-            None => {
-                self.statuses.insert(status.as_str().to_string(), 1);
+        self.0[status.index()] += 1;
+    }
+}
+
+impl From<StatusCounts> for TierCounts {
+    fn from(c: StatusCounts) -> TierCounts {
+        let mut t = TierCounts::default();
+        for status in CacheStatus::ALL {
+            let n = c.0[status.index()];
+            if n == 0 {
+                continue;
             }
+            if status.served_from_cache() {
+                t.hit += n;
+            } else {
+                t.miss += n;
+            }
+            t.statuses.insert(status.as_str().to_string(), n);
         }
+        t
     }
 }
 
@@ -50,9 +64,9 @@ pub struct RunCounts {
     /// HTTP requests that reached the origin.
     pub origin_requests: u64,
     /// L1 cache accounting.
-    pub l1: TierCounts,
+    pub l1: StatusCounts,
     /// L2 cache accounting.
-    pub l2: TierCounts,
+    pub l2: StatusCounts,
     /// Client-observed latencies.
     pub latency: LatencyCounts,
     /// Each L2's egress pool as CIDR blocks.
@@ -137,7 +151,7 @@ impl Report {
             status: by_status,
             generated_by,
             origin_requests,
-            cache: BTreeMap::from([("l1".to_string(), l1), ("l2".to_string(), l2)]),
+            cache: BTreeMap::from([("l1".to_string(), l1.into()), ("l2".to_string(), l2.into())]),
             latency_ms: LatencySummary {
                 p50: latency.percentile_ms(50.0),
                 p90: latency.percentile_ms(90.0),

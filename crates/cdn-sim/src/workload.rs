@@ -58,6 +58,11 @@ impl PathTemplate {
         }
     }
 
+    /// The template's text before `{key}`, and after it (`None` when there is no `{key}`).
+    pub fn parts(&self) -> (&str, Option<&str>) {
+        (&self.prefix, self.suffix.as_deref())
+    }
+
     /// The path for `key`.
     pub fn render(&self, key: u64) -> String {
         let mut s = String::new();

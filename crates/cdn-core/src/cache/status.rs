@@ -26,6 +26,23 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
+    /// Every status, in vocabulary order.
+    pub const ALL: [CacheStatus; 8] = [
+        CacheStatus::Hit,
+        CacheStatus::Miss,
+        CacheStatus::Expired,
+        CacheStatus::Stale,
+        CacheStatus::Updating,
+        CacheStatus::Revalidated,
+        CacheStatus::Bypass,
+        CacheStatus::Dynamic,
+    ];
+
+    /// This status's position in [`CacheStatus::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The upper-case name used in headers and traces (`"HIT"`, `"MISS"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -23,12 +23,12 @@
 mod queue;
 
 use crate::latency::LatencyCounts;
-use crate::report::{Report, RunCounts, TierCounts};
+use crate::report::{Report, RunCounts, StatusCounts};
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
 use cdn_core::cache::{CachePolicy, CacheStatus};
 use cdn_core::config::NodeState;
-use cdn_core::message::mix64;
+use cdn_core::message::{mix64, UrlHasher};
 use cdn_core::node::{Action, Ticket, Validators};
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::topology::{l1_for_client, nth_parent};
@@ -220,12 +220,13 @@ struct Engine<'s> {
     spare: Vec<Vec<Action>>,
     flights: Vec<Option<Flight>>,
     free: Vec<Fid>,
-    path_buf: String,
+    /// Per workload: its URL template's cache-key prefix and eligibility.
+    url_shapes: Vec<UrlShape>,
     // Results.
     requests: u64,
     finished: u64,
     status: BTreeMap<u16, [u64; 3]>,
-    cache: [TierCounts; 2],
+    cache: [StatusCounts; 2],
     latency: LatencyCounts,
     trace_limit: usize,
     traces: Vec<Trace>,
@@ -300,11 +301,11 @@ impl<'s> Engine<'s> {
             spare: Vec::new(),
             flights: Vec::new(),
             free: Vec::new(),
-            path_buf: String::new(),
+            url_shapes: Vec::new(),
             requests: 0,
             finished: 0,
             status: BTreeMap::new(),
-            cache: [TierCounts::default(), TierCounts::default()],
+            cache: [StatusCounts::default(); 2],
             latency: LatencyCounts::default(),
             trace_limit: options.trace,
             traces: Vec::new(),
@@ -320,6 +321,7 @@ impl<'s> Engine<'s> {
     // ----- the loop -------------------------------------------------------------------------
 
     fn run(&mut self) {
+        self.url_shapes = self.shapes();
         loop {
             let next_arrival = self.next_arrival_source();
             let next_event = self.queue.peek_time();
@@ -477,14 +479,14 @@ impl<'s> Engine<'s> {
     fn arrive(&mut self, w: usize) {
         let a = self.workloads[w].next_arrival().expect("peeked");
         let gen = &self.workloads[w];
-        gen.path.write(a.key, &mut self.path_buf);
+        let shape = &self.url_shapes[w];
         let req = Request {
             method: gen.method,
             scheme: gen.scheme,
-            key: CacheKey::for_url(&self.hostname, &self.path_buf),
+            key: shape.key(a.key),
             client: a.client,
             encoding: a.encoding,
-            eligible: self.policy.eligibility.allows(&self.path_buf),
+            eligible: shape.eligible,
         };
         let number = self.requests;
         self.requests += 1;
@@ -524,12 +526,8 @@ impl<'s> Engine<'s> {
         }
         let mut flight = Flight::new(req, a.at, l1);
         if traced {
-            flight.trace = Some(Box::new(Trace::new(
-                number,
-                self.path_buf.clone(),
-                a.client,
-                a.at,
-            )));
+            let path = self.workloads[w].path.render(a.key);
+            flight.trace = Some(Box::new(Trace::new(number, path, a.client, a.at)));
         }
         let allocated = self.alloc(flight);
         debug_assert_eq!(allocated, f);
@@ -1145,6 +1143,25 @@ impl<'s> Engine<'s> {
         Response::generated(tier, e.status, e.reason).dated(self.now)
     }
 
+    /// What every request of each workload shares: the cache key's prefix (host and the
+    /// template up to `{key}`) and whether the URL is eligible for caching — the key is
+    /// digits, so it never changes a path's extension.
+    fn shapes(&self) -> Vec<UrlShape> {
+        self.workloads
+            .iter()
+            .map(|w| {
+                let (prefix, suffix) = w.path.parts();
+                let mut hasher = UrlHasher::new(&self.hostname);
+                hasher.write(prefix.as_bytes());
+                UrlShape {
+                    prefix: hasher,
+                    suffix: suffix.map(|s| s.as_bytes().to_vec()),
+                    eligible: self.policy.eligibility.allows(&w.path.render(0)),
+                }
+            })
+            .collect()
+    }
+
     fn apply_world(&mut self, i: usize) {
         let e = &self.scenario.events[i];
         if e.origin != *self.origin.config() {
@@ -1160,6 +1177,7 @@ impl<'s> Engine<'s> {
         }
         self.cdn = e.cdn.clone();
         self.policy = self.cdn.cache_policy(self.profile);
+        self.url_shapes = self.shapes();
         self.timeouts = self.cdn.timeouts(self.profile);
         self.net = e.network;
     }
@@ -1196,6 +1214,56 @@ impl<'s> Engine<'s> {
     }
 }
 
+/// A workload's URL template, pre-hashed.
+struct UrlShape {
+    prefix: UrlHasher,
+    suffix: Option<Vec<u8>>,
+    eligible: bool,
+}
+
+impl UrlShape {
+    /// The cache key of the URL for key number `n` — equal to
+    /// `CacheKey::for_url(host, &template.render(n))`, without rendering it.
+    fn key(&self, n: u64) -> CacheKey {
+        let mut h = self.prefix;
+        if let Some(suffix) = &self.suffix {
+            h.write_decimal(n);
+            h.write(suffix);
+        }
+        h.finish()
+    }
+}
+
 fn cache_event(status: CacheStatus, age_s: Option<u64>) -> TraceEvent {
     TraceEvent::Cache { status, age_s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::PathTemplate;
+
+    #[test]
+    fn pre_hashed_keys_equal_hashing_the_rendered_url() {
+        for template in [
+            "/assets/{key}.png",
+            "/{key}",
+            "/a/b?x={key}&y=1",
+            "/logo.png",
+        ] {
+            let t = PathTemplate::new(template);
+            let (prefix, suffix) = t.parts();
+            let mut h = UrlHasher::new("www.example.com");
+            h.write(prefix.as_bytes());
+            let shape = UrlShape {
+                prefix: h,
+                suffix: suffix.map(|s| s.as_bytes().to_vec()),
+                eligible: true,
+            };
+            for n in [0, 7, 42, 999_999, u64::MAX] {
+                let expected = CacheKey::for_url("www.example.com", &t.render(n));
+                assert_eq!(shape.key(n), expected, "{template} {n}");
+            }
+        }
+    }
 }
