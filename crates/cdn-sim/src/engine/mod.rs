@@ -105,6 +105,24 @@ enum Ev {
 }
 
 impl Ev {
+    /// How many kinds of event there are (one FIFO lane each in the queue).
+    const KINDS: usize = 8;
+
+    /// This event's kind, used as its queue lane: events of one kind are mostly scheduled a
+    /// fixed delay after the current time, so they arrive in time order.
+    fn kind(self) -> usize {
+        match self {
+            Ev::AtL2(_) => 0,
+            Ev::ParentAnswer(..) => 1,
+            Ev::ParentDeadline(..) => 2,
+            Ev::Syn(_) => 3,
+            Ev::AtOrigin(_) => 4,
+            Ev::FetchDone(_) => 5,
+            Ev::CollapseTimeout(..) => 6,
+            Ev::World(_) => 7,
+        }
+    }
+
     fn flight(self) -> Option<Fid> {
         match self {
             Ev::AtL2(f)
@@ -281,7 +299,7 @@ impl<'s> Engine<'s> {
             .collect();
         let l1 = build_nodes(&scenario.cdn.l1, Tier::L1, seed);
         let l2 = build_nodes(&scenario.cdn.l2, Tier::L2, seed);
-        let mut queue = EventQueue::new();
+        let mut queue = EventQueue::new(Ev::KINDS);
         for (i, e) in scenario.events.iter().enumerate() {
             queue.push(Instant::ZERO + e.at, Ev::World(i));
         }
@@ -385,7 +403,7 @@ impl<'s> Engine<'s> {
                 self.arm_parent_deadline(f);
             }
         }
-        self.queue.push(at, ev);
+        self.queue.push_in_lane(ev.kind(), at, ev);
     }
 
     /// Puts L1's parent-read deadline in the queue (once per exchange).
@@ -397,7 +415,8 @@ impl<'s> Engine<'s> {
         fl.deadline_armed = true;
         fl.refs += 1;
         let (at, gen) = (fl.parent_deadline, fl.parent_gen);
-        self.queue.push(at, Ev::ParentDeadline(f, gen));
+        let ev = Ev::ParentDeadline(f, gen);
+        self.queue.push_in_lane(ev.kind(), at, ev);
     }
 
     fn fl(&mut self, f: Fid) -> &mut Flight {

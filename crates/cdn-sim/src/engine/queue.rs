@@ -1,9 +1,16 @@
-//! The event queue: a min-heap on (time, sequence number). The sequence number breaks ties in
+//! The event queue: a min-queue on (time, sequence number). The sequence number breaks ties in
 //! insertion order, so two events at the same instant always run in the same order.
+//!
+//! Most events are scheduled a fixed delay after the (monotonic) current time, one delay per
+//! kind of event, so events of one kind are usually pushed in time order. Such pushes go to a
+//! FIFO *lane* per kind; anything out of order for its lane goes to a binary heap. Popping
+//! takes the least (time, sequence) among the lane fronts and the heap top: exactly the order
+//! a single heap would give, without a heap's O(log n) unpredictable sift per pop (the heap
+//! pop was ~11% of the standard workload's time).
 
 use cdn_core::Instant;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 struct Scheduled<E> {
     at: Instant,
@@ -11,9 +18,15 @@ struct Scheduled<E> {
     event: E,
 }
 
+impl<E> Scheduled<E> {
+    fn key(&self) -> (Instant, u64) {
+        (self.at, self.seq)
+    }
+}
+
 impl<E> PartialEq for Scheduled<E> {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.key() == other.key()
     }
 }
 impl<E> Eq for Scheduled<E> {}
@@ -25,20 +38,30 @@ impl<E> PartialOrd for Scheduled<E> {
 impl<E> Ord for Scheduled<E> {
     fn cmp(&self, other: &Self) -> Ordering {
         // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+        other.key().cmp(&self.key())
     }
+}
+
+/// Where the next event is.
+#[derive(Clone, Copy)]
+enum Source {
+    Lane(usize),
+    Heap,
 }
 
 /// Events ordered by time, then by the order they were scheduled.
 pub struct EventQueue<E> {
+    /// Each lane is sorted by (time, sequence): a push joins a lane only at or after its back.
+    lanes: Vec<VecDeque<Scheduled<E>>>,
     heap: BinaryHeap<Scheduled<E>>,
     seq: u64,
 }
 
 impl<E> EventQueue<E> {
-    /// An empty queue.
-    pub fn new() -> Self {
+    /// An empty queue with `lanes` FIFO lanes (see [`push_in_lane`](Self::push_in_lane)).
+    pub fn new(lanes: usize) -> Self {
         EventQueue {
+            lanes: (0..lanes).map(|_| VecDeque::new()).collect(),
             heap: BinaryHeap::new(),
             seq: 0,
         }
@@ -54,14 +77,47 @@ impl<E> EventQueue<E> {
         });
     }
 
+    /// Schedules `event` at `at`, in FIFO lane `lane` if that keeps the lane in time order.
+    /// Where it goes never changes the order events come out in; it only makes that cheap
+    /// when a lane's events are pushed in time order.
+    pub fn push_in_lane(&mut self, lane: usize, at: Instant, event: E) {
+        let lane = &mut self.lanes[lane];
+        if lane.back().is_some_and(|b| b.at > at) {
+            self.push(at, event);
+            return;
+        }
+        self.seq += 1;
+        lane.push_back(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    fn next_source(&self) -> Option<(Source, Instant)> {
+        let mut best = self.heap.peek().map(|s| (Source::Heap, s.key()));
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(front) = lane.front() {
+                if best.is_none_or(|(_, k)| front.key() < k) {
+                    best = Some((Source::Lane(i), front.key()));
+                }
+            }
+        }
+        best.map(|(source, (at, _))| (source, at))
+    }
+
     /// The time of the next event.
     pub fn peek_time(&self) -> Option<Instant> {
-        self.heap.peek().map(|s| s.at)
+        self.next_source().map(|(_, at)| at)
     }
 
     /// Removes and returns the next event.
     pub fn pop(&mut self) -> Option<(Instant, E)> {
-        self.heap.pop().map(|s| (s.at, s.event))
+        let s = match self.next_source()?.0 {
+            Source::Heap => self.heap.pop(),
+            Source::Lane(i) => self.lanes[i].pop_front(),
+        };
+        s.map(|s| (s.at, s.event))
     }
 }
 
@@ -71,11 +127,24 @@ mod tests {
 
     #[test]
     fn ties_run_in_insertion_order() {
-        let mut q = EventQueue::new();
+        let mut q = EventQueue::new(0);
         q.push(Instant(5), "b");
         q.push(Instant(1), "a");
         q.push(Instant(5), "c");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn lanes_and_heap_pop_in_time_then_push_order() {
+        let mut q = EventQueue::new(2);
+        q.push_in_lane(0, Instant(5), "b");
+        q.push_in_lane(1, Instant(1), "a");
+        q.push_in_lane(0, Instant(3), "x"); // out of order for lane 0: goes to the heap
+        q.push(Instant(5), "c");
+        q.push_in_lane(1, Instant(5), "d");
+        q.push_in_lane(0, Instant(9), "e");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
+        assert_eq!(order, ["a", "x", "b", "c", "d", "e"]);
     }
 }
