@@ -11,6 +11,12 @@ use cdn_sim::benchmark::{bare_lru_replay, key_sequence, standard_scenario, KEYS}
 use cdn_sim::engine::{simulate, SimOptions};
 use std::time::Instant;
 
+// mimalloc, not the system allocator: the `lru` stores allocate a node per insert and free one
+// per eviction, and mimalloc measured ~10% faster on the standard workload
+// (examples/throughput.rs, interleaved best-of-4).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

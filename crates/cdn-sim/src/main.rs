@@ -9,6 +9,12 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
+// mimalloc, not the system allocator: the `lru` stores allocate a node per insert and free one
+// per eviction, and mimalloc measured ~10% faster on the standard workload
+// (examples/throughput.rs, interleaved best-of-4).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Simulate a two-tier CDN (client → L1 edge → L2 parent → origin) and watch origin failures
 /// become the status codes users see: 502, 503, 504, 520–526, 530.
 ///
