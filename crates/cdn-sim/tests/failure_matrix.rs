@@ -218,6 +218,22 @@ fn per_ip_rate_limit_503_is_the_origins_and_passed_through() {
 }
 
 #[test]
+fn per_ip_connection_limit_503_is_the_origins_and_passed_through() {
+    for (p, _) in PROFILES {
+        // limit_conn 2 per connecting address, a 1 s handler, 6 concurrent from one egress IP.
+        let toml = format!(
+            "name = \"t\"\nprofile = \"{p}\"\n[origin]\nservice_time = \"1s\"\n[origin.limit_conn]\nmax = 2\n\
+             [[workload]]\narrival = \"burst\"\ncount = 6\nclients = 6\n"
+        );
+        let r = run(&toml);
+        assert_eq!(r.generated(200, "origin"), 2, "{p}: {:?}", r.generated_by);
+        assert_eq!(r.generated(503, "origin"), 4, "{p}: {:?}", r.generated_by);
+        // Rejected at once: client RTT + L1–L2 RTT + TCP + TLS + request/response.
+        assert_eq!(r.latency_ms.p50, CONNECTED_MS + 20.0, "{p}");
+    }
+}
+
+#[test]
 fn other_profiles_use_their_own_codes() {
     let drop = "[[origin.firewall]]\nsource = \"any\"\naction = \"drop\"";
     // CloudFront: 3 connection attempts of 10 s, then 504.
