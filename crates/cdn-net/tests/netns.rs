@@ -51,7 +51,13 @@ fn in_new_namespace(name: &str) -> bool {
         .arg("--net")
         .arg("--")
         .arg(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(INSIDE, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -76,6 +76,11 @@ async fn serves_content_with_the_core_headers_and_answers_304() {
     assert_eq!(h("etag").as_deref(), Some("\"v1\""));
     assert_eq!(h("vary").as_deref(), Some("Accept-Encoding"));
     assert!(h("set-cookie").is_some());
+    assert_eq!(
+        got.headers.get_all("date").iter().count(),
+        1,
+        "one Date: ours"
+    );
     let date = httpdate::parse_http_date(&h("date").unwrap()).unwrap();
     let expires = httpdate::parse_http_date(&h("expires").unwrap()).unwrap();
     assert_eq!(expires.duration_since(date).unwrap().as_secs(), 120);
@@ -419,4 +424,74 @@ async fn without_privileges_partial_reject_and_unreachable_are_errors_not_approx
     .await
     .unwrap_err();
     assert!(matches!(e, NetError::TimeScale(_)));
+}
+
+#[tokio::test]
+async fn a_fault_after_a_good_response_hits_the_same_keep_alive_connection() {
+    let mut origin = start(state(OriginState::Up), "127.0.0.25").await;
+    let tcp = connect_from(ip("127.0.1.1"), origin.http_addr())
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let first = send.send_request(get_request("/")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    http_body_util::BodyExt::collect(first.into_body())
+        .await
+        .unwrap();
+    origin.reconfigure(state(OriginState::Reset)).await.unwrap();
+    let e = send.send_request(get_request("/")).await.unwrap_err();
+    let io = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(|e| e.kind());
+    assert_eq!(io, Some(ErrorKind::ConnectionReset), "{e:?}");
+    driver.abort();
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_on_a_tls_port_is_sent_inside_tls() {
+    let origin = start(state(OriginState::Garbage), "127.0.0.26").await;
+    let tcp = connect_from(ip("127.0.1.1"), origin.https_addr())
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(certs().client_config(true, false));
+    let name = rustls::pki_types::ServerName::try_from("www.example.com").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(REQUEST).await.unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), tls.read_to_end(&mut got)).await;
+    assert_eq!(got, cdn_net::origin::GARBAGE, "decrypted reply");
+    origin.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_cancels_what_outlives_the_grace_period() {
+    let config = OriginConfig {
+        service_time: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let options = OriginOptions {
+        shutdown_grace: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let origin = OriginServer::start_with(config, ip("127.0.0.27"), certs(), options)
+        .await
+        .unwrap();
+    let addr = origin.http_addr();
+    let slow = tokio::spawn(async move { get(ip("127.0.1.1"), addr, "/").await.map(|g| g.status) });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t = Instant::now();
+    let report = origin.shutdown().await;
+    assert!(
+        !report.drained && report.forced == 1 && report.tasks_left == 0,
+        "{report:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(
+        slow.await.unwrap().is_err(),
+        "the cancelled request got no response"
+    );
 }
