@@ -1,8 +1,59 @@
-//! # cdn-net (not implemented yet)
+//! # cdn-net: the cdn-core origin over real TCP, HTTP and TLS on loopback
 //!
-//! This crate will run the same CDN topology over real TCP, HTTP and TLS on loopback: real
-//! origin servers, real L1/L2 proxies binding egress addresses from 127.0.0.0/8, and faults
-//! produced by the kernel rather than faked — driving the same `cdn-core` state machines as
-//! the simulator. It is tracked as its own issue and contains nothing yet; `cdn-sim run
-//! --mode net` reports that it is unavailable.
+//! ```text
+//!  proxy (L2) ── TCP from 127.0.1.x ──► OriginServer on 127.0.0.x ──► cdn_core::Origin
+//!                                         two ports (play 80 / 443)      (one, behind a mutex:
+//!                                         hyper HTTP/1.1, rustls TLS      limit_req, limit_conn,
+//!                                         faults made by the kernel       workers, state, 304s)
+//! ```
+//!
+//! The simulator (`cdn-sim`) asks `cdn_core::Origin` what *would* happen; this crate makes it
+//! happen. A `down` origin is a port nobody listens on, so the proxy's `connect()` really
+//! gets `ECONNREFUSED`; a firewall DROP is a BPF filter that really discards the SYN; a full
+//! accept queue is really full. Every request is still decided by the same core, with virtual
+//! time taken from a [`VirtualClock`], so the two modes agree by construction.
+//!
+//! ## Layout
+//! | module | one job |
+//! |---|---|
+//! | [`origin`] | [`OriginServer`]: ports, listeners, connections, faults, reconfiguration, shutdown |
+//! | [`certs`] | [`Certificates`]: rcgen CAs and leaves per [`cdn_core::CertState`]; rustls configs |
+//! | [`clock`] | [`VirtualClock`]: real time ↔ virtual [`cdn_core::Instant`] and HTTP dates |
+//! | [`resolver`] | [`Resolver`]: the in-process DNS (`dns_failure` = name absent) |
+//! | [`bpf`] | classic BPF socket filter: per-source DROP without privileges |
+//! | [`netns`] | nftables REJECT and unreachable routes, only inside a private network namespace |
+//! | [`error`] | [`NetError`] |
+//!
+//! The full story, with what needs root, is in `docs/net.md`.
+//!
+//! ## Example: a `down` origin really refuses
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), cdn_net::NetError> {
+//! use cdn_core::{OriginConfig, OriginState};
+//! use std::sync::Arc;
+//!
+//! let certs = Arc::new(cdn_net::Certificates::generate("www.example.com")?);
+//! let down = OriginConfig { state: OriginState::Down, ..Default::default() };
+//! let origin = cdn_net::OriginServer::start(down, "127.0.0.9".parse().unwrap(), certs).await?;
+//! let err = tokio::net::TcpStream::connect(origin.http_addr()).await.unwrap_err();
+//! assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+//! origin.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod bpf;
+pub mod certs;
+pub mod clock;
+pub mod error;
+pub mod netns;
+pub mod origin;
+pub mod resolver;
+
+pub use certs::{cert_problem, cert_problem_io, Certificates};
+pub use clock::VirtualClock;
+pub use error::NetError;
+pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
+pub use resolver::{HostEntry, ResolveError, Resolver};

@@ -1,0 +1,100 @@
+//! Helpers shared by the integration tests: clients that bind a source address in
+//! 127.0.1.0/24 (any 127.x source works without root), one request per connection.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpSocket, TcpStream};
+
+pub fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// One set of certificates per test binary.
+pub fn certs() -> Arc<cdn_net::Certificates> {
+    static CERTS: OnceLock<Arc<cdn_net::Certificates>> = OnceLock::new();
+    CERTS
+        .get_or_init(|| Arc::new(cdn_net::Certificates::generate("www.example.com").unwrap()))
+        .clone()
+}
+
+/// Prints past the test harness's output capture, so a skip is always visible.
+pub fn skipped(reason: &str) {
+    let _ = writeln!(io::stderr(), "SKIPPED: {reason}");
+}
+
+/// A TCP connection from `src`.
+pub async fn connect_from(src: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpSocket::new_v4()?;
+    s.bind(SocketAddr::from((src, 0)))?;
+    s.connect(to).await
+}
+
+/// A response as a client saw it.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 request over `io`.
+pub async fn request_over<S>(io: S, req: http::Request<Empty<Bytes>>) -> Result<Got, hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await?;
+    let driver = tokio::spawn(conn);
+    let resp = send.send_request(req).await;
+    let out = match resp {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok(Got {
+                status,
+                headers,
+                body,
+            })
+        }
+        Err(e) => Err(e),
+    };
+    driver.abort();
+    out
+}
+
+pub fn get_request(path: &str) -> http::Request<Empty<Bytes>> {
+    http::Request::get(path)
+        .header(http::header::HOST, "www.example.com")
+        .body(Empty::new())
+        .unwrap()
+}
+
+/// GET `path` from `src` to `to` on a new connection.
+pub async fn get(src: Ipv4Addr, to: SocketAddr, path: &str) -> io::Result<Got> {
+    let tcp = connect_from(src, to).await?;
+    request_over(tcp, get_request(path))
+        .await
+        .map_err(io::Error::other)
+}
+
+/// Status of a GET with a 5 s bound (0 on any failure).
+pub async fn status(src: Ipv4Addr, to: SocketAddr) -> u16 {
+    match tokio::time::timeout(Duration::from_secs(5), get(src, to, "/")).await {
+        Ok(Ok(g)) => g.status,
+        _ => 0,
+    }
+}
+
+/// Counts statuses: (200s, 503s, others).
+pub fn tally(statuses: &[u16]) -> (usize, usize, usize) {
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    let limited = statuses.iter().filter(|&&s| s == 503).count();
+    (ok, limited, statuses.len() - ok - limited)
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what cdn-net's network-namespace tests (tests/netns.rs) need: nftables (nft),
+# iproute2 (ip) and util-linux (unshare). Only root can install them, and only root can run
+# those tests; anyone else gets a note here and "SKIPPED: ..." lines from the tests.
+set -u
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "cdn-net setup: not root; the namespace tests will print SKIPPED"
+  exit 0
+fi
+missing=()
+have nft || missing+=(nftables)
+have ip || missing+=(iproute2)
+have unshare || missing+=(util-linux)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "cdn-net setup: nft, ip and unshare present"
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "cdn-net setup: missing ${missing[*]} and no apt-get; the namespace tests will print SKIPPED"
+  exit 0
+fi
+echo "cdn-net setup: installing ${missing[*]}"
+if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; then
+  echo "cdn-net setup: done"
+else
+  echo "cdn-net setup: could not install ${missing[*]}; the namespace tests will print SKIPPED"
+fi
+exit 0
