@@ -138,6 +138,37 @@ impl NodeConfig {
     }
 }
 
+/// The cache nodes of one tier, as configured: names, capacities (64 MiB at L1 and 1 GiB at
+/// L2 by default), egress pools (seeded from `seed`, default addresses per
+/// [`NodeConfig::default_egress`]) and states. Both drivers build their nodes with this.
+///
+/// # Panics
+/// If a pool is invalid: call [`CdnConfig::validate`] first.
+pub fn build_nodes(nodes: &[NodeConfig], tier: crate::Tier, seed: u64) -> Vec<crate::CacheNode> {
+    use crate::message::mix64;
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let is_l1 = tier == crate::Tier::L1;
+            let specs: Vec<AddrSpec> = if n.egress.is_empty() {
+                vec![NodeConfig::default_egress(is_l1, i)]
+            } else {
+                n.egress.clone()
+            };
+            let tier_index: u64 = if is_l1 { 0 } else { 1 };
+            let node_seed = seed ^ mix64((i as u64) << 8 | tier_index);
+            let pool = crate::EgressPool::new(&specs, n.egress_selection, node_seed)
+                .expect("validated: egress pools are non-empty and bounded");
+            let default_cache = if is_l1 { 64 << 20 } else { 1 << 30 };
+            let mut node =
+                crate::CacheNode::new(&n.name, tier, n.cache.unwrap_or(default_cache), pool);
+            node.set_state(n.state);
+            node
+        })
+        .collect()
+}
+
 /// `[cdn]`: behaviour shared by all nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -20,6 +20,10 @@
 //! | [`certs`] | [`Certificates`]: rcgen CAs and leaves per [`cdn_core::CertState`]; rustls configs |
 //! | [`clock`] | [`VirtualClock`]: real time ↔ virtual [`cdn_core::Instant`] and HTTP dates |
 //! | [`resolver`] | [`Resolver`]: the in-process DNS (`dns_failure` = name absent) |
+//! | [`proxy`] | [`Proxy`]: real L1/L2 cache proxies driving `cdn_core::CacheNode` |
+//! | [`topology`] | [`NetCdn`]: origin + L2 shields + L1 edges on loopback, one clock |
+//! | [`run`] | real HTTP clients sending a scenario's arrivals; events applied live |
+//! | [`wire`] | model responses ⇄ HTTP headers; I/O errors → `FailureKind` |
 //! | [`bpf`] | classic BPF socket filter: per-source DROP without privileges |
 //! | [`netns`] | nftables REJECT and unreachable routes, only inside a private network namespace |
 //! | [`error`] | [`NetError`] |
@@ -50,10 +54,17 @@ pub mod clock;
 pub mod error;
 pub mod netns;
 pub mod origin;
+pub mod proxy;
 pub mod resolver;
+pub mod run;
+pub mod topology;
+pub mod wire;
 
 pub use certs::{cert_problem, cert_problem_io, Certificates};
 pub use clock::VirtualClock;
 pub use error::NetError;
 pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
+pub use proxy::{Proxy, ProxySpec, Settings, Upstream};
 pub use resolver::{HostEntry, ResolveError, Resolver};
+pub use run::{run, NetArrival, NetEvent, NetOutcome};
+pub use topology::{NetCdn, NetSpec};

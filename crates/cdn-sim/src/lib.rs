@@ -15,6 +15,7 @@
 //! | [`report`] | the run report (JSON contract, terminal table) and trace rendering |
 //! | [`latency`] | exact latency percentiles |
 //! | [`explain`] | `cdn-sim explain CODE` |
+//! | [`net_mode`] | `--mode net` and `serve`: the scenario on real sockets (`cdn-net`) |
 //!
 //! ## Example
 //! ```
@@ -32,6 +33,7 @@ pub mod builtin;
 pub mod engine;
 pub mod explain;
 pub mod latency;
+pub mod net_mode;
 pub mod report;
 pub mod scenario;
 pub mod workload;

@@ -49,9 +49,25 @@ enum Command {
         /// Override the scenario's seed (same scenario + seed ⇒ byte-identical report).
         #[arg(long)]
         seed: Option<u64>,
-        /// Print the hop-by-hop story of the first N requests.
+        /// Print the hop-by-hop story of the first N requests (sim mode).
         #[arg(long, value_name = "N", default_value_t = 0)]
         trace: usize,
+        /// Net mode: real seconds per virtual second. 0.01 makes a 19 s connect timeout take
+        /// 190 ms; rates scale to match.
+        #[arg(long, value_name = "F", default_value_t = 0.01)]
+        time_scale: f64,
+    },
+    /// Start the scenario's CDN on real loopback sockets and print the L1 address, so you can
+    /// `curl` it; Ctrl-C stops it. Edit the scenario and restart to watch codes change.
+    #[command(
+        after_help = "Example:\n  cdn-sim serve firewall-drop --time-scale 1\n  curl -si http://127.0.2.1:PORT/assets/1.png"
+    )]
+    Serve {
+        /// A scenario file or built-in name (its workloads are ignored).
+        scenario: String,
+        /// Real seconds per virtual second (1 = real time).
+        #[arg(long, value_name = "F", default_value_t = 1.0)]
+        time_scale: f64,
     },
     /// List the built-in scenarios with one-line descriptions.
     List,
@@ -81,6 +97,29 @@ fn load(arg: &str) -> Result<Scenario, ScenarioError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve {
+            scenario,
+            time_scale,
+        } => {
+            let sc = match load(&scenario) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cdn-sim: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if !(time_scale.is_finite() && time_scale > 0.0) {
+                eprintln!("cdn-sim: --time-scale must be a number above zero, e.g. 1");
+                return ExitCode::from(2);
+            }
+            match cdn_sim::net_mode::serve(&sc, time_scale) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cdn-sim: serve: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::List => {
             let width = builtin::names().iter().map(|n| n.len()).max().unwrap_or(0);
             for (name, summary) in builtin::summaries() {
@@ -108,6 +147,7 @@ fn main() -> ExitCode {
             mode,
             seed,
             trace,
+            time_scale,
         } => {
             let sc = match load(&scenario) {
                 Ok(s) => s,
@@ -117,8 +157,25 @@ fn main() -> ExitCode {
                 }
             };
             if let Mode::Net = mode {
-                eprintln!("cdn-sim: --mode net is not available yet: the cdn-net crate (real sockets on loopback) is still to be built; use --mode sim");
-                return ExitCode::from(1);
+                if !(time_scale.is_finite() && time_scale > 0.0) {
+                    eprintln!("cdn-sim: --time-scale must be a number above zero, e.g. 0.01");
+                    return ExitCode::from(2);
+                }
+                let options = cdn_sim::net_mode::NetOptions { time_scale, seed };
+                return match cdn_sim::net_mode::run(&sc, options) {
+                    Ok(report) => {
+                        if json {
+                            println!("{}", report.to_json());
+                        } else {
+                            print!("{}", report.to_text(&sc.description));
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("cdn-sim: net mode: {e}");
+                        ExitCode::from(1)
+                    }
+                };
             }
             let progress: Option<Box<dyn FnMut(u64, cdn_core::Instant)>> =
                 std::io::stderr().is_terminal().then(|| {

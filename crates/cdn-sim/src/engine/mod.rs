@@ -27,15 +27,15 @@ use crate::report::{Report, RunCounts, StatusCounts};
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
 use cdn_core::cache::{CachePolicy, CacheStatus};
-use cdn_core::config::NodeState;
-use cdn_core::message::{mix64, UrlHasher};
+use cdn_core::config::{build_nodes, NodeState};
+use cdn_core::message::UrlHasher;
 use cdn_core::node::{Action, Ticket, Validators};
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::topology::{l1_for_client, nth_parent};
 use cdn_core::trace::TraceEvent;
 use cdn_core::{
-    tls, AddrSpec, CacheKey, CacheNode, CdnConfig, EgressPool, FailureKind, Instant, NetworkConfig,
-    NodeConfig, Origin, ParentErrorPolicy, Profile, Request, Response, Tier, Timeouts, Trace,
+    tls, CacheKey, CacheNode, CdnConfig, FailureKind, Instant, NetworkConfig, Origin,
+    ParentErrorPolicy, Profile, Request, Response, Tier, Timeouts, Trace,
 };
 use queue::EventQueue;
 use std::collections::BTreeMap;
@@ -258,28 +258,6 @@ fn tier_index(t: Tier) -> usize {
         Tier::L2 => 1,
         Tier::Origin => 2,
     }
-}
-
-fn build_nodes(nodes: &[NodeConfig], tier: Tier, seed: u64) -> Vec<CacheNode> {
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let is_l1 = tier == Tier::L1;
-            let specs: Vec<AddrSpec> = if n.egress.is_empty() {
-                vec![NodeConfig::default_egress(is_l1, i)]
-            } else {
-                n.egress.clone()
-            };
-            let node_seed = seed ^ mix64((i as u64) << 8 | tier_index(tier) as u64);
-            let pool = EgressPool::new(&specs, n.egress_selection, node_seed)
-                .expect("validated: egress pools are non-empty and bounded");
-            let default_cache = if is_l1 { 64 << 20 } else { 1 << 30 };
-            let mut node = CacheNode::new(&n.name, tier, n.cache.unwrap_or(default_cache), pool);
-            node.set_state(n.state);
-            node
-        })
-        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,278 @@
+//! Between `cdn-core` values and real HTTP messages: headers in both directions, synthetic
+//! bodies, and the classification of real I/O errors into [`FailureKind`]s.
+
+use crate::clock::VirtualClock;
+use bytes::Bytes;
+use cdn_core::message::{Encoding, Etag, Vary};
+use cdn_core::node::Validators;
+use cdn_core::{CacheControl, CacheStatus, FailureKind, Response, Tier};
+use http::header::{self, HeaderMap, HeaderValue};
+use std::io;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Header naming the tier that generated a response (`l1`, `l2`, `origin`).
+pub const GENERATED_BY: &str = "x-generated-by";
+/// Header with the cache status and the node (`HIT from edge-fra`).
+pub const X_CACHE: &str = "x-cache";
+
+/// Bodies are synthetic (the model stores lengths, not bytes): every body is a prefix of one
+/// shared buffer, so serving 100 KiB from cache copies nothing.
+pub fn body(len: u64) -> Bytes {
+    static BODY: OnceLock<Bytes> = OnceLock::new();
+    const MAX: usize = 16 << 20;
+    let all = BODY.get_or_init(|| Bytes::from(vec![b'x'; MAX]));
+    all.slice(0..(len as usize).min(MAX))
+}
+
+/// The normalised encoding of an `Accept-Encoding` header (br > gzip > identity).
+pub fn encoding(headers: &HeaderMap) -> Encoding {
+    let v = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if v.contains("br") {
+        Encoding::Br
+    } else if v.contains("gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// The `Accept-Encoding` header value for an encoding.
+pub fn accept_encoding(e: Encoding) -> &'static str {
+    match e {
+        Encoding::Br => "br",
+        Encoding::Gzip => "gzip",
+        Encoding::Identity => "identity",
+    }
+}
+
+fn etag_value(e: Etag) -> String {
+    format!("\"v{}\"", e.0)
+}
+
+fn parse_etag(v: &str) -> Option<Etag> {
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .strip_prefix('v')?
+        .parse()
+        .ok()
+        .map(Etag)
+}
+
+/// Validators a request carries (`If-None-Match`, `If-Modified-Since`).
+pub fn validators(headers: &HeaderMap, clock: &VirtualClock) -> Option<Validators> {
+    let etag = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_etag);
+    let last_modified = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| clock.parse_http_date(v));
+    (etag.is_some() || last_modified.is_some()).then_some(Validators {
+        etag,
+        last_modified,
+    })
+}
+
+/// Adds conditional headers for `v` to an upstream request.
+pub fn add_validators(headers: &mut HeaderMap, v: &Validators, clock: &VirtualClock) {
+    if let Some(e) = v.etag {
+        insert(headers, header::IF_NONE_MATCH, &etag_value(e));
+    }
+    if let Some(lm) = v.last_modified {
+        insert(headers, header::IF_MODIFIED_SINCE, &clock.http_date(lm));
+    }
+}
+
+fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// A real upstream response's head and body length as a model [`Response`].
+pub fn response_from_http(
+    status: u16,
+    headers: &HeaderMap,
+    body_len: u64,
+    clock: &VirtualClock,
+) -> Response {
+    let get = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+    let generated_by = match headers.get(GENERATED_BY).and_then(|v| v.to_str().ok()) {
+        Some("l1") => Tier::L1,
+        Some("l2") => Tier::L2,
+        _ => Tier::Origin,
+    };
+    Response {
+        status,
+        body_len,
+        cache_control: get(header::CACHE_CONTROL)
+            .map(CacheControl::parse)
+            .unwrap_or_default(),
+        generated_by,
+        reason: None,
+        age: Duration::from_secs(
+            get(header::AGE)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
+        ),
+        date: get(header::DATE)
+            .and_then(|v| clock.parse_http_date(v))
+            .unwrap_or_else(|| clock.now()),
+        expires: get(header::EXPIRES).and_then(|v| clock.parse_http_date(v)),
+        last_modified: get(header::LAST_MODIFIED).and_then(|v| clock.parse_http_date(v)),
+        etag: get(header::ETAG).and_then(parse_etag),
+        vary: match get(header::VARY).map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "*" => Vary::Any,
+            Some(v) if v.contains("accept-encoding") => Vary::AcceptEncoding,
+            _ => Vary::None,
+        },
+        set_cookie: headers.contains_key(header::SET_COOKIE),
+    }
+}
+
+/// How a tier describes a response it sends.
+pub struct Stamp<'a> {
+    /// The sending node's name.
+    pub node: &'a str,
+    /// Its cache status for the request.
+    pub status: Option<CacheStatus>,
+    /// The `Age` header to send, if any.
+    pub age: Option<u64>,
+}
+
+/// Headers for a model [`Response`] sent as real HTTP.
+pub fn headers_for(resp: &Response, stamp: &Stamp<'_>, clock: &VirtualClock) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    insert(&mut h, header::DATE, &clock.http_date(resp.date));
+    if !resp.cache_control.is_empty() {
+        insert(
+            &mut h,
+            header::CACHE_CONTROL,
+            &resp.cache_control.to_string(),
+        );
+    }
+    if let Some(e) = resp.etag {
+        insert(&mut h, header::ETAG, &etag_value(e));
+    }
+    if let Some(lm) = resp.last_modified {
+        insert(&mut h, header::LAST_MODIFIED, &clock.http_date(lm));
+    }
+    if let Some(exp) = resp.expires {
+        insert(&mut h, header::EXPIRES, &clock.http_date(exp));
+    }
+    match resp.vary {
+        Vary::None => {}
+        Vary::AcceptEncoding => insert(&mut h, header::VARY, "Accept-Encoding"),
+        Vary::Any => insert(&mut h, header::VARY, "*"),
+    }
+    if resp.set_cookie {
+        insert(&mut h, header::SET_COOKIE, "session=1; Path=/");
+    }
+    if let Some(age) = stamp.age {
+        insert(&mut h, header::AGE, &age.to_string());
+    }
+    insert(
+        &mut h,
+        header::HeaderName::from_static(GENERATED_BY),
+        resp.generated_by.as_str(),
+    );
+    if let Some(s) = stamp.status {
+        insert(
+            &mut h,
+            header::HeaderName::from_static(X_CACHE),
+            &format!("{} from {}", s.as_str(), stamp.node),
+        );
+    }
+    if let Some(reason) = resp.reason {
+        insert(
+            &mut h,
+            header::HeaderName::from_static("x-error-reason"),
+            reason,
+        );
+    }
+    h
+}
+
+/// Classifies a connect error.
+pub fn connect_failure(e: &io::Error) -> FailureKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => FailureKind::Refused,
+        io::ErrorKind::TimedOut => FailureKind::ConnectTimeout,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            FailureKind::Unreachable
+        }
+        _ => match e.raw_os_error() {
+            Some(113) | Some(101) => FailureKind::Unreachable, // EHOSTUNREACH, ENETUNREACH
+            _ => FailureKind::Refused,
+        },
+    }
+}
+
+/// Classifies an HTTP exchange error after the connection was established.
+pub fn exchange_failure(e: &hyper::Error) -> FailureKind {
+    if e.is_parse() || e.is_parse_status() {
+        return FailureKind::InvalidResponse;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::ConnectionReset {
+                return FailureKind::Reset;
+            }
+        }
+        source = s.source();
+    }
+    // Closed (FIN) before a complete response head.
+    FailureKind::ClosedEarly
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip() {
+        assert_eq!(parse_etag(&etag_value(Etag(7))), Some(Etag(7)));
+        assert_eq!(parse_etag("W/\"v3\""), Some(Etag(3)));
+        assert_eq!(parse_etag("\"abc\""), None);
+    }
+
+    #[test]
+    fn bodies_are_shared_prefixes() {
+        assert_eq!(body(5).as_ref(), b"xxxxx");
+        assert_eq!(body(0).len(), 0);
+    }
+
+    #[test]
+    fn response_headers_round_trip_through_the_model() {
+        let clock = VirtualClock::start(1.0).unwrap();
+        let mut r = Response::generated(Tier::L2, 200, "x");
+        r.reason = None;
+        r.cache_control = CacheControl::parse("max-age=60");
+        r.etag = Some(Etag(2));
+        r.vary = Vary::AcceptEncoding;
+        r.date = clock.now();
+        let h = headers_for(
+            &r,
+            &Stamp {
+                node: "s",
+                status: Some(CacheStatus::Hit),
+                age: Some(3),
+            },
+            &clock,
+        );
+        let back = response_from_http(200, &h, 10, &clock);
+        assert_eq!(back.cache_control, r.cache_control);
+        assert_eq!(back.etag, r.etag);
+        assert_eq!(back.vary, r.vary);
+        assert_eq!(back.generated_by, Tier::L2);
+        assert_eq!(back.age, Duration::from_secs(3));
+        assert_eq!(h.get(X_CACHE).unwrap(), "HIT from s");
+    }
+}
