@@ -491,22 +491,44 @@ impl Shared {
         settings: &Settings,
     ) -> Result<Response, FailureKind> {
         let t = &settings.timeouts;
-        let connect = TcpSocket::new_v4().map_err(|e| wire::connect_failure(&e))?;
-        let stream =
-            match tokio::time::timeout(self.scaled(t.connect), connect.connect(*addr)).await {
-                Err(_) => return Err(FailureKind::ConnectTimeout),
-                Ok(Err(e)) => return Err(wire::connect_failure(&e)),
-                Ok(Ok(s)) => s,
-            };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| wire::exchange_failure(&e))?;
-        self.tasks.spawn(async move {
-            let _ = conn.await;
-        });
+        let SocketAddr::V4(v4) = addr else {
+            return Err(FailureKind::Refused);
+        };
+        // Connections between tiers are kept warm, as the model assumes: reuse an idle one.
+        let key = (*v4.ip(), v4.port());
+        let pooled = lock(&self.slot)
+            .idle
+            .get_mut(&key)
+            .and_then(|v| v.pop())
+            .filter(|s| !s.is_closed());
+        let mut sender = match pooled {
+            Some(s) => s,
+            None => {
+                let socket = TcpSocket::new_v4().map_err(|e| wire::connect_failure(&e))?;
+                let stream =
+                    match tokio::time::timeout(self.scaled(t.connect), socket.connect(*addr)).await
+                    {
+                        Err(_) => return Err(FailureKind::ConnectTimeout),
+                        Ok(Err(e)) => return Err(wire::connect_failure(&e)),
+                        Ok(Ok(s)) => s,
+                    };
+                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| wire::exchange_failure(&e))?;
+                self.tasks.spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+        };
         let upstream_req = self.upstream_request(req, path, conditional);
-        self.exchange(&mut sender, upstream_req, t.parent_read)
-            .await
+        let result = self
+            .exchange(&mut sender, upstream_req, t.parent_read)
+            .await;
+        if result.is_ok() && !sender.is_closed() {
+            lock(&self.slot).idle.entry(key).or_default().push(sender);
+        }
+        result
     }
 
     fn upstream_request(
