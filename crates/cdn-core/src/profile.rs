@@ -208,6 +208,33 @@ impl Profile {
     }
 }
 
+/// Every failure kind a profile maps (used to recognise reasons coming back over the wire).
+const ALL_FAILURES: [FailureKind; 13] = [
+    FailureKind::Refused,
+    FailureKind::ConnectTimeout,
+    FailureKind::Unreachable,
+    FailureKind::ReadTimeout,
+    FailureKind::Reset,
+    FailureKind::ClosedEarly,
+    FailureKind::InvalidResponse,
+    FailureKind::TlsHandshake,
+    FailureKind::Certificate(CertProblem::Expired),
+    FailureKind::Certificate(CertProblem::SelfSigned),
+    FailureKind::Certificate(CertProblem::WrongHost),
+    FailureKind::Certificate(CertProblem::UntrustedIssuer),
+    FailureKind::Dns,
+];
+
+/// The static reason text equal to `text`, if it is one a profile (or `extra`) generates:
+/// a tier relaying another tier's error keeps its wording.
+pub fn known_reason(text: &str, extra: &[&'static str]) -> Option<&'static str> {
+    ALL_PROFILES
+        .iter()
+        .flat_map(|p| ALL_FAILURES.iter().map(move |k| p.error_for(*k).reason))
+        .chain(extra.iter().copied())
+        .find(|r| *r == text)
+}
+
 fn cert_reason(p: CertProblem) -> &'static str {
     match p {
         CertProblem::Expired => {

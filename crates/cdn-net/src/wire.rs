@@ -11,6 +11,9 @@ use std::io;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// Reasons generated outside the profiles' tables (by the cache's RFC rules and the proxies).
+const EXTRA_REASONS: &[&str] = &[cdn_core::node::MUST_REVALIDATE_504, "proxy shutting down"];
+
 /// Header naming the tier that generated a response (`l1`, `l2`, `origin`).
 pub const GENERATED_BY: &str = "x-generated-by";
 /// Header with the cache status and the node (`HIT from edge-fra`).
@@ -115,7 +118,10 @@ pub fn response_from_http(
             .map(CacheControl::parse)
             .unwrap_or_default(),
         generated_by,
-        reason: None,
+        reason: headers
+            .get("x-error-reason")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| cdn_core::profile::known_reason(v, EXTRA_REASONS)),
         age: Duration::from_secs(
             get(header::AGE)
                 .and_then(|v| v.trim().parse().ok())

@@ -26,6 +26,10 @@ use crate::time::Instant;
 use crate::trace::TraceEvent;
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Why a cache generates 504 instead of serving its stale copy (RFC 9111 §5.2.2.2).
+pub const MUST_REVALIDATE_504: &str = "stale copy may not be served without revalidation \
+     (must-revalidate / s-maxage / no-cache) and upstream is unreachable";
+
 /// A driver's handle for one request at one node. Unique among the node's requests in
 /// progress; the driver may reuse it once the node has answered it.
 pub type Ticket = u64;
@@ -394,8 +398,7 @@ impl CacheNode {
                 self.settle(now, policy, ticket, ex, stale, false, out);
             }
             OnError::GatewayTimeout => {
-                let reason = "stale copy may not be served without revalidation \
-                              (must-revalidate / s-maxage / no-cache) and upstream is unreachable";
+                let reason = MUST_REVALIDATE_504;
                 let resp = Response::generated(self.tier(), 504, reason).dated(now);
                 note(
                     out,

@@ -1,0 +1,248 @@
+//! Fidelity against real nginx: the same request schedule, sent through cdn-net's L2 shield,
+//! to a real nginx origin with
+//! `limit_req_zone $binary_remote_addr zone=perip:10m rate=10r/s;` and
+//! `limit_req zone=perip burst=5 nodelay;` (serving a real file: nginx's `return` runs
+//! before `limit_req`), and to cdn-net's own origin with the same limit: the 200/503 counts
+//! agree (and match what FAILURES.md §4 reports for nginx).
+
+use cdn_core::config::{build_nodes, NodeConfig};
+use cdn_core::origin::LimitReqSpec;
+use cdn_core::{CdnConfig, NodeState, OriginConfig, Profile, SslMode, Tier};
+use cdn_net::proxy::{Proxy, ProxySpec, Settings, Upstream};
+use cdn_net::{Certificates, HostEntry, OriginOptions, OriginServer, Resolver, VirtualClock};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const HOST: &str = "www.example.com";
+
+struct Nginx {
+    child: Child,
+    port: u16,
+    _dir: tempdir::Dir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+mod tempdir {
+    /// A temporary directory removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn free_port(ip: Ipv4Addr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts nginx on 127.0.0.20, or `None` (with a SKIPPED line) if nginx is not installed.
+fn start_nginx() -> Option<Nginx> {
+    let Some(nginx) = cdn_net::netns::tool("nginx") else {
+        assert!(
+            !cdn_net::netns::is_root(),
+            "nginx is missing: crates/cdn-net/tests/setup.sh installs it (run as root)"
+        );
+        eprintln!("SKIPPED: needs nginx (run crates/cdn-net/tests/setup.sh as root)");
+        return None;
+    };
+    let ip = Ipv4Addr::new(127, 0, 0, 20);
+    let port = free_port(ip);
+    let dir = std::env::temp_dir().join(format!("cdn-net-nginx-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(dir.join("html")).unwrap();
+    std::fs::write(dir.join("html/obj.png"), vec![b'x'; 1024]).unwrap();
+    let user = if cdn_net::netns::is_root() {
+        "user root;"
+    } else {
+        ""
+    };
+    let conf = format!(
+        "{user}\nworker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n\
+           fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
+           limit_req_zone $binary_remote_addr zone=perip:10m rate=10r/s;\n\
+           server {{\n    listen {ip}:{port};\n    root {d}/html;\n\
+             location /assets/ {{ limit_req zone=perip burst=5 nodelay; try_files /obj.png =404; }}\n  }}\n}}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new(nginx)
+        .args([
+            "-c",
+            &dir.join("nginx.conf").to_string_lossy(),
+            "-p",
+            &dir.to_string_lossy(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((ip, port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Nginx {
+        child,
+        port,
+        _dir: tempdir::Dir(dir),
+    })
+}
+
+/// An L2 shield whose origin (by name) is at `origin`; back-to-origin from 127.0.1.1.
+async fn shield(resolver: Resolver, certs: Arc<Certificates>, clock: VirtualClock) -> Proxy {
+    let cdn = CdnConfig {
+        ssl_mode: SslMode::Off,
+        l2: vec![NodeConfig {
+            egress: vec!["127.0.1.1".parse().unwrap()],
+            ..NodeConfig::named("shield-1")
+        }],
+        ..CdnConfig::default()
+    };
+    let node = build_nodes(&cdn.l2, Tier::L2, 0).remove(0);
+    Proxy::start(ProxySpec {
+        tier: Tier::L2,
+        node,
+        listen: Ipv4Addr::new(127, 0, 3, 9),
+        profile: Profile::Nginx,
+        settings: Settings {
+            policy: cdn.cache_policy(Profile::Nginx),
+            timeouts: cdn.timeouts(Profile::Nginx),
+            cdn,
+            state: NodeState::Up,
+        },
+        upstream: Upstream::Origin,
+        origin_host: HOST.into(),
+        resolver,
+        certs,
+        clock,
+    })
+    .await
+    .unwrap()
+}
+
+/// One GET through the shield (an in-process client, so the schedule keeps its timing).
+async fn get(shield: SocketAddr, path: String) -> u16 {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(shield)
+        .await
+        .expect("shield listens");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::new(Empty::<bytes::Bytes>::new());
+    *req.uri_mut() = path.parse().unwrap();
+    req.headers_mut().insert("host", HOST.parse().unwrap());
+    req.headers_mut()
+        .insert("x-forwarded-proto", "http".parse().unwrap());
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    status
+}
+
+/// Sends `/assets/{i}.png` to the shield at the given real offsets; returns (200s, 503s).
+async fn schedule(shield: SocketAddr, offsets_ms: &[u64]) -> (u32, u32) {
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (i, &ms) in offsets_ms.iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
+            get(shield, format!("/assets/{i}.png")).await
+        }));
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            503 => limited += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    (ok, limited)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_req_counts_agree_with_real_nginx() {
+    let Some(nginx) = start_nginx() else { return };
+    let certs = Arc::new(Certificates::generate(HOST).unwrap());
+    let clock = VirtualClock::start(1.0).unwrap();
+
+    // Through the shield to real nginx.
+    let to_nginx = Resolver::default();
+    let ip = Ipv4Addr::new(127, 0, 0, 20);
+    to_nginx.insert(
+        HOST,
+        HostEntry {
+            ip,
+            http_port: nginx.port,
+            https_port: nginx.port,
+        },
+    );
+    let s1 = shield(to_nginx, certs.clone(), clock).await;
+    let burst = schedule(s1.addr(), &[0; 20]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the bucket drain
+    let steady: Vec<u64> = (0..300).map(|i| i * 10).collect();
+    let rate = schedule(s1.addr(), &steady).await;
+    s1.shutdown(Duration::from_secs(1)).await;
+
+    // Through a shield to cdn-net's own origin with the same limit.
+    let own = Resolver::default();
+    let origin = OriginServer::start_with(
+        OriginConfig {
+            limit_req: Some(LimitReqSpec {
+                rate: "10r/s".parse().unwrap(),
+                burst: 5,
+                nodelay: true,
+                delay: None,
+                status: 503,
+            }),
+            // As nginx serving a static file: no Cache-Control, so the shield (nginx
+            // profile) stores nothing and every request reaches the origin's limit.
+            cache_control: String::new(),
+            ..OriginConfig::default()
+        },
+        Ipv4Addr::new(127, 0, 0, 21),
+        certs.clone(),
+        OriginOptions {
+            clock: Some(clock),
+            resolver: own.clone(),
+            ..OriginOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s2 = shield(own, certs, clock).await;
+    let own_burst = schedule(s2.addr(), &[0; 20]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let own_rate = schedule(s2.addr(), &steady).await;
+    s2.shutdown(Duration::from_secs(1)).await;
+    origin.shutdown().await;
+    drop(nginx);
+
+    // 20 at once from one egress IP: 1 + burst admitted, exactly as FAILURES.md §4.
+    assert_eq!(burst, (6, 14), "real nginx");
+    assert_eq!(own_burst, burst, "cdn-net's origin agrees with nginx");
+    // 100/s for 3 s: 35/265 in FAILURES.md; real timers jitter by ~1 ms against nginx's 1 ms
+    // bucket, so allow ±2 between the two.
+    assert!((33..=37).contains(&rate.0), "real nginx: {rate:?}");
+    assert!(
+        own_rate.0.abs_diff(rate.0) <= 2,
+        "nginx {rate:?} vs cdn-net {own_rate:?}"
+    );
+}
