@@ -108,7 +108,10 @@ struct Shared {
     origin_host: String,
     resolver: Resolver,
     certs: Arc<Certificates>,
+    /// Stop accepting; connections finish their in-flight request, then close.
     shutdown: CancellationToken,
+    /// The grace period is over: abort whatever still waits.
+    abort: CancellationToken,
     tasks: TaskTracker,
     /// Answers sent downstream, by cache status (`CacheStatus::index`).
     answered: Mutex<[u64; 8]>,
@@ -142,6 +145,7 @@ impl Proxy {
             resolver: spec.resolver,
             certs: spec.certs,
             shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             answered: Mutex::new([0; 8]),
         });
@@ -185,18 +189,26 @@ impl Proxy {
         slot.idle.clear();
     }
 
-    /// Stops accepting, lets in-flight requests finish for up to `grace`, then closes
-    /// everything.
-    pub async fn shutdown(self, grace: Duration) {
+    /// Stops accepting, lets in-flight requests finish for up to `grace`, then aborts what
+    /// is left and closes everything. Returns how many requests were cut off.
+    pub async fn shutdown(self, grace: Duration) -> usize {
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
+        // Idle upstream connections would keep their driver tasks alive: close them now
+        // (requests in flight keep theirs, and their connections are closed when they end).
+        lock(&self.shared.slot).idle.clear();
+        let mut cut = 0;
         if tokio::time::timeout(grace, self.shared.tasks.wait())
             .await
             .is_err()
         {
-            tracing::warn!(proxy = %self.shared.name, "in-flight requests cut off at shutdown");
+            cut = self.shared.tasks.len();
+            tracing::warn!(proxy = %self.shared.name, cut, "requests cut off at shutdown");
+            self.shared.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.shared.tasks.wait()).await;
         }
         lock(&self.shared.slot).idle.clear();
+        cut
     }
 }
 
@@ -219,6 +231,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             continue;
         }
         let s = shared.clone();
+        let s_shutdown = shared.shutdown.clone();
         shared.tasks.spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let s = s.clone();
@@ -226,7 +239,16 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc);
-            let _ = conn.await;
+            tokio::pin!(conn);
+            let soft = s_shutdown.clone();
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = soft.cancelled() => {
+                    // Finish the request in flight on this connection, then close it.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
         });
     }
 }
@@ -280,8 +302,8 @@ impl Shared {
     ) -> hyper::Response<Full<Bytes>> {
         let settings = self.settings();
         if settings.state == NodeState::Hung {
-            // Accepts and reads the request, never answers (until shutdown).
-            self.shutdown.cancelled().await;
+            // Accepts and reads the request, never answers (until shutdown ends).
+            self.abort.cancelled().await;
         }
         let path: Arc<str> = req
             .uri()
@@ -363,11 +385,11 @@ impl Shared {
                         self.dispatch(&mut slot, &mut out, &path);
                         continue;
                     }
-                    _ = self.shutdown.cancelled() => None,
+                    _ = self.abort.cancelled() => None,
                 },
                 None => tokio::select! {
                     a = rx.recv() => a,
-                    _ = self.shutdown.cancelled() => None,
+                    _ = self.abort.cancelled() => None,
                 },
             };
             let Some(action) = action else {
@@ -525,7 +547,7 @@ impl Shared {
         let result = self
             .exchange(&mut sender, upstream_req, t.parent_read)
             .await;
-        if result.is_ok() && !sender.is_closed() {
+        if result.is_ok() && !sender.is_closed() && !self.shutdown.is_cancelled() {
             lock(&self.slot).idle.entry(key).or_default().push(sender);
         }
         result
@@ -629,7 +651,8 @@ impl Shared {
             };
             let upstream_req = self.upstream_request(req, path, conditional);
             let result = self.exchange(&mut sender, upstream_req, t.read).await;
-            if result.is_ok() && settings.cdn.keepalive && !sender.is_closed() {
+            let open = !self.shutdown.is_cancelled();
+            if result.is_ok() && settings.cdn.keepalive && open && !sender.is_closed() {
                 let mut slot = lock(&self.slot);
                 slot.node.return_connection(src, leg.port);
                 slot.idle.entry((src, leg.port)).or_default().push(sender);

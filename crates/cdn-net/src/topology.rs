@@ -188,15 +188,18 @@ impl NetCdn {
         Ok(())
     }
 
-    /// Stops everything: proxies first (edges, then shields), then the origin. Each lets
-    /// in-flight requests finish for up to `grace`.
-    pub async fn shutdown(self, grace: Duration) {
+    /// Stops everything: the edges first (they stop accepting and finish what is in flight,
+    /// which needs the shields and the origin still up), then the shields, then the origin.
+    /// Each waits up to `grace` for in-flight requests; returns how many were cut off.
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        let mut cut = 0;
         for p in self.l1 {
-            p.shutdown(grace).await;
+            cut += p.shutdown(grace).await;
         }
         for p in self.l2 {
-            p.shutdown(grace).await;
+            cut += p.shutdown(grace).await;
         }
         self.origin.shutdown().await;
+        cut
     }
 }

@@ -184,7 +184,9 @@ pub fn serve(scenario: &Scenario, time_scale: f64) -> Result<(), NetModeError> {
         println!("try: curl -si http://{}/assets/1.png", cdn.l1_addrs()[0]);
         println!("Ctrl-C stops (in-flight requests get 2 s to finish)");
         let _ = tokio::signal::ctrl_c().await;
-        cdn.shutdown(Duration::from_secs(2)).await;
+        println!("stopping: no new connections; in-flight requests get 2 s");
+        let cut = cdn.shutdown(Duration::from_secs(2)).await;
+        println!("stopped ({cut} requests cut off)");
         Ok(())
     })
 }
