@@ -482,19 +482,7 @@ fn always_online_serves_any_copy_on_52x_but_never_on_500_or_503() {
 
 #[test]
 fn cache_status_vocabulary_is_shared_by_traces_and_reports() {
-    let names: Vec<&str> = [
-        CacheStatus::Hit,
-        CacheStatus::Miss,
-        CacheStatus::Expired,
-        CacheStatus::Stale,
-        CacheStatus::Updating,
-        CacheStatus::Revalidated,
-        CacheStatus::Bypass,
-        CacheStatus::Dynamic,
-    ]
-    .iter()
-    .map(|s| s.as_str())
-    .collect();
+    let names: Vec<&str> = CacheStatus::ALL.iter().map(|s| s.as_str()).collect();
     assert_eq!(
         names,
         [

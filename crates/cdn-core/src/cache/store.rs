@@ -8,8 +8,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use std::time::Duration;
 
-/// A hasher for [`CacheKey`]s, which are already well-mixed hashes: hashing them again with
-/// SipHash would only cost time. Use it for any map keyed by cache key.
+/// A hasher for [`CacheKey`]s (already well-mixed hashes: hashing them again with SipHash would
+/// only cost time) and other `u64` handles such as request tickets: one multiply and rotate.
 #[derive(Default, Clone, Copy, Debug)]
 pub struct KeyHasher(u64);
 

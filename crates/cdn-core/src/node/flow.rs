@@ -24,7 +24,6 @@ use crate::cache::{CachePolicy, CacheStatus, UncacheablePolicy};
 use crate::message::{CacheKey, Request, Response};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Why a cache generates 504 instead of serving its stale copy (RFC 9111 §5.2.2.2).
 pub const MUST_REVALIDATE_504: &str = "stale copy may not be served without revalidation \
@@ -114,27 +113,6 @@ pub(crate) struct Lock {
     started: Instant,
     waiters: Vec<Ticket>,
 }
-
-/// Tickets are small integers chosen by the driver; mix them once.
-#[derive(Default)]
-pub(crate) struct TicketHasherState(u64);
-
-impl Hasher for TicketHasherState {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
-    }
-}
-
-/// `BuildHasher` for ticket maps.
-pub(crate) type TicketHasher = BuildHasherDefault<TicketHasherState>;
 
 fn note(out: &mut Vec<Action>, ex: &Exchange, ticket: Ticket, event: TraceEvent) {
     if ex.notes {

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 mod flow;
 pub use flow::{Action, Note, Ticket, MUST_REVALIDATE_504};
-use flow::{Exchange, Lock, TicketHasher};
+use flow::{Exchange, Lock};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -136,7 +136,7 @@ pub struct CacheNode {
     revalidating: HashSet<CacheKey>,
     stats: CacheStats,
     /// Requests this node is handling (see the `flow` module).
-    exchanges: HashMap<Ticket, Exchange, TicketHasher>,
+    exchanges: HashMap<Ticket, Exchange, KeyBuildHasher>,
     /// Collapse locks: keys with a request upstream, and who waits for it.
     locks: HashMap<CacheKey, Lock, KeyBuildHasher>,
     next_lock: u64,

@@ -1093,17 +1093,13 @@ impl<'s> Engine<'s> {
             Outcome::Failed(kind, waited) => {
                 let (attempt, is_connect) = (self.fl(f).attempt, kind.is_connect_failure());
                 if is_connect && attempt < self.timeouts.connect_attempts {
-                    if self.traced(f) {
-                        let node = self.fetcher_ref(f);
-                        self.trace(
-                            f,
-                            node,
-                            TraceEvent::Failed {
-                                failure: kind,
-                                waited,
-                            },
-                        );
-                    }
+                    self.trace_fetcher(
+                        f,
+                        TraceEvent::Failed {
+                            failure: kind,
+                            waited,
+                        },
+                    );
                     self.connect(f);
                     return;
                 }
@@ -1114,18 +1110,22 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn fetch_failed(&mut self, f: Fid, kind: FailureKind, waited: Duration) {
+    /// Traces `event` at the node fetching from the origin.
+    fn trace_fetcher(&mut self, f: Fid, event: TraceEvent) {
         if self.traced(f) {
             let node = self.fetcher_ref(f);
-            self.trace(
-                f,
-                node,
-                TraceEvent::Failed {
-                    failure: kind,
-                    waited,
-                },
-            );
+            self.trace(f, node, event);
         }
+    }
+
+    fn fetch_failed(&mut self, f: Fid, kind: FailureKind, waited: Duration) {
+        self.trace_fetcher(
+            f,
+            TraceEvent::Failed {
+                failure: kind,
+                waited,
+            },
+        );
         let t = self.fl(f).fetcher.take().expect("fetching");
         self.upstream_failed(f, t, kind);
     }
