@@ -50,6 +50,11 @@ fn case(name: &str) -> Case {
         // side when real timers jitter, moving a few answers between the L1 and L2 columns
         // (status counts stay within the same bound).
         "origin-down-mid-run" => c(0.1, 40, false),
+        // Round-robin egress per new connection: which IP the popular URL's first fetch gets
+        // depends on the order concurrent connections are opened in real time; if it draws a
+        // dropped IP, that URL is cached a little later (status counts agree; a few answers
+        // move between the l1, l2 and origin columns).
+        "whitelist-rotating-pool" => c(0.01, 20, false),
         // Its cache-control changes are a second apart: give real fetches (slow TLS in debug
         // builds) room to finish before the next change.
         "l2-dies-with-l1-copies" => c(0.05, 0, false),
@@ -125,6 +130,19 @@ fn net_in_namespace(name: &str, time_scale: f64) -> Option<Report> {
     Some(r)
 }
 
+/// The net-mode report of `name`, or `None` when it had to be skipped.
+fn net_report(name: &str, c: &Case) -> Option<Report> {
+    if c.netns {
+        return net_in_namespace(name, c.time_scale);
+    }
+    let options = NetOptions {
+        time_scale: c.time_scale,
+        seed: None,
+    };
+    let scenario = builtin::load(name).unwrap();
+    Some(net_mode::run(&scenario, options).unwrap_or_else(|e| panic!("{name}: {e}")))
+}
+
 #[test]
 fn every_builtin_gives_the_same_codes_on_real_sockets() {
     let mut problems = Vec::new();
@@ -132,20 +150,22 @@ fn every_builtin_gives_the_same_codes_on_real_sockets() {
         let scenario = builtin::load(name).unwrap();
         let sim = simulate(&scenario, SimOptions::default()).report;
         let c = case(name);
-        let net = if c.netns {
-            match net_in_namespace(name, c.time_scale) {
-                Some(r) => r,
-                None => continue,
-            }
-        } else {
-            let options = NetOptions {
-                time_scale: c.time_scale,
-                seed: None,
-            };
-            net_mode::run(&scenario, options).unwrap_or_else(|e| panic!("{name}: {e}"))
+        let Some(net) = net_report(name, &c) else {
+            continue;
         };
         assert_eq!(net.requests, sim.requests, "{name}: same requests sent");
-        problems.extend(differences(name, &sim, &net, c.tolerance));
+        let mut diff = differences(name, &sim, &net, c.tolerance);
+        if !diff.is_empty() {
+            // Real sockets on a shared 2-core machine can stall for a moment (another
+            // process, a burst of page faults): a systematic difference shows up twice.
+            eprintln!(
+                "{name} differed once, running it again:\n{}",
+                diff.join("\n")
+            );
+            let again = net_report(name, &c).expect("it ran once already");
+            diff = differences(name, &sim, &again, c.tolerance);
+        }
+        problems.extend(diff);
     }
     assert!(
         problems.is_empty(),
