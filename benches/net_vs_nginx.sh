@@ -1,0 +1,447 @@
+#!/usr/bin/env bash
+# cdn-net vs an nginx proxy_cache hierarchy, side by side, on loopback.
+#
+#   benches/net_vs_nginx.sh [--out FILE]
+#
+# Both systems are the same two-tier shape: L1 edge cache -> L2 shield cache -> origin, every
+# hop over real loopback sockets, HTTP/1.1 with keep-alive between tiers.
+#
+#   nginx:   three nginx instances (L1, L2, origin), each worker_processes 2, access_log off,
+#            sendfile on, tcp_nopush off, upstream keepalive 64 (proxy_http_version 1.1,
+#            Connection ""), L1/L2 proxy_cache with their own zone; the origin serves real
+#            static files of 1 KiB and 100 KiB from a temp dir.
+#   cdn-net: `cdn-sim serve SCENARIO --time-scale 1`, one generated scenario per case.
+#
+# Cases:
+#   (a) L1 hit, 1 KiB     (b) L1 hit, 100 KiB
+#   (c) full miss, 1 KiB: every request goes L1 -> L2 -> origin (the origin sends
+#       Cache-Control: no-store in both systems)
+#
+# Per case and system: warm with curl (and check the response: status, size, HIT/MISS), then
+# ROUNDS x `wrk -tTHREADS -cCONNS -dDURATION --latency`, rounds of the two systems interleaved.
+# Reported: median req/s, median p99 latency, cdn-net/nginx ratios, and the non-2xx responses
+# and socket errors wrk saw (summed over rounds).
+#
+# Environment:
+#   DURATION=10s  ROUNDS=3  THREADS=2  CONNS=64    wrk settings (smoke run: DURATION=2s ROUNDS=1)
+#   BENCH_TIMEOUT=<seconds>                         overall guard (default: computed from the above)
+#   SKIP_BUILD=1                                    do not run `cargo build --release -p cdn-sim`
+#   RAW_DIR=<dir>                                   keep every wrk output there
+#   CARGO_TARGET_DIR                                where cdn-sim is built (default: <repo>/target)
+#
+# Needs: curl; nginx and wrk are installed with apt-get when missing (root). Network: loopback
+# only (127.0.0.0/8). Every process it starts is stopped by an EXIT trap; temp dirs are removed.
+
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+OUT=""
+ARGS=("$@")
+
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) OUT=${2:?--out needs a file}; shift 2 ;;
+        --out=*) OUT=${1#--out=}; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "net_vs_nginx: unknown argument: $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+to_seconds() { # wrk's duration syntax: 10, 10s, 2m, 1h
+    local d=$1
+    case "$d" in
+        *h) echo $(( ${d%h} * 3600 )) ;;
+        *m) echo $(( ${d%m} * 60 )) ;;
+        *s) echo "${d%s}" ;;
+        *) echo "$d" ;;
+    esac
+}
+DUR_S=$(to_seconds "$DURATION")
+[[ "$DUR_S" =~ ^[0-9]+$ && "$DUR_S" -ge 1 ]] || { echo "net_vs_nginx: bad DURATION=$DURATION" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 ]] || { echo "net_vs_nginx: bad ROUNDS=$ROUNDS" >&2; exit 2; }
+
+# ---- overall timeout guard: re-run this script under timeout(1) --------------------------------
+# 3 cases x 2 systems x ROUNDS wrk runs of DURATION each, plus warm-up/start-up per run, plus room
+# for apt-get and a release build of cdn-sim.
+if [ -z "${NET_VS_NGINX_GUARDED:-}" ]; then
+    export NET_VS_NGINX_GUARDED=1
+    limit=${BENCH_TIMEOUT:-$(( 3 * 2 * ROUNDS * (DUR_S + 20) + 1800 ))}
+    exec timeout --kill-after=20 "$limit" "$BASH" "$0" "${ARGS[@]}"
+fi
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CDN_SIM=$TARGET_DIR/release/cdn-sim
+
+log() { echo "[net_vs_nginx] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---- cleanup --------------------------------------------------------------------------------------
+TMP=""
+NGINX_PIDS=()   # nginx master pids (daemon off, started by us)
+CDN_PID=""      # the running `cdn-sim serve`
+
+wait_gone() { # pid seconds
+    local pid=$1 i
+    for (( i = 0; i < $2 * 10; i++ )); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_cdn() {
+    [ -n "$CDN_PID" ] || return 0
+    if kill -0 "$CDN_PID" 2>/dev/null; then
+        kill -INT "$CDN_PID" 2>/dev/null || true          # graceful: serve stops on SIGINT
+        wait_gone "$CDN_PID" 6 || { log "cdn-sim serve ($CDN_PID) ignored SIGINT; killing"; kill -KILL "$CDN_PID" 2>/dev/null || true; }
+    fi
+    wait "$CDN_PID" 2>/dev/null || true
+    CDN_PID=""
+}
+
+stop_nginx() {
+    local pid workers
+    for pid in "${NGINX_PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null || continue
+        workers=$(pgrep -P "$pid" || true)
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! wait_gone "$pid" 5; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        for w in $workers; do kill -KILL "$w" 2>/dev/null || true; done
+        wait "$pid" 2>/dev/null || true
+    done
+    NGINX_PIDS=()
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    stop_cdn
+    stop_nginx
+    [ -n "$TMP" ] && rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated (overall timeout?)"; exit 143' TERM HUP
+
+# ---- tools ----------------------------------------------------------------------------------------
+need_apt=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || die "missing ${need_apt[*]}; install them or run as root"
+    log "installing ${need_apt[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq >/dev/null
+    timeout 600 apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # Debian's package starts a system nginx on :80; we do not use it.
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+        systemctl stop nginx || true
+    fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+WRK=$(command -v wrk)
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+    log "building cdn-sim (release)"
+    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR timeout 1800 cargo build --release -q -p cdn-sim)
+fi
+[ -x "$CDN_SIM" ] || die "$CDN_SIM not found (build it or unset SKIP_BUILD)"
+
+TMP=$(mktemp -d /tmp/net_vs_nginx.XXXXXX)
+chmod 755 "$TMP"
+[ -n "${RAW_DIR:-}" ] && mkdir -p "$RAW_DIR"
+
+# ---- nginx hierarchy ------------------------------------------------------------------------------
+port_free() { ! (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+pick_port() { # ip -> a port nothing listens on
+    local p
+    for (( p = 18080; p < 18180; p++ )); do port_free "$1" "$p" && { echo "$p"; return; }; done
+    die "no free port on $1"
+}
+NGX_L1=127.0.77.1 NGX_L2=127.0.77.2 NGX_OR=127.0.77.3
+P_L1=$(pick_port $NGX_L1) P_L2=$(pick_port $NGX_L2) P_OR=$(pick_port $NGX_OR)
+
+mkdir -p "$TMP/www/assets"
+head -c 1024 /dev/urandom >"$TMP/www/assets/1k.png"
+head -c 102400 /dev/urandom >"$TMP/www/assets/100k.png"
+chmod -R a+rX "$TMP/www"
+
+common_conf() { # tier-dir
+    local d=$1
+    [ "$(id -u)" -eq 0 ] && echo "user root;"
+    cat <<EOF
+worker_processes 2;
+worker_rlimit_nofile 16384;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 8192; }
+EOF
+}
+
+http_common() { # tier-dir
+    cat <<EOF
+    access_log off;
+    sendfile on;
+    tcp_nopush off;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    default_type application/octet-stream;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+EOF
+}
+
+cache_tier_conf() { # name dir listen-ip listen-port upstream-ip upstream-port
+    local name=$1 d=$2
+    common_conf "$d"
+    cat <<EOF
+http {
+$(http_common "$d")
+    proxy_cache_path $d/cache levels=1:2 keys_zone=$name:16m max_size=1g inactive=60m use_temp_path=off;
+    upstream up_$name {
+        server $5:$6;
+        keepalive 64;
+        keepalive_requests 100000;
+    }
+    server {
+        listen $3:$4 backlog=4096;
+        location / {
+            proxy_pass http://up_$name;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache $name;
+            add_header X-Cache-$name \$upstream_cache_status always;
+        }
+    }
+}
+EOF
+}
+
+origin_conf() { # dir
+    local d=$1
+    common_conf "$d"
+    cat <<EOF
+http {
+$(http_common "$d")
+    server {
+        listen $NGX_OR:$P_OR backlog=4096;
+        root $TMP/www;
+        location /assets/ { add_header Cache-Control "max-age=3600"; }
+        location /miss/   { alias $TMP/www/assets/; add_header Cache-Control "no-store"; }
+    }
+}
+EOF
+}
+
+start_nginx() { # name conf-generator-args...
+    local name=$1; shift
+    local d=$TMP/nginx-$name
+    mkdir -p "$d"
+    chmod 755 "$d"
+    "$@" >"$d/nginx.conf"
+    "$NGINX" -t -q -e "$d/error.log" -p "$d" -c "$d/nginx.conf" || die "nginx $name: bad config ($d/nginx.conf)"
+    "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" &
+    NGINX_PIDS+=("$!")
+}
+
+wait_listening() { # ip port what
+    local i
+    for (( i = 0; i < 100; i++ )); do
+        port_free "$1" "$2" || return 0
+        sleep 0.1
+    done
+    die "$3 is not listening on $1:$2"
+}
+
+log "starting nginx origin ($NGX_OR:$P_OR), L2 ($NGX_L2:$P_L2), L1 ($NGX_L1:$P_L1)"
+start_nginx origin origin_conf "$TMP/nginx-origin"
+start_nginx l2 cache_tier_conf l2 "$TMP/nginx-l2" $NGX_L2 "$P_L2" $NGX_OR "$P_OR"
+start_nginx l1 cache_tier_conf l1 "$TMP/nginx-l1" $NGX_L1 "$P_L1" $NGX_L2 "$P_L2"
+wait_listening $NGX_OR "$P_OR" "nginx origin"
+wait_listening $NGX_L2 "$P_L2" "nginx L2"
+wait_listening $NGX_L1 "$P_L1" "nginx L1"
+
+# ---- cdn-net ----------------------------------------------------------------------------------------
+write_scenario() { # file name object_size cache_control
+    # collapse = false: nginx's proxy_cache_lock is off by default, and with collapsing on, 64
+    # concurrent misses for one no-store URL would queue behind each other one at a time.
+    cat >"$1" <<EOF
+name = "$2"
+description = "benches/net_vs_nginx.sh: $2"
+profile = "nginx"
+duration = "1s"
+
+[cdn]
+ssl_mode = "off"
+collapse = false
+
+[origin]
+object_size = "$3"
+cache_control = "$4"
+service_time = "0ms"
+workers = 256
+queue = 4096
+
+[[workload]]
+rate = "1/s"
+scheme = "http"
+EOF
+}
+
+CDN_URL=""
+start_cdn() { # scenario-file
+    local log_file=$TMP/cdn-sim.$(basename "$1" .toml).log i
+    "$CDN_SIM" serve "$1" --time-scale 1 >"$log_file" 2>&1 &
+    CDN_PID=$!
+    for (( i = 0; i < 100; i++ )); do
+        CDN_URL=$(sed -n 's#^L1 [^ ]* listening on \(http://[0-9.:]*\)/.*#\1#p' "$log_file" | head -n1)
+        [ -n "$CDN_URL" ] && return 0
+        kill -0 "$CDN_PID" 2>/dev/null || { cat "$log_file" >&2; die "cdn-sim serve exited"; }
+        sleep 0.1
+    done
+    cat "$log_file" >&2
+    die "cdn-sim serve did not print its L1 address"
+}
+
+# ---- measuring ----------------------------------------------------------------------------------
+# warm URL expect-size cache-header expect(HIT|MISS): 3 curl requests; the last one is checked.
+warm() {
+    local url=$1 size=$2 header=$3 expect=$4 i out code got hdr
+    for (( i = 0; i < 3; i++ )); do
+        out=$(curl -s -m 5 -o /dev/null -D - -w 'CURL %{http_code} %{size_download}\n' "$url") || die "curl $url failed"
+    done
+    code=$(awk '/^CURL /{print $2}' <<<"$out")
+    got=$(awk '/^CURL /{print $3}' <<<"$out")
+    hdr=$(grep -i "^$header:" <<<"$out" | tr -d '\r' | head -n1 || true)
+    log "  warm $url -> $code, $got bytes, ${hdr:-no $header header}"
+    [ "$code" = 200 ] || die "$url answered $code after warming"
+    [ "$got" = "$size" ] || die "$url sent $got bytes, expected $size"
+    case "$expect" in
+        HIT) grep -qi 'HIT' <<<"$hdr" || die "$url is not a cache hit after warming ($hdr)" ;;
+        MISS) ! grep -qi 'HIT' <<<"$hdr" || die "$url is a cache hit, expected a miss ($hdr)" ;;
+    esac
+}
+
+to_ms() { # "3.45ms" | "812.00us" | "1.02s" -> milliseconds
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else printf "nan" }'
+}
+
+# run_wrk URL tag -> prints "rps p99_ms errors" (errors = non-2xx/3xx + socket errors)
+run_wrk() {
+    local url=$1 tag=$2 out rps p99 non2xx sock
+    out=$(timeout $(( DUR_S + 30 )) "$WRK" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1) \
+        || die "wrk $url failed: $out"
+    [ -n "${RAW_DIR:-}" ] && printf '%s\n' "$out" >"$RAW_DIR/$tag.txt"
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+    sock=$(awk -F'[ ,]+' '/Socket errors:/ {print $4 + $6 + $8 + $10}' <<<"$out")
+    [ -n "$rps" ] && [ -n "$p99" ] || die "cannot parse wrk output for $url: $out"
+    p99=$(to_ms "$p99")
+    echo "$rps $p99 $(( ${non2xx:-0} + ${sock:-0} ))"
+    if [ -n "$non2xx$sock" ] && [ "$(( ${non2xx:-0} + ${sock:-0} ))" -gt 0 ]; then
+        grep -E 'Non-2xx|Socket errors' <<<"$out" | sed "s#^#[net_vs_nginx]   $tag: #" >&2
+    fi
+}
+
+median() { # numbers... -> median
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END {
+        if (NR % 2) printf "%.3f", a[(NR + 1) / 2]; else printf "%.3f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+ROWS=()
+measure_case() { # key label nginx-url cdn-url
+    local key=$1 label=$2 nurl=$3 curl_=$4 r line
+    local -a n_rps=() n_p99=() c_rps=() c_p99=()
+    local n_err=0 c_err=0
+    for (( r = 1; r <= ROUNDS; r++ )); do
+        line=$(run_wrk "$nurl" "$key-nginx-$r"); read -r a b e <<<"$line"
+        n_rps+=("$a"); n_p99+=("$b"); n_err=$(( n_err + e ))
+        log "  round $r nginx:   $a req/s, p99 $b ms, errors $e"
+        line=$(run_wrk "$curl_" "$key-cdn-net-$r"); read -r a b e <<<"$line"
+        c_rps+=("$a"); c_p99+=("$b"); c_err=$(( c_err + e ))
+        log "  round $r cdn-net: $a req/s, p99 $b ms, errors $e"
+    done
+    local nr np cr cp
+    nr=$(median "${n_rps[@]}"); np=$(median "${n_p99[@]}")
+    cr=$(median "${c_rps[@]}"); cp=$(median "${c_p99[@]}")
+    ROWS+=("$(awk -v l="$label" -v nr="$nr" -v np="$np" -v cr="$cr" -v cp="$cp" -v ne="$n_err" -v ce="$c_err" 'BEGIN {
+        rr = (nr > 0) ? cr / nr : 0; pr = (np > 0) ? cp / np : 0
+        met = (rr >= 1.0 && pr <= 1.5) ? "yes" : "no"
+        printf "| %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %s | %d / %d |", l, nr, cr, rr, np, cp, pr, met, ne, ce }')")
+}
+
+# ---- run ------------------------------------------------------------------------------------------
+NGX=http://$NGX_L1:$P_L1
+cpu_busy() { # percent of all CPUs busy over the next 2 s (someone else's work, before we start)
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat); sleep 2
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", (busy + idle > 0) ? 100 * busy / (busy + idle) : 0 }'
+}
+BUSY_BEFORE=$(cpu_busy)
+[ "$BUSY_BEFORE" -gt 10 ] \
+    && log "WARNING: the CPUs are ${BUSY_BEFORE}% busy before the run: something else is running and will skew the numbers"
+log "wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s) per case and system"
+
+log "case (a) L1 hit, 1 KiB"
+write_scenario "$TMP/hit-1k.toml" bench-hit-1k 1KiB max-age=3600
+start_cdn "$TMP/hit-1k.toml"
+warm "$NGX/assets/1k.png" 1024 X-Cache-l1 HIT
+warm "$CDN_URL/assets/1.png" 1024 x-cache HIT
+measure_case a "(a) L1 hit, 1 KiB" "$NGX/assets/1k.png" "$CDN_URL/assets/1.png"
+stop_cdn
+
+log "case (b) L1 hit, 100 KiB"
+write_scenario "$TMP/hit-100k.toml" bench-hit-100k 100KiB max-age=3600
+start_cdn "$TMP/hit-100k.toml"
+warm "$NGX/assets/100k.png" 102400 X-Cache-l1 HIT
+warm "$CDN_URL/assets/1.png" 102400 x-cache HIT
+measure_case b "(b) L1 hit, 100 KiB" "$NGX/assets/100k.png" "$CDN_URL/assets/1.png"
+stop_cdn
+
+log "case (c) miss through L1 and L2 to the origin, 1 KiB"
+write_scenario "$TMP/miss-1k.toml" bench-miss-1k 1KiB no-store
+start_cdn "$TMP/miss-1k.toml"
+warm "$NGX/miss/1k.png" 1024 X-Cache-l1 MISS
+warm "$CDN_URL/assets/1.png" 1024 x-cache MISS
+curl -s -m 5 -o /dev/null -D - "$CDN_URL/assets/1.png" | grep -qi '^x-generated-by: origin' \
+    || die "cdn-net: the no-store response was not generated by the origin"
+measure_case c "(c) miss to origin, 1 KiB" "$NGX/miss/1k.png" "$CDN_URL/assets/1.png"
+stop_cdn
+
+# ---- report ---------------------------------------------------------------------------------------
+TABLE=$(
+    echo "| case | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | target met | errors nginx / cdn-net |"
+    echo "|---|---:|---:|---:|---:|---:|---:|:---:|---:|"
+    printf '%s\n' "${ROWS[@]}"
+)
+NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.00× and p99 ratio ≤ 1.50×. Errors: non-2xx responses + socket errors over all rounds."
+echo
+echo "$TABLE"
+echo
+echo "$NOTE"
+if [ -n "$OUT" ]; then
+    { echo "$TABLE"; echo; echo "$NOTE"; } >"$OUT"
+    log "table written to $OUT"
+fi
