@@ -534,13 +534,7 @@ impl Shared {
                         Ok(Err(e)) => return Err(wire::connect_failure(&e)),
                         Ok(Ok(s)) => s,
                     };
-                let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| wire::exchange_failure(&e))?;
-                self.tasks.spawn(async move {
-                    let _ = conn.await;
-                });
-                sender
+                self.http1(stream).await?
             }
         };
         let upstream_req = self.upstream_request(req, path, conditional);
@@ -661,6 +655,21 @@ impl Shared {
         }
     }
 
+    /// An HTTP/1.1 client connection over `io`; its driver task ends when the sender is
+    /// dropped (or the peer closes).
+    async fn http1<T>(&self, io: T) -> Result<Sender, FailureKind>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| wire::exchange_failure(&e))?;
+        self.tasks.spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
     async fn connect_origin(
         &self,
         src: Ipv4Addr,
@@ -680,13 +689,7 @@ impl Shared {
             Ok(Ok(s)) => s,
         };
         if !tls {
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| wire::exchange_failure(&e))?;
-            self.tasks.spawn(async move {
-                let _ = conn.await;
-            });
-            return Ok(sender);
+            return self.http1(stream).await;
         }
         let config = self
             .certs
@@ -704,12 +707,6 @@ impl Shared {
             }
             Ok(Ok(s)) => s,
         };
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls_stream))
-            .await
-            .map_err(|e| wire::exchange_failure(&e))?;
-        self.tasks.spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+        self.http1(tls_stream).await
     }
 }
