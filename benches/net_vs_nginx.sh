@@ -71,6 +71,8 @@ DUR_S=$(to_seconds "$DURATION")
 if [ -z "${NET_VS_NGINX_GUARDED:-}" ]; then
     export NET_VS_NGINX_GUARDED=1
     limit=${BENCH_TIMEOUT:-$(( 3 * 2 * ROUNDS * (DUR_S + 20) + 1800 ))}
+    # The inner timeouts below use --foreground so that they stay in this process group and the
+    # guard's signal reaches wrk, apt-get and cargo too.
     exec timeout --kill-after=20 "$limit" "$BASH" "$0" "${ARGS[@]}"
 fi
 
@@ -141,8 +143,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || die "missing ${need_apt[*]}; install them or run as root"
     log "installing ${need_apt[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
-    timeout 600 apt-get update -qq >/dev/null
-    timeout 600 apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    timeout --foreground 600 apt-get update -qq >/dev/null
+    timeout --foreground 600 apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
     # Debian's package starts a system nginx on :80; we do not use it.
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
         systemctl stop nginx || true
@@ -153,7 +155,7 @@ WRK=$(command -v wrk)
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     log "building cdn-sim (release)"
-    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR timeout 1800 cargo build --release -q -p cdn-sim)
+    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR timeout --foreground 1800 cargo build --release -q -p cdn-sim)
 fi
 [ -x "$CDN_SIM" ] || die "$CDN_SIM not found (build it or unset SKIP_BUILD)"
 
@@ -348,7 +350,7 @@ to_ms() { # "3.45ms" | "812.00us" | "1.02s" -> milliseconds
 # run_wrk URL tag -> prints "rps p99_ms errors" (errors = non-2xx/3xx + socket errors)
 run_wrk() {
     local url=$1 tag=$2 out rps p99 non2xx sock
-    out=$(timeout $(( DUR_S + 30 )) "$WRK" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1) \
+    out=$(timeout --foreground $(( DUR_S + 30 )) "$WRK" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1) \
         || die "wrk $url failed: $out"
     [ -n "${RAW_DIR:-}" ] && printf '%s\n' "$out" >"$RAW_DIR/$tag.txt"
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
