@@ -94,24 +94,37 @@ fn load(arg: &str) -> Result<Scenario, ScenarioError> {
     }
 }
 
+/// Loads a scenario, or prints its one-line error: exit status 2.
+fn load_or_exit(arg: &str) -> Result<Scenario, ExitCode> {
+    load(arg).map_err(|e| {
+        eprintln!("cdn-sim: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// A `--time-scale` must be a finite number above zero (exit status 2 otherwise).
+fn check_time_scale(f: f64) -> Result<(), ExitCode> {
+    if f.is_finite() && f > 0.0 {
+        return Ok(());
+    }
+    eprintln!("cdn-sim: --time-scale must be a number above zero, e.g. 0.01 or 1");
+    Err(ExitCode::from(2))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match dispatch(Cli::parse()) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
+    Ok(match cli.command {
         Command::Serve {
             scenario,
             time_scale,
         } => {
-            let sc = match load(&scenario) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("cdn-sim: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if !(time_scale.is_finite() && time_scale > 0.0) {
-                eprintln!("cdn-sim: --time-scale must be a number above zero, e.g. 1");
-                return ExitCode::from(2);
-            }
+            let sc = load_or_exit(&scenario)?;
+            check_time_scale(time_scale)?;
             match cdn_sim::net_mode::serve(&sc, time_scale) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -149,20 +162,11 @@ fn main() -> ExitCode {
             trace,
             time_scale,
         } => {
-            let sc = match load(&scenario) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("cdn-sim: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let sc = load_or_exit(&scenario)?;
             if let Mode::Net = mode {
-                if !(time_scale.is_finite() && time_scale > 0.0) {
-                    eprintln!("cdn-sim: --time-scale must be a number above zero, e.g. 0.01");
-                    return ExitCode::from(2);
-                }
+                check_time_scale(time_scale)?;
                 let options = cdn_sim::net_mode::NetOptions { time_scale, seed };
-                return match cdn_sim::net_mode::run(&sc, options) {
+                return Ok(match cdn_sim::net_mode::run(&sc, options) {
                     Ok(report) => {
                         if json {
                             println!("{}", report.to_json());
@@ -175,7 +179,7 @@ fn main() -> ExitCode {
                         eprintln!("cdn-sim: net mode: {e}");
                         ExitCode::from(1)
                     }
-                };
+                });
             }
             let progress: Option<Box<dyn FnMut(u64, cdn_core::Instant)>> =
                 std::io::stderr().is_terminal().then(|| {
@@ -214,5 +218,5 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-    }
+    })
 }

@@ -82,9 +82,6 @@ pub enum Action {
     },
 }
 
-/// What this module calls a note; an alias kept for readability at call sites.
-pub type Note = TraceEvent;
-
 /// A request the node has forwarded or is holding.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Exchange {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
 mod flow;
-pub use flow::{Action, Note, Ticket, MUST_REVALIDATE_504};
+pub use flow::{Action, Ticket, MUST_REVALIDATE_504};
 use flow::{Exchange, Lock};
 use std::net::Ipv4Addr;
 use std::time::Duration;
