@@ -38,7 +38,7 @@ use cdn_core::{
     ParentErrorPolicy, Profile, Request, Response, Tier, Timeouts, Trace,
 };
 use queue::EventQueue;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -47,6 +47,11 @@ use std::time::Duration;
 pub struct SimOptions {
     /// Record hop-by-hop traces of the first N requests.
     pub trace: usize,
+    /// Also record traces of exactly these request numbers (counted from 0, in arrival
+    /// order): a first run finds the requests worth tracing, a second run traces them.
+    pub trace_requests: BTreeSet<u64>,
+    /// Called for every client response: (request number, status, generating tier).
+    pub on_response: Option<Box<dyn FnMut(u64, u16, Tier)>>,
     /// Override the scenario's seed.
     pub seed: Option<u64>,
     /// Called every `progress_every` finished requests with (finished, virtual time).
@@ -146,6 +151,8 @@ enum Outcome {
 
 /// One request in flight: a client's, or a background revalidation a cache started.
 struct Flight {
+    /// Request number in arrival order (background revalidations: `u64::MAX`).
+    number: u64,
     req: Request,
     sent: Instant,
     /// L1 and L2 node indices.
@@ -187,8 +194,9 @@ struct Flight {
 }
 
 impl Flight {
-    fn new(req: Request, sent: Instant, l1: u16) -> Flight {
+    fn new(number: u64, req: Request, sent: Instant, l1: u16) -> Flight {
         Flight {
+            number,
             req,
             sent,
             node: [l1, 0],
@@ -247,6 +255,8 @@ struct Engine<'s> {
     cache: [StatusCounts; 2],
     latency: LatencyCounts,
     trace_limit: usize,
+    trace_requests: BTreeSet<u64>,
+    on_response: Option<Box<dyn FnMut(u64, u16, Tier)>>,
     traces: Vec<Trace>,
     progress: Option<Box<dyn FnMut(u64, Instant)>>,
     progress_every: u64,
@@ -304,6 +314,8 @@ impl<'s> Engine<'s> {
             cache: [StatusCounts::default(); 2],
             latency: LatencyCounts::default(),
             trace_limit: options.trace,
+            trace_requests: options.trace_requests,
+            on_response: options.on_response,
             traces: Vec::new(),
             progress: options.progress,
             progress_every: if options.progress_every == 0 {
@@ -488,7 +500,7 @@ impl<'s> Engine<'s> {
         let number = self.requests;
         self.requests += 1;
         let l1 = l1_for_client(a.client, self.nodes[L1].len()) as u16;
-        let traced = number < self.trace_limit as u64;
+        let traced = number < self.trace_limit as u64 || self.trace_requests.contains(&number);
         // The ticket is the slot the flight will take; a plain hit never needs the flight.
         let f = self
             .free
@@ -516,12 +528,12 @@ impl<'s> Engine<'s> {
         {
             // Fast path: served by the edge at once.
             let (response, status) = (*response, *status);
-            self.record_client_response(a.at, status, response);
+            self.record_client_response(number, a.at, status, response);
             out.clear();
             self.spare.push(out);
             return;
         }
-        let mut flight = Flight::new(req, a.at, l1);
+        let mut flight = Flight::new(number, req, a.at, l1);
         if traced {
             let path = self.workloads[w].path.render(a.key);
             flight.trace = Some(Box::new(Trace::new(number, path, a.client, a.at)));
@@ -624,7 +636,7 @@ impl<'s> Engine<'s> {
             }
             Action::Revalidate { req, conditional } => {
                 // stale-while-revalidate: a request no client waits for.
-                let mut bg = Flight::new(req, self.now, 0);
+                let mut bg = Flight::new(u64::MAX, req, self.now, 0);
                 bg.node[t] = i as u16; // at L1 its parent is picked when it is forwarded
                 bg.background = Some(t);
                 bg.done = true; // finished as soon as nothing refers to it
@@ -848,12 +860,12 @@ impl<'s> Engine<'s> {
     }
 
     fn respond_to_client(&mut self, f: Fid, resp: Response) {
-        let (sent, status) = {
+        let (number, sent, status) = {
             let fl = self.fl(f);
             fl.done = true;
-            (fl.sent, fl.status[L1])
+            (fl.number, fl.sent, fl.status[L1])
         };
-        let latency = self.record_client_response(sent, status, resp);
+        let latency = self.record_client_response(number, sent, status, resp);
         if let Some(mut t) = self.fl(f).trace.take() {
             t.status = resp.status;
             t.generated_by = resp.generated_by;
@@ -875,6 +887,7 @@ impl<'s> Engine<'s> {
 
     fn record_client_response(
         &mut self,
+        number: u64,
         sent: Instant,
         l1: CacheStatus,
         resp: Response,
@@ -883,6 +896,9 @@ impl<'s> Engine<'s> {
         self.latency.record(latency);
         self.status.entry(resp.status).or_insert([0; 3])[tier_index(resp.generated_by)] += 1;
         self.cache[L1].count(l1);
+        if let Some(observe) = self.on_response.as_mut() {
+            observe(number, resp.status, resp.generated_by);
+        }
         self.finished += 1;
         if self.finished % self.progress_every == 0 {
             if let Some(p) = self.progress.as_mut() {
