@@ -7,7 +7,9 @@
 //! the simulator and the real-network proxies drive.
 
 use crate::cache::KeyBuildHasher;
-use crate::cache::{freshness_lifetime, CachePolicy, CacheStatus, Entry, Storability, Store};
+use crate::cache::{
+    freshness_lifetime, CachePolicy, CacheStatus, Entry, StaleOnError, Storability, Store,
+};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
 use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
@@ -148,10 +150,26 @@ pub fn is_error_for_stale(status: u16) -> bool {
     matches!(status, 500 | 502 | 503 | 504 | 520..=527 | 530)
 }
 
-/// Statuses on which Cloudflare Always Online serves a stored copy: 502, 504 and its 52x
-/// connection errors — never 404, 500 or 503.
+/// Statuses on which Cloudflare Always Online serves a stored copy: "an HTTP response status
+/// code in the range 520–527" (developers.cloudflare.com/cache/how-to/always-online/) —
+/// never 404, 500 or 503.
 pub fn is_error_for_always_online(status: u16) -> bool {
-    matches!(status, 502 | 504 | 520..=527 | 530)
+    matches!(status, 520..=527)
+}
+
+/// Statuses that mean a Cloudflare tier could not get a usable answer from the origin (its
+/// 52x codes, generated here or relayed from the upper tier): where its default serves a
+/// stale copy (`STALE`: "Cloudflare could not contact the origin web server").
+fn is_origin_unreachable(status: u16) -> bool {
+    matches!(status, 520..=527 | 530)
+}
+
+/// The validators of a stored copy, for a conditional request, if it has any.
+fn validators(e: &Entry) -> Option<Validators> {
+    e.response.has_validator().then_some(Validators {
+        etag: e.response.etag,
+        last_modified: e.response.last_modified,
+    })
 }
 
 impl CacheNode {
@@ -241,26 +259,34 @@ impl CacheNode {
             self.stats.hit += 1;
             return Lookup::Hit(self.served(&e, now));
         }
-        if policy.stale_while_revalidate && !cc.forbids_stale() && !cc.no_cache {
-            if let Some(window) = cc.stale_while_revalidate {
-                if e.staleness(now) <= Duration::from_secs(window.into()) {
-                    self.stats.hit += 1;
-                    let revalidate = self.revalidating.insert(key);
-                    return Lookup::ServeStale {
-                        response: self.served(&e, now),
-                        revalidate,
-                    };
-                }
+        // The stale window: the response's stale-while-revalidate, else the vendor's grace.
+        let window = match cc.stale_while_revalidate {
+            Some(w) if policy.stale_while_revalidate => Some(Duration::from_secs(w.into())),
+            _ => (!policy.grace.is_zero()).then_some(policy.grace),
+        };
+        let stale_ok = !cc.forbids_stale() && !cc.no_cache;
+        if window.is_some_and(|w| stale_ok && e.staleness(now) <= w) {
+            let revalidate = self.revalidating.insert(key);
+            if revalidate && !policy.background_update {
+                // nginx without proxy_cache_background_update: the request that finds the
+                // copy stale refreshes it itself and waits; the others are served stale
+                // (UPDATING) until it is done (`store`, `revalidated` or `on_error`).
+                self.stats.miss += 1;
+                return Lookup::Forward {
+                    status: CacheStatus::Expired,
+                    conditional: validators(&e),
+                };
             }
+            self.stats.hit += 1;
+            return Lookup::ServeStale {
+                response: self.served(&e, now),
+                revalidate,
+            };
         }
         self.stats.miss += 1;
-        let conditional = e.response.has_validator().then_some(Validators {
-            etag: e.response.etag,
-            last_modified: e.response.last_modified,
-        });
         Lookup::Forward {
             status: CacheStatus::Expired,
-            conditional,
+            conditional: validators(&e),
         }
     }
 
@@ -281,6 +307,8 @@ impl CacheNode {
         req: &Request,
         resp: &Response,
     ) -> StoreOutcome {
+        // An answer for the URL ends a foreground revalidation of it (see `lookup`).
+        self.revalidation_done(req);
         if !req.eligible {
             return StoreOutcome::NotStored {
                 bypass: false,
@@ -327,6 +355,7 @@ impl CacheNode {
         req: &Request,
         not_modified: &Response,
     ) -> Option<Response> {
+        self.revalidation_done(req);
         let (_, e) = self.entry(req)?;
         let mut fresh = e.response;
         fresh.date = not_modified.date;
@@ -346,6 +375,12 @@ impl CacheNode {
     /// What to do with a stored copy when the next tier failed with `status` (the code this
     /// node would otherwise send). `disconnected` is true when the hop itself failed rather
     /// than the next tier answering an error.
+    ///
+    /// In order: Always Online (520–527, any copy); the copy's `stale-if-error` window where
+    /// the vendor honours it; else the vendor's default ([`StaleOnError`]: Cloudflare serves
+    /// any stale copy when the origin could not be contacted, CloudFront on any 5xx and holds
+    /// it for the error caching minimum TTL); a copy whose directives forbid stale gets a 504
+    /// when the hop failed (RFC 9111 §5.2.2.2).
     pub fn on_error(
         &mut self,
         now: Instant,
@@ -354,10 +389,11 @@ impl CacheNode {
         status: u16,
         disconnected: bool,
     ) -> OnError {
+        self.revalidation_done(req);
         if !req.eligible || req.method == Method::Other {
             return OnError::PassError;
         }
-        let Some((_, e)) = self.entry(req) else {
+        let Some((key, e)) = self.entry(req) else {
             return OnError::PassError;
         };
         if policy.always_online {
@@ -369,11 +405,31 @@ impl CacheNode {
         }
         let cc = *e.cache_control();
         let stale_ok = !cc.forbids_stale() && !cc.no_cache;
-        if policy.stale_if_error && stale_ok && is_error_for_stale(status) {
-            if let Some(window) = cc.stale_if_error {
-                if e.staleness(now) <= Duration::from_secs(window.into()) {
-                    return OnError::ServeStale(self.served(&e, now));
+        if stale_ok && is_error_for_stale(status) {
+            let serve = match cc.stale_if_error {
+                // The directive's window decides (stale-if-error=0: never).
+                Some(window) if policy.stale_if_error => {
+                    e.staleness(now) <= Duration::from_secs(window.into())
                 }
+                _ => match policy.stale_on_error {
+                    StaleOnError::Directive => false,
+                    StaleOnError::Unreachable => is_origin_unreachable(status),
+                    StaleOnError::ServerError => {
+                        // "For the duration of the error caching minimum TTL, CloudFront
+                        // continues to respond to viewer requests by serving the object from
+                        // the edge cache": fresh again for that long.
+                        if let Some(rules) = policy.error_caching {
+                            let age = e.age(now);
+                            let mut held = e.response;
+                            held.age = age;
+                            self.store.insert(now, key, held, age + rules.min_ttl);
+                        }
+                        true
+                    }
+                },
+            };
+            if serve {
+                return OnError::ServeStale(self.served(&e, now));
             }
         }
         if !stale_ok && disconnected {
