@@ -239,11 +239,7 @@ pub struct CdnConfig {
     pub write_timeout: Option<Duration>,
     /// The largest response header accepted (default: the profile's; Cloudflare 128 KiB →
     /// 520, nginx `proxy_buffer_size` 4 KiB → 502, Varnish 32 KiB → 503).
-    #[serde(
-        default,
-        with = "opt_size",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     pub response_header_limit: Option<u64>,
     /// Request collapsing (cache lock) at every tier (default: the profile's; nginx off:
     /// `proxy_cache_lock off`).
@@ -502,8 +498,9 @@ impl CdnConfig {
             .as_deref()
             .map(RetryOn::from_conditions)
             .unwrap_or(d.retry_on.value);
-        let parent_read = self.parent_read_timeout.unwrap_or_else(|| {
-            match d.parent_wait.value {
+        let parent_read = self
+            .parent_read_timeout
+            .unwrap_or_else(|| match d.parent_wait.value {
                 ParentWait::SameAsRead => read,
                 ParentWait::OutlastParent => {
                     let reads = if retry_on.response_timeout {
@@ -513,8 +510,7 @@ impl CdnConfig {
                     };
                     connect * connect_attempts + read * reads + Duration::from_secs(1)
                 }
-            }
-        });
+            });
         Timeouts {
             connect,
             read,

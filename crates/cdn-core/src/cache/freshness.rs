@@ -260,4 +260,82 @@ mod tests {
             Storability::DoNotStore { bypass: true, .. }
         ));
     }
+
+    #[test]
+    fn alibaba_uses_a_tenth_of_the_time_since_last_modified() {
+        let mut r = resp(200, "");
+        r.date = Instant::ZERO + Duration::from_secs(100_000);
+        r.last_modified = Some(Instant::ZERO + Duration::from_secs(99_000));
+        // 10 % of 1000 s.
+        assert_eq!(
+            ttl(Profile::Alibaba, &r),
+            Storability::Store(Duration::from_secs(100))
+        );
+        r.last_modified = Some(Instant::ZERO + Duration::from_secs(99_990));
+        assert_eq!(
+            ttl(Profile::Alibaba, &r),
+            Storability::Store(Duration::from_secs(10))
+        );
+        r.last_modified = Some(Instant::ZERO);
+        assert_eq!(
+            ttl(Profile::Alibaba, &r),
+            Storability::Store(Duration::from_secs(3600))
+        );
+        // no-cache is not stored at Alibaba (it is, and revalidated, at Cloudflare).
+        assert!(matches!(
+            ttl(Profile::Alibaba, &resp(200, "no-cache, max-age=60")),
+            Storability::DoNotStore { bypass: true, .. }
+        ));
+    }
+
+    #[test]
+    fn cloudfront_error_caching_rules() {
+        let secs = |s| Storability::Store(Duration::from_secs(s));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(503, "")), secs(10));
+        // The greater of the header and the minimum TTL; "always" ignores no-store.
+        assert_eq!(ttl(Profile::Cloudfront, &resp(404, "max-age=60")), secs(60));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(404, "max-age=3")), secs(10));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(502, "no-store")), secs(10));
+        // 403 only with max-age; 416 never.
+        assert!(matches!(
+            ttl(Profile::Cloudfront, &resp(403, "")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(403, "max-age=30")), secs(30));
+        assert!(matches!(
+            ttl(Profile::Cloudfront, &resp(416, "max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+        // 307 without Cache-Control is not cached; 302 gets the default TTL (24 h).
+        assert!(matches!(
+            ttl(Profile::Cloudfront, &resp(307, "")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(302, "")), secs(86_400));
+    }
+
+    #[test]
+    fn varnish_and_fastly_cache_only_their_statuses() {
+        let secs = |s| Storability::Store(Duration::from_secs(s));
+        // Varnish: 204 gets default_ttl; 302/307 only with explicit freshness; 503 never.
+        assert_eq!(ttl(Profile::Varnish, &resp(204, "")), secs(120));
+        assert!(matches!(
+            ttl(Profile::Varnish, &resp(302, "")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Varnish, &resp(302, "max-age=30")), secs(30));
+        assert!(matches!(
+            ttl(Profile::Varnish, &resp(503, "max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+        assert!(matches!(
+            ttl(Profile::Varnish, &resp(200, "no-cache, max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Fastly, &resp(410, "")), secs(3600));
+        assert!(matches!(
+            ttl(Profile::Fastly, &resp(500, "max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+    }
 }

@@ -157,12 +157,7 @@ impl ErrorCaching {
 
 impl Describe for ErrorCaching {
     fn describe(&self) -> String {
-        let list = |s: &[u16]| {
-            s.iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let list = |s: &[u16]| s.iter().map(u16::to_string).collect::<Vec<_>>().join(" ");
         format!(
             "{} always, {} with max-age, {} never; for max(header, {} s)",
             list(self.always),
@@ -172,7 +167,6 @@ impl Describe for ErrorCaching {
         )
     }
 }
-
 
 impl Describe for Option<ErrorCaching> {
     fn describe(&self) -> String {

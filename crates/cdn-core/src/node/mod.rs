@@ -749,4 +749,167 @@ mod tests {
         assert_eq!(CacheNode::not_modified_for(&r, other), None);
         assert_eq!(CacheNode::not_modified_for(&r, None), None);
     }
+
+    fn policy_of(p: Profile) -> CachePolicy {
+        CachePolicy::for_profile(p)
+    }
+
+    #[test]
+    fn nginx_makes_the_request_that_finds_the_copy_stale_wait() {
+        // proxy_cache_background_update off: the first request past expiry refreshes the copy
+        // itself (EXPIRED, conditional); the others are served stale (UPDATING) meanwhile.
+        let p = policy_of(Profile::Nginx);
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        n.store(
+            at(0),
+            at(0),
+            &p,
+            &req,
+            &origin("max-age=10, stale-while-revalidate=30", at(0)),
+        );
+        assert!(matches!(
+            n.lookup(at(15), &p, &req),
+            Lookup::Forward {
+                status: CacheStatus::Expired,
+                conditional: Some(_)
+            }
+        ));
+        assert!(matches!(
+            n.lookup(at(16), &p, &req),
+            Lookup::ServeStale {
+                revalidate: false,
+                ..
+            }
+        ));
+        // Its answer ends the revalidation: the next stale lookup refreshes again.
+        n.store(
+            at(17),
+            at(15),
+            &p,
+            &req,
+            &origin("max-age=10, stale-while-revalidate=30", at(17)),
+        );
+        assert!(matches!(n.lookup(at(18), &p, &req), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn varnish_graces_a_copy_without_any_directive_for_10_s() {
+        let p = policy_of(Profile::Varnish);
+        let mut n = node();
+        let req = Request::get(CacheKey(1));
+        n.store(at(0), at(0), &p, &req, &origin("max-age=10", at(0)));
+        assert!(matches!(
+            n.lookup(at(19), &p, &req),
+            Lookup::ServeStale {
+                revalidate: true,
+                ..
+            }
+        ));
+        n.revalidation_done(&req);
+        // 11 s past expiry: outside default_grace, a synchronous fetch.
+        assert!(matches!(
+            n.lookup(at(21), &p, &req),
+            Lookup::Forward {
+                status: CacheStatus::Expired,
+                ..
+            }
+        ));
+        // And stale-if-error means nothing to it.
+        n.store(
+            at(0),
+            at(0),
+            &p,
+            &req,
+            &origin("max-age=10, stale-if-error=600", at(0)),
+        );
+        assert_eq!(n.on_error(at(100), &p, &req, 503, true), OnError::PassError);
+    }
+
+    #[test]
+    fn cloudflare_serves_stale_when_it_cannot_reach_the_origin_unless_told_not_to() {
+        let p = policy_of(Profile::Cloudflare);
+        let req = Request::get(CacheKey(1));
+        let mut n = node();
+        n.store(at(0), at(0), &p, &req, &origin("max-age=10", at(0)));
+        // An hour past expiry, the origin refuses: STALE (cf-cache-status).
+        assert!(matches!(
+            n.on_error(at(3600), &p, &req, 521, true),
+            OnError::ServeStale(_)
+        ));
+        // The origin answering 503 is not "could not contact".
+        assert_eq!(
+            n.on_error(at(3600), &p, &req, 503, false),
+            OnError::PassError
+        );
+        // stale-if-error=0 opts out; must-revalidate forbids it (504 when disconnected).
+        n.store(
+            at(0),
+            at(0),
+            &p,
+            &req,
+            &origin("max-age=10, stale-if-error=0", at(0)),
+        );
+        assert_eq!(n.on_error(at(60), &p, &req, 521, true), OnError::PassError);
+        n.store(
+            at(0),
+            at(0),
+            &p,
+            &req,
+            &origin("max-age=10, must-revalidate", at(0)),
+        );
+        assert_eq!(
+            n.on_error(at(60), &p, &req, 521, true),
+            OnError::GatewayTimeout
+        );
+    }
+
+    #[test]
+    fn cloudfront_serves_an_expired_copy_on_5xx_and_holds_it_for_the_error_ttl() {
+        let p = policy_of(Profile::Cloudfront);
+        let req = Request::get(CacheKey(1));
+        let mut n = node();
+        n.store(at(0), at(0), &p, &req, &origin("max-age=10", at(0)));
+        assert!(matches!(
+            n.on_error(at(100), &p, &req, 503, false),
+            OnError::ServeStale(_)
+        ));
+        // Fresh again for the error caching minimum TTL (10 s), then stale.
+        assert!(matches!(n.lookup(at(109), &p, &req), Lookup::Hit(_)));
+        assert!(matches!(
+            n.lookup(at(111), &p, &req),
+            Lookup::Forward { .. }
+        ));
+    }
+
+    #[test]
+    fn always_online_is_520_to_527_only() {
+        let mut p = policy_of(Profile::Cloudflare);
+        p.always_online = true;
+        let req = Request::get(CacheKey(1));
+        let mut n = node();
+        n.store(
+            at(0),
+            at(0),
+            &p,
+            &req,
+            &origin("max-age=10, stale-if-error=0", at(0)),
+        );
+        for s in 520..=527 {
+            assert!(
+                matches!(
+                    n.on_error(at(99), &p, &req, s, true),
+                    OnError::ServeStale(_)
+                ),
+                "{s}"
+            );
+        }
+        for s in [502, 504, 530] {
+            assert_eq!(
+                n.on_error(at(99), &p, &req, s, true),
+                OnError::PassError,
+                "{s}"
+            );
+        }
+    }
 }

@@ -93,7 +93,8 @@ profile_defaults! {
 
 // ----- sources -----------------------------------------------------------------------------
 
-const CF_LIMITS: &str = "https://developers.cloudflare.com/fundamentals/reference/connection-limits/";
+const CF_LIMITS: &str =
+    "https://developers.cloudflare.com/fundamentals/reference/connection-limits/";
 const CF_522: &str = "https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-5xx-errors/error-522/";
 const CF_520: &str = "https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-5xx-errors/error-520/";
 const CF_CC: &str = "https://developers.cloudflare.com/cache/concepts/cache-control/";
@@ -103,39 +104,55 @@ const CF_TTL: &str = "https://developers.cloudflare.com/cache/how-to/configure-c
 const CF_DEFAULT: &str = "https://developers.cloudflare.com/cache/concepts/default-cache-behavior/";
 
 const NGX: &str = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html";
-const NGX_UPSTREAM_C: &str = "https://github.com/nginx/nginx/blob/master/src/http/ngx_http_upstream.c";
+const NGX_UPSTREAM_C: &str =
+    "https://github.com/nginx/nginx/blob/master/src/http/ngx_http_upstream.c";
 const TCP7: &str = "https://man7.org/linux/man-pages/man7/tcp.7.html";
 
 const ALI_TIMEOUT: &str = "https://www.alibabacloud.com/help/en/cdn/user-guide/configure-a-timeout-period-for-back-to-origin-http-requests";
 const ALI_TIMEOUT_JA: &str = "https://www.alibabacloud.com/help/ja/alibaba-cloud-cdn/latest/set-a-timeout-period-for-back-to-origin-requests";
 const ALI_TTL_JA: &str = "https://alibabacloud.com/help/ja/cdn/user-guide/specify-a-ttl-value-for-pops-when-using-alibaba-cloud-cdn-to-accelerate-the-delivery-of-static-content";
-const ALI_EXPIRY: &str = "https://help.aliyun.com/en/cdn/user-guide/configure-the-cdn-cache-expiration-time";
+const ALI_EXPIRY: &str =
+    "https://help.aliyun.com/en/cdn/user-guide/configure-the-cdn-cache-expiration-time";
 const ALI_503: &str = "http://developer.aliyun.com/article/752482";
 
-const CFR_ORIGIN: &str = "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_Origin.html";
-const CFR_CUSTOM_ORIGIN: &str = "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CustomOriginConfig.html";
+const CFR_ORIGIN: &str =
+    "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_Origin.html";
+const CFR_CUSTOM_ORIGIN: &str =
+    "https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CustomOriginConfig.html";
 const CFR_BEHAVIOR: &str = "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html";
-const CFR_502: &str = "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/http-502-bad-gateway.html";
-const CFR_ERRORS: &str = "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/HTTPStatusCodes.html";
-const CFR_EXPIRATION: &str = "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html";
+const CFR_502: &str =
+    "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/http-502-bad-gateway.html";
+const CFR_ERRORS: &str =
+    "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/HTTPStatusCodes.html";
+const CFR_EXPIRATION: &str =
+    "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/Expiration.html";
 const CFR_STALE_NEWS: &str = "https://aws.amazon.com/about-aws/whats-new/2023/05/amazon-cloudfront-stale-while-revalidate-stale-if-error-cache-control-directives/";
 
-const FASTLY_TF: &str = "https://registry.terraform.io/providers/fastly/fastly/latest/docs/resources/service_vcl";
+const FASTLY_TF: &str =
+    "https://registry.terraform.io/providers/fastly/fastly/latest/docs/resources/service_vcl";
 const FASTLY_FBT: &str = "https://www.fastly.com/documentation/reference/vcl/variables/backend-connection/bereq-first-byte-timeout/";
-const FASTLY_BACKEND_MODEL: &str = "https://github.com/fastly/fastly-js/blob/main/src/model/Backend.js";
-const FASTLY_CONTROL: &str = "https://www.fastly.com/documentation/guides/full-site-delivery/caching/controlling-caching";
+const FASTLY_BACKEND_MODEL: &str =
+    "https://github.com/fastly/fastly-js/blob/main/src/model/Backend.js";
+const FASTLY_CONTROL: &str =
+    "https://www.fastly.com/documentation/guides/full-site-delivery/caching/controlling-caching";
 const FASTLY_CACHEABLE: &str = "https://www.fastly.com/documentation/reference/vcl/variables/backend-response/beresp-cacheable/";
-const FASTLY_COLLAPSE: &str = "https://www.fastly.com/documentation/guides/concepts/cache/request-collapsing/";
+const FASTLY_COLLAPSE: &str =
+    "https://www.fastly.com/documentation/guides/concepts/cache/request-collapsing/";
 const FASTLY_SWR: &str = "https://www.fastly.com/documentation/reference/vcl/variables/backend-response/beresp-stale-while-revalidate/";
-const FASTLY_STALE: &str = "https://www.fastly.com/documentation/solutions/tutorials/full-site-delivery/serving-stale/";
+const FASTLY_STALE: &str =
+    "https://www.fastly.com/documentation/solutions/tutorials/full-site-delivery/serving-stale/";
 const FASTLY_SERVE_STALE: &str = "https://www.fastly.com/documentation/guides/full-site-delivery/performance/serving-stale-content";
 
-const VARNISH_PARAMS: &str = "https://github.com/varnishcache/varnish-cache/blob/master/include/tbl/params.h";
-const VARNISH_RFC2616: &str = "https://github.com/varnishcache/varnish-cache/blob/master/bin/varnishd/cache/cache_rfc2616.c";
-const VARNISH_BUILTIN: &str = "https://github.com/varnishcache/varnish-cache/blob/master/bin/varnishd/builtin.vcl";
+const VARNISH_PARAMS: &str =
+    "https://github.com/varnishcache/varnish-cache/blob/master/include/tbl/params.h";
+const VARNISH_RFC2616: &str =
+    "https://github.com/varnishcache/varnish-cache/blob/master/bin/varnishd/cache/cache_rfc2616.c";
+const VARNISH_BUILTIN: &str =
+    "https://github.com/varnishcache/varnish-cache/blob/master/bin/varnishd/builtin.vcl";
 const VARNISH_VCL_VAR: &str = "https://varnish-cache.org/docs/trunk/reference/vcl-var.html";
 
-const LINUX_SYN: &str = "assumed to be Linux's: an initial retransmission timeout of 1 s (RFC 6298 §2.1), \
+const LINUX_SYN: &str =
+    "assumed to be Linux's: an initial retransmission timeout of 1 s (RFC 6298 §2.1), \
      doubling, tcp_syn_retries = 6 (tcp(7))";
 const NEUTRAL_RELAY: &str =
     "no failover between parent tiers is documented; the L1 relays its parent's answer";
@@ -180,7 +197,11 @@ impl Profile {
 
 fn cloudflare() -> ProfileDefaults {
     ProfileDefaults {
-        connect_timeout: doc(secs(19), CF_LIMITS, "Complete TCP Connection | 19 | 522 | No"),
+        connect_timeout: doc(
+            secs(19),
+            CF_LIMITS,
+            "Complete TCP Connection | 19 | 522 | No",
+        ),
         syn_schedule: doc(
             SynSchedule::Listed(&[1, 1, 1, 1, 1, 2, 4, 8]),
             CF_522,
@@ -200,7 +221,11 @@ fn cloudflare() -> ProfileDefaults {
             "After a connection is established, the origin web server does not acknowledge \
              (ACK) Cloudflare's resource request within 90 seconds.",
         ),
-        write_timeout: doc(Some(secs(30)), CF_LIMITS, "Proxy Write Timeout | 30 | 524 | No"),
+        write_timeout: doc(
+            Some(secs(30)),
+            CF_LIMITS,
+            "Proxy Write Timeout | 30 | 524 | No",
+        ),
         parent_wait: undocumented(ParentWait::OutlastParent, NEUTRAL_OUTLAST),
         response_header_limit: doc(
             Some(Bytes(128 * 1024)),
@@ -254,10 +279,7 @@ fn cloudflare() -> ProfileDefaults {
         ),
         collapse_timeout: undocumented(secs(5), NGINX_LOCK_TIMES),
         collapse_age: undocumented(secs(5), NGINX_LOCK_TIMES),
-        collapse_uncacheable: undocumented(
-            UncacheablePolicy::OneAtATime,
-            "as nginx's cache lock",
-        ),
+        collapse_uncacheable: undocumented(UncacheablePolicy::OneAtATime, "as nginx's cache lock"),
         stale_while_revalidate: doc(
             true,
             CF_REVAL,
@@ -354,10 +376,7 @@ fn nginx() -> ProfileDefaults {
             "Parameters of caching can also be set directly in the response header. This has \
              higher priority than setting of caching time using the directive.",
         ),
-        storable_statuses: undocumented(
-            None,
-            "any status with explicit freshness is cached",
-        ),
+        storable_statuses: undocumented(None, "any status with explicit freshness is cached"),
         error_caching: undocumented(
             None,
             "errors follow the ordinary rules: cached only where proxy_cache_valid names them",
@@ -792,7 +811,11 @@ mod tests {
                         assert!(quote.len() > 5, "{p} {}: quote", row.key);
                     }
                     crate::profile::Source::Measured { url, how } => {
-                        assert!(url.starts_with("http") && !how.is_empty(), "{p} {}", row.key)
+                        assert!(
+                            url.starts_with("http") && !how.is_empty(),
+                            "{p} {}",
+                            row.key
+                        )
                     }
                     crate::profile::Source::Undocumented { why } => {
                         assert!(why.len() > 5, "{p} {}: why", row.key)
@@ -813,7 +836,10 @@ mod tests {
         assert!(!nginx.background_update.value);
         assert_eq!(nginx.on_parent_error.value, ParentErrorPolicy::NextParent);
         assert_eq!(nginx.parent_wait.value, ParentWait::SameAsRead);
-        assert_eq!(Profile::Cloudfront.defaults().ssl_mode.value, SslMode::Strict);
+        assert_eq!(
+            Profile::Cloudfront.defaults().ssl_mode.value,
+            SslMode::Strict
+        );
         assert_eq!(Profile::Fastly.defaults().ssl_mode.value, SslMode::Strict);
         assert!(!Profile::Fastly.defaults().stale_if_error.value);
         assert_eq!(Profile::Varnish.defaults().grace.value, secs(10));
