@@ -198,9 +198,10 @@ fn seed_changes_random_choices_only_where_randomness_is_used() {
 #[test]
 fn nginx_edge_times_out_before_its_shield() {
     let r = report("nginx-l1-times-out-first");
-    // The first request: the origin answers after 59.95 s, inside the shield's 60 s (it sent
-    // at 50 ms, the answer is back at 50 + 10 + 59_950 + 10 = 60_020 ms < 60_050 ms), but the
-    // edge's 60 s, counted from 5 ms, end at 60_005 ms: 504 from l1, 60_010 ms for the client.
+    // The first request: the shield gets it at 10 ms and sends it at 410 ms (SYN and SYN-ACK
+    // 200 ms, TLS 200 ms); the origin answers 59.6 s after receiving it at 510 ms, and the 200
+    // is back at the shield at 60 210 ms, inside its 60 s (60 410 ms). The edge sent at 5 ms:
+    // its 60 s ended at 60 005 ms. 504 from l1, 60 010 ms for the client.
     assert_eq!(r.generated(504, "l1"), 1, "{:?}", r.generated_by);
     assert_eq!(r.latency_ms.max, 60_010.0);
     // The shield cached the 200 it got (max-age=600): the second request is a HIT there.
