@@ -57,6 +57,7 @@ impl Profile {
     /// assert_eq!(Profile::Cloudflare.error_for(FailureKind::HeaderTooLarge).status, 520);
     /// assert_eq!(Profile::Nginx.error_for(FailureKind::HeaderTooLarge).status, 502);
     /// assert_eq!(Profile::Nginx.error_for(FailureKind::InvalidResponse).status, 9); // HTTP/0.9
+    /// assert_eq!(Profile::Cloudfront.error_for(FailureKind::Unreachable).status, 504);
     /// ```
     pub fn error_for(self, kind: FailureKind) -> GeneratedError {
         use FailureKind as F;
@@ -79,6 +80,13 @@ impl Profile {
                 F::UpstreamStatus(_) => unreachable!("handled above"),
             },
             Profile::Nginx if kind == F::InvalidResponse => g(HTTP_09_RELAY, HTTP_09_REASON),
+            // "If CloudFront can't access your custom origin server because it isn't publicly
+            // available on the internet, CloudFront returns an HTTP 504 error."
+            // (docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/http-504-gateway-timeout.html)
+            Profile::Cloudfront if kind == F::Unreachable => g(
+                504,
+                "CloudFront can't access the origin: it isn't reachable (no route to host)",
+            ),
             Profile::Nginx | Profile::Alibaba | Profile::Cloudfront => nginx_like(kind),
             Profile::Fastly => g(503, fastly_reason(kind)),
             Profile::Varnish => g(503, "Backend fetch failed"),
