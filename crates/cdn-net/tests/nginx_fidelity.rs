@@ -32,7 +32,7 @@ fn start_nginx() -> Option<(Nginx, u16)> {
             std::fs::write(d.join("html/obj.png"), vec![b'x'; 1024]).unwrap();
             format!(
                 "  limit_req_zone $binary_remote_addr zone=perip:10m rate=10r/s;\n\
-                 server {{\n    listen {ip}:{port};\n    root {d}/html;\n\
+                 server {{\n    listen {ip}:{port};\n    access_log off;\n    root {d}/html;\n\
                  location /assets/ {{ limit_req zone=perip burst=5 nodelay; try_files /obj.png =404; }}\n  }}",
                 d = d.display()
             )
