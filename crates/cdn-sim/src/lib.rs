@@ -37,3 +37,4 @@ pub mod net_mode;
 pub mod report;
 pub mod scenario;
 pub mod workload;
+pub mod zipf;

@@ -3,12 +3,13 @@
 //! Nothing is materialised up front, so memory does not grow with the number of requests.
 
 use crate::scenario::{Arrival as ArrivalKind, Popularity, Urls, Workload, WorkloadMethod};
+use crate::zipf::RejectionInversion;
 use cdn_core::message::mix64;
 use cdn_core::message::Encoding;
 use cdn_core::{Instant, Method, Scheme};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, Zipf};
+use rand_distr::{Distribution, Exp};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -81,7 +82,7 @@ enum KeyChooser {
     Distinct,
     One,
     Uniform(u64),
-    Zipf(Zipf<f64>),
+    Zipf(RejectionInversion),
 }
 
 /// Generates one workload's arrivals lazily.
@@ -116,9 +117,7 @@ impl WorkloadGen {
             Urls::One => KeyChooser::One,
             Urls::Keys(n) => match w.popularity {
                 Popularity::Uniform => KeyChooser::Uniform(n.max(1)),
-                Popularity::Zipf(s) => KeyChooser::Zipf(
-                    Zipf::new(n.max(1), s).expect("validated: zipf exponent > 0, n ≥ 1"),
-                ),
+                Popularity::Zipf(s) => KeyChooser::Zipf(RejectionInversion::new(n.max(1), s)),
             },
         };
         let start = Instant::ZERO + w.start;
@@ -185,7 +184,7 @@ impl WorkloadGen {
             KeyChooser::Distinct => i,
             KeyChooser::One => 0,
             KeyChooser::Uniform(n) => rand_chacha::rand_core::RngCore::next_u64(&mut self.rng) % n,
-            KeyChooser::Zipf(z) => z.sample(&mut self.rng) as u64 - 1,
+            KeyChooser::Zipf(z) => z.sample(&mut self.rng) - 1,
         };
         let client = (i % u64::from(self.clients)) as u32;
         Some(Arrival {
