@@ -846,7 +846,7 @@ impl<'s> Engine<'s> {
             fl.answer = resp;
             (fl.parent_gen, fl.status[L2])
         };
-        self.cache[L2].count(status);
+        self.cache[L2].count_response(status, &resp);
         self.trace_tier(
             f,
             L2,
@@ -895,7 +895,7 @@ impl<'s> Engine<'s> {
         let latency = (self.now + Self::half(self.net.client_rtt)) - sent;
         self.latency.record(latency);
         self.status.entry(resp.status).or_insert([0; 3])[tier_index(resp.generated_by)] += 1;
-        self.cache[L1].count(l1);
+        self.cache[L1].count_response(l1, &resp);
         if let Some(observe) = self.on_response.as_mut() {
             observe(number, resp.status, resp.generated_by);
         }
