@@ -57,7 +57,11 @@ impl TraceArrivals {
             first_time: None,
             unit_ns: spec.time_unit.nanos(),
             speed: spec.speed,
-            pace_ns: if rate_per_s > 0.0 { 1e9 / rate_per_s } else { 0.0 },
+            pace_ns: if rate_per_s > 0.0 {
+                1e9 / rate_per_s
+            } else {
+                0.0
+            },
             sent: 0,
             file: spec.display(),
         })

@@ -209,9 +209,8 @@ enum Kind {
 impl TraceReader {
     /// Opens `spec.file` (decompressing gzip or zstd) and reads a header if it has one.
     pub fn open(spec: &TraceSpec) -> Result<TraceReader, TraceError> {
-        let input = input::open(&spec.file).map_err(|e| {
-            TraceError::file(spec.display(), format!("cannot read the trace: {e}"))
-        })?;
+        let input = input::open(&spec.file)
+            .map_err(|e| TraceError::file(spec.display(), format!("cannot read the trace: {e}")))?;
         let kind = match spec.format {
             TraceFormat::OracleGeneral => Kind::Oracle(oracle::OracleReader::new(input, spec)),
             TraceFormat::Native | TraceFormat::Csv => {

@@ -31,8 +31,13 @@ impl OracleReader {
     pub(super) fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
         let offset = self.record * RECORD_BYTES as u64;
         let n = read_full(&mut self.input, &mut self.buf).map_err(|e| {
-            TraceError::at(&self.file, self.record + 1, "record", format!("cannot read: {e}"))
-                .byte(offset)
+            TraceError::at(
+                &self.file,
+                self.record + 1,
+                "record",
+                format!("cannot read: {e}"),
+            )
+            .byte(offset)
         })?;
         if n == 0 {
             return Ok(None);

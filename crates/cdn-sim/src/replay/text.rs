@@ -46,7 +46,6 @@ impl TextReader {
             .delimiter(spec.delimiter() as u8)
             .has_headers(native || spec.has_header.unwrap_or(false))
             .flexible(true)
-            .trim(csv::Trim::All)
             .from_reader(input);
         let file = spec.display();
         let (layout, names) = if native {
@@ -72,8 +71,13 @@ impl TextReader {
     pub(super) fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
         let more = self.csv.read_byte_record(&mut self.row).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
-            TraceError::at(&self.file, self.record + 1, "record", one_line(&e.to_string()))
-                .line(line)
+            TraceError::at(
+                &self.file,
+                self.record + 1,
+                "record",
+                one_line(&e.to_string()),
+            )
+            .line(line)
         })?;
         if !more {
             return Ok(None);
@@ -95,15 +99,16 @@ impl TextReader {
         } else {
             hash_text(key_bytes)
         };
-        let time_ns = match l.time {
-            None => None,
-            Some(i) => {
-                let b = self.field(i, &self.names.time)?;
-                Some(parse_time(b, self.unit_ns).map_err(|why| {
-                    self.error(&self.names.time, format!("{} {why}", quoted(b)))
-                })?)
-            }
-        };
+        let time_ns =
+            match l.time {
+                None => None,
+                Some(i) => {
+                    let b = self.field(i, &self.names.time)?;
+                    Some(parse_time(b, self.unit_ns).map_err(|why| {
+                        self.error(&self.names.time, format!("{} {why}", quoted(b)))
+                    })?)
+                }
+            };
         let size = match l.size {
             None => None,
             Some(i) => {
@@ -145,8 +150,10 @@ impl TextReader {
         }))
     }
 
+    /// Field `i` without surrounding blanks (trimmed here: the csv crate's own trimming
+    /// rebuilds the record, an allocation per line).
     fn field(&self, i: usize, name: &str) -> Result<&[u8], TraceError> {
-        self.row.get(i).ok_or_else(|| {
+        self.row.get(i).map(<[u8]>::trim_ascii).ok_or_else(|| {
             self.error(
                 name,
                 format!(
@@ -191,6 +198,7 @@ fn native_layout(header: &csv::ByteRecord) -> Result<(Layout, Names), String> {
     let allowed = NATIVE_COLUMNS.join(", ");
     let mut found: [Option<usize>; 5] = [None; 5];
     for (i, name) in header.iter().enumerate() {
+        let name = name.trim_ascii();
         let Some(slot) = NATIVE_COLUMNS.iter().position(|c| c.as_bytes() == name) else {
             return Err(format!(
                 "line 1: unknown column {} in the header; allowed: {allowed} (a native trace \
@@ -250,7 +258,8 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 /// A non-negative decimal number of `unit_ns`-nanosecond units (`12`, `12.5`), in whole
 /// nanoseconds (digits beyond a nanosecond are dropped).
 fn parse_time(b: &[u8], unit_ns: u64) -> Result<u64, &'static str> {
-    const FORM: &str = "is not a time; allowed: a non-negative decimal number, e.g. 1700000000 or 12.345";
+    const FORM: &str =
+        "is not a time; allowed: a non-negative decimal number, e.g. 1700000000 or 12.345";
     let (int, frac) = match b.iter().position(|&c| c == b'.') {
         Some(dot) => (&b[..dot], &b[dot + 1..]),
         None => (b, &b[..0]),
@@ -258,7 +267,11 @@ fn parse_time(b: &[u8], unit_ns: u64) -> Result<u64, &'static str> {
     if int.is_empty() && frac.is_empty() {
         return Err(FORM);
     }
-    let whole = if int.is_empty() { Some(0) } else { parse_u64(int) };
+    let whole = if int.is_empty() {
+        Some(0)
+    } else {
+        parse_u64(int)
+    };
     let whole = whole.ok_or(FORM)?;
     let mut ns = whole
         .checked_mul(unit_ns)
@@ -316,6 +329,8 @@ mod tests {
         for bad in [&b""[..], b".", b"1e9", b"-3", b"1.2.3", b"x"] {
             assert!(parse_time(bad, s).is_err(), "{bad:?}");
         }
-        assert!(parse_time(b"18446744074", s).unwrap_err().contains("too large"));
+        assert!(parse_time(b"18446744074", s)
+            .unwrap_err()
+            .contains("too large"));
     }
 }

@@ -553,7 +553,9 @@ impl Workload {
                 if let Some((other, _)) = cols[..i].iter().find(|(_, o)| *o == Some(*col)) {
                     return Err(Invalid::new(
                         key(k),
-                        format!("column {col} is already `{other}`; each field needs its own column"),
+                        format!(
+                            "column {col} is already `{other}`; each field needs its own column"
+                        ),
                     ));
                 }
             }
@@ -585,7 +587,10 @@ pub(crate) fn open_traces(workloads: &mut [Workload], base: Option<&Path>) -> Re
             }
         }
         replay::scan(t).map_err(|e| {
-            Invalid::new(KeyPath::root().key("workload").index(i).key("trace"), e.to_string())
+            Invalid::new(
+                KeyPath::root().key("workload").index(i).key("trace"),
+                e.to_string(),
+            )
         })?;
     }
     Ok(())
