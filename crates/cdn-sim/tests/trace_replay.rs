@@ -354,3 +354,62 @@ fn a_relative_trace_path_is_relative_to_the_scenario_file() {
         d.join("logs/t.csv")
     );
 }
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_shipped_scenario_replays_its_sample_from_any_directory() {
+    // Run from a temp directory: the trace path resolves against the scenario's directory.
+    let cwd = dir("cli");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdn-sim"))
+        .args(["run", "--json"])
+        .arg(repo().join("scenarios/trace-replay.toml"))
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every record of the sample is one request (the log spans 118 s of the 120 s run).
+    let records = std::fs::read_to_string(repo().join("scenarios/traces/sample.csv"))
+        .unwrap()
+        .lines()
+        .count() as u64
+        - 1;
+    assert_eq!(v["requests"], records);
+    for tier in ["l1", "l2"] {
+        let c = &v["cache"][tier];
+        let ratio =
+            c["hit"].as_f64().unwrap() / (c["hit"].as_f64().unwrap() + c["miss"].as_f64().unwrap());
+        assert!(
+            (c["hit_ratio"].as_f64().unwrap() - ratio).abs() < 1e-6,
+            "{tier}"
+        );
+        assert!(c["byte_hit_ratio"].is_f64(), "{tier}");
+    }
+    assert!(v["origin_offload"]["bytes"].is_f64());
+}
+
+#[test]
+fn the_sample_trace_is_what_its_script_writes() {
+    let script = repo().join("scripts/make-sample-trace.py");
+    let out = match std::process::Command::new("python3").arg(&script).output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: python3 is not installed ({e}); cannot check {script:?}");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shipped = std::fs::read(repo().join("scenarios/traces/sample.csv")).unwrap();
+    assert!(out.stdout == shipped, "scenarios/traces/sample.csv differs from the script's output: run python3 scripts/make-sample-trace.py > scenarios/traces/sample.csv");
+}
