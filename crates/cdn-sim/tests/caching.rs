@@ -329,10 +329,10 @@ fn waiters_behind_an_uncacheable_502_go_one_at_a_time_or_all_by_policy() {
         [1080, 2110, 3140, 4170, 5200, 6220, 7240, 8260, 9280, 10300]
     );
     assert_eq!(out.report.origin_requests, 10);
-    let all = scenario(&s_toml("collapse-uncacheable-502").replace(
-        "[origin]",
-        "[cdn]\ncollapse_uncacheable = \"all\"\n[origin]",
-    ));
+    let all = scenario(
+        &s_toml("collapse-uncacheable-502")
+            .replace("[cdn]\n", "[cdn]\ncollapse_uncacheable = \"all\"\n"),
+    );
     let r = cdn_sim::engine::simulate(&all, Default::default()).report;
     assert!(r.latency_ms.max < 3500.0, "{:?}", r.latency_ms);
     assert_eq!(r.origin_requests, 10);
