@@ -126,6 +126,8 @@ impl RetryOn {
         match kind {
             FailureKind::UpstreamStatus(s) => self.server_error && (500..600).contains(&s),
             FailureKind::ReadTimeout | FailureKind::AckTimeout => self.response_timeout,
+            // A name that does not resolve is not a connection attempt.
+            FailureKind::Dns => false,
             k if k.is_connect_failure() => self.connect_failure,
             _ => false,
         }

@@ -105,6 +105,10 @@ pub struct CachePolicy {
     /// request that finds the copy stale wait for the revalidation while the others are
     /// served stale (`false`: nginx without `proxy_cache_background_update`).
     pub background_update: bool,
+    /// The request that starts a background revalidation is `UPDATING` (Cloudflare: "That
+    /// request immediately receives stale content with an UPDATING status", cache/concepts/
+    /// revalidation); otherwise it is `STALE` and the requests after it `UPDATING`.
+    pub updating_starts_revalidation: bool,
     /// How long after expiry a copy without `stale-while-revalidate` is still served while
     /// one request refreshes it (Varnish `default_grace`); zero for none.
     pub grace: Duration,
@@ -151,6 +155,7 @@ impl CachePolicy {
             stale_on_error: d.stale_on_error.value,
             stale_while_revalidate: d.stale_while_revalidate.value,
             background_update: d.background_update.value,
+            updating_starts_revalidation: profile == Profile::Cloudflare,
             grace: d.grace.value,
             no_cache_stored: d.no_cache_stored.value,
             default_freshness: d.default_freshness.value,

@@ -459,6 +459,7 @@ impl Origin {
             etag: c.etag.then_some(Etag(c.content_version)),
             vary: c.vary,
             set_cookie: c.set_cookie,
+            header_bytes: u32::try_from(c.header_size).unwrap_or(u32::MAX),
         }
     }
 
