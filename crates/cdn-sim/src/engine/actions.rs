@@ -139,7 +139,7 @@ impl Engine<'_> {
                 self.respond_to_client(s, number, sent, status, response)
             }
             Downstream::Slot { slot, gen, hop } => {
-                self.counts.count_l2(status);
+                self.counts.count_l2(status, &response);
                 let event = TraceEvent::Responded {
                     status: response.status,
                     generated_by: response.generated_by,
