@@ -3,7 +3,7 @@
 //! Timeouts left unset come from the [`Profile`]; [`CdnConfig::timeouts`] resolves them.
 
 use crate::addr::AddrSpec;
-use crate::cache::{CachePolicy, Eligibility, UncacheablePolicy};
+use crate::cache::{CachePolicy, Eligibility, Eviction, Store, UncacheablePolicy};
 use crate::egress::EgressSelection;
 use crate::origin::ConfigError;
 use crate::profile::Profile;
@@ -61,6 +61,10 @@ pub struct NodeConfig {
     /// `up` (default), `down` or `hung`; only L2 nodes may be other than `up`.
     #[serde(default)]
     pub state: NodeState,
+    /// Which object leaves the cache when a new one does not fit: `lru` (default), `fifo`,
+    /// `sieve` or `s3fifo` (see [`Eviction`]).
+    #[serde(default)]
+    pub eviction: Eviction,
 }
 
 /// `{ "404" = "1m" }` ⇄ `BTreeMap<u16, Duration>` (TOML keys are strings).
@@ -128,6 +132,7 @@ impl NodeConfig {
             egress: Vec::new(),
             egress_selection: EgressSelection::RoundRobin,
             state: NodeState::Up,
+            eviction: Eviction::Lru,
         }
     }
 
@@ -139,7 +144,7 @@ impl NodeConfig {
 }
 
 /// The cache nodes of one tier, as configured: names, capacities (64 MiB at L1 and 1 GiB at
-/// L2 by default), egress pools (seeded from `seed`, default addresses per
+/// L2 by default), eviction policies, egress pools (seeded from `seed`, default addresses per
 /// [`NodeConfig::default_egress`]) and states. Both drivers build their nodes with this.
 ///
 /// # Panics
@@ -161,8 +166,8 @@ pub fn build_nodes(nodes: &[NodeConfig], tier: crate::Tier, seed: u64) -> Vec<cr
             let pool = crate::EgressPool::new(&specs, n.egress_selection, node_seed)
                 .expect("validated: egress pools are non-empty and bounded");
             let default_cache = if is_l1 { 64 << 20 } else { 1 << 30 };
-            let mut node =
-                crate::CacheNode::new(&n.name, tier, n.cache.unwrap_or(default_cache), pool);
+            let store = Store::with_eviction(n.cache.unwrap_or(default_cache), n.eviction);
+            let mut node = crate::CacheNode::new(&n.name, tier, store, pool);
             node.set_state(n.state);
             node
         })
@@ -423,6 +428,30 @@ impl Default for NetworkConfig {
             client_rtt: Duration::from_millis(10),
             l1_l2_rtt: Duration::from_millis(10),
             l2_origin_rtt: Duration::from_millis(20),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each node's `eviction` and `cache` reach the store `build_nodes` gives it.
+    #[test]
+    fn build_nodes_gives_each_node_its_eviction_policy() {
+        let nodes: Vec<NodeConfig> = Eviction::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, eviction)| NodeConfig {
+                cache: Some(1000 * (i as u64 + 1)),
+                eviction,
+                ..NodeConfig::named(format!("n{i}"))
+            })
+            .collect();
+        let built = build_nodes(&nodes, crate::Tier::L2, 0);
+        for (i, (node, cfg)) in built.iter().zip(&nodes).enumerate() {
+            assert_eq!(node.cache().eviction(), cfg.eviction);
+            assert_eq!(node.cache().capacity(), 1000 * (i as u64 + 1));
         }
     }
 }

@@ -115,6 +115,13 @@ pub struct Store {
     styles: Vec<Style>,
 }
 
+/// A byte capacity alone is an empty LRU store of that size, so `CacheNode::new` takes either.
+impl From<u64> for Store {
+    fn from(capacity: u64) -> Store {
+        Store::new(capacity)
+    }
+}
+
 impl Store {
     /// An empty LRU store holding at most `capacity` bytes of bodies (0 disables caching).
     pub fn new(capacity: u64) -> Store {

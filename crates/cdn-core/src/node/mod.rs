@@ -155,17 +155,18 @@ pub fn is_error_for_always_online(status: u16) -> bool {
 }
 
 impl CacheNode {
-    /// A node with an empty cache of `capacity` bytes.
+    /// A node with an empty cache: a byte capacity (an LRU store), or a [`Store`] built with
+    /// another eviction policy ([`Store::with_eviction`]).
     pub fn new(
         name: impl Into<String>,
         tier: Tier,
-        capacity: u64,
+        cache: impl Into<Store>,
         egress: EgressPool,
     ) -> CacheNode {
         CacheNode {
             name: name.into(),
             tier,
-            store: Store::new(capacity),
+            store: cache.into(),
             state: NodeState::Up,
             egress,
             idle: Vec::new(),
