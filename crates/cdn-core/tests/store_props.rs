@@ -143,6 +143,7 @@ proptest! {
                 Op::Insert(k, size) => {
                     let stored = store.insert(now, CacheKey(k), response(size), Duration::from_secs(60));
                     prop_assert_eq!(stored, admissible(eviction, capacity, size));
+                    prop_assert_eq!(store.admits(size), stored);
                     if stored {
                         prop_assert_eq!(store.peek(CacheKey(k)).map(|e| e.response.body_len), Some(size));
                     }

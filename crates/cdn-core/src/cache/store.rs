@@ -175,6 +175,20 @@ impl Store {
         self.len() == 0
     }
 
+    /// Whether a body of `size` bytes may be stored at all: not when caching is disabled
+    /// (capacity 0) or the body is larger than the capacity, nor, under S3-FIFO, when it is
+    /// 10 % of the capacity or more.
+    ///
+    /// ```
+    /// use cdn_core::cache::{Eviction, Store};
+    /// assert!(Store::new(1000).admits(1000));
+    /// assert!(!Store::with_eviction(1000, Eviction::S3Fifo).admits(100));
+    /// assert!(Store::with_eviction(1000, Eviction::S3Fifo).admits(99));
+    /// ```
+    pub fn admits(&self, size: u64) -> bool {
+        self.entries.admits(size)
+    }
+
     /// Looks up `key` as a request does: the policy counts the access (LRU makes the entry
     /// most recently used; SIEVE marks it visited; S3-FIFO counts its frequency).
     pub fn get(&mut self, key: CacheKey) -> Option<Entry> {
@@ -241,9 +255,7 @@ impl Store {
     }
 
     /// Stores `response` under `key`, evicting by the policy to make room. Returns false,
-    /// changing nothing, if the policy does not admit it: for every policy, a body larger than
-    /// the capacity; for S3-FIFO, a body of 10 % of the capacity or more (it could not pass
-    /// through the small queue).
+    /// changing nothing, if the store does not [admit](Self::admits) its body.
     ///
     /// A new copy of a stored key that is no larger replaces it in place (LRU also makes it
     /// most recently used); a larger one is admitted as a new object.
@@ -254,7 +266,7 @@ impl Store {
         response: Response,
         lifetime: Duration,
     ) -> bool {
-        if self.capacity() == 0 || response.body_len > self.capacity() {
+        if !self.admits(response.body_len) {
             return false;
         }
         let entry = Packed {

@@ -13,7 +13,7 @@
 //! Every policy follows the same outline as libCacheSim's `cache_get_base`: a key not in the
 //! cache is first checked for admission, then objects are evicted until it fits, then it is
 //! inserted. `docs/caching.md` lists where each policy's details come from and what the
-//! libCacheSim cross-check (`crates/cdn-core/tests/libcachesim.rs`) compares.
+//! libCacheSim cross-check (`crates/cdn-sim/tests/libcachesim.rs`) compares.
 
 mod fifo;
 mod lru;
@@ -223,10 +223,15 @@ impl<V: Copy> EvictingMap<V> {
         Some((slot.size, slot.value))
     }
 
+    /// Whether an object of `size` bytes may be stored at all.
+    pub(crate) fn admits(&self, size: u64) -> bool {
+        self.capacity > 0 && size <= self.capacity && each!(&self.queues, p => p.admits(size))
+    }
+
     /// Stores `value` of `size` bytes under `key`; false, changing nothing, if the policy
-    /// does not admit it — for every policy, an object larger than the capacity.
+    /// does not [admit](Self::admits) it.
     pub(crate) fn insert(&mut self, key: u64, size: u64, value: V) -> bool {
-        if self.capacity == 0 || size > self.capacity || !each!(&self.queues, p => p.admits(size)) {
+        if !self.admits(size) {
             return false;
         }
         let mut ghost = None;
