@@ -3,13 +3,22 @@
 //! Why not a `HashMap`: a lookup that misses (40 % of a CDN's lookups) should touch one cache
 //! line, and a hit two (the bucket, then the slot it names, which holds the value anyway).
 //! Each bucket is one `u64`: the top 32 bits of the key's Fibonacci hash, then the slot
-//! number. Those 32 bits decide a bucket's home position too, so growing the table and
+//! number plus one (so that an empty bucket is 0, and a new table is zeroed memory the kernel
+//! maps lazily, not 8 bytes written per bucket). Those 32 bits decide a bucket's home position too, so growing the table and
 //! deleting (backward shift, no tombstones) never read the slab; a match on them is confirmed
 //! against the key stored in the slot, which a hit reads anyway.
 
-/// A bucket with no entry. A real bucket never equals it because slot `u32::MAX` is never
-/// handed out (see `Slab::alloc`).
-const EMPTY: u64 = u64::MAX;
+/// A bucket with no entry. A real bucket's low half is its slot plus one, never 0 (slot
+/// `u32::MAX` is never handed out; see `Slab::alloc`).
+const EMPTY: u64 = 0;
+
+fn bucket(hash: u32, slot: u32) -> u64 {
+    u64::from(hash) << 32 | u64::from(slot + 1)
+}
+
+fn slot_of(bucket: u64) -> u32 {
+    bucket as u32 - 1
+}
 
 /// Fibonacci hashing: multiply by 2⁶⁴/φ and keep the top bits (Knuth, TAOCP vol. 3, §6.4).
 /// Keys are already hashes, but test keys are small integers: the multiply spreads both.
@@ -57,8 +66,8 @@ impl KeyIndex {
             if b == EMPTY {
                 return None;
             }
-            if (b >> 32) as u32 == hash && is_key(b as u32) {
-                return Some(b as u32);
+            if (b >> 32) as u32 == hash && is_key(slot_of(b)) {
+                return Some(slot_of(b));
             }
             i = (i + 1) & self.mask();
         }
@@ -75,7 +84,7 @@ impl KeyIndex {
         if (self.len + 1) * 4 > self.buckets.len() * 3 {
             self.grow();
         }
-        self.place(u64::from(hash32(key)) << 32 | u64::from(slot));
+        self.place(bucket(hash32(key), slot));
         self.len += 1;
     }
 
@@ -98,7 +107,7 @@ impl KeyIndex {
 
     /// Forgets that `key` lives in `slot`. `key` must be in the index, at `slot`.
     pub(crate) fn remove(&mut self, key: u64, slot: u32) {
-        let target = u64::from(hash32(key)) << 32 | u64::from(slot);
+        let target = bucket(hash32(key), slot);
         let mask = self.mask();
         let mut hole = self.home(hash32(key));
         while self.buckets[hole] != target {

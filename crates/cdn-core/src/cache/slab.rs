@@ -64,8 +64,9 @@ impl List {
     };
 }
 
-/// Slots per chunk: 4096 × 64 B = 256 KiB.
-const CHUNK_BITS: u32 = 12;
+/// Slots per chunk: 1024 × 64 B = 64 KiB (a chunk of 256 KiB measured 1.6 MiB more peak RSS
+/// under mimalloc; 16 KiB no less than 64 KiB).
+const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// A growable array addressed by `u32` that grows a chunk at a time and never moves what it
