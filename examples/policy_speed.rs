@@ -7,8 +7,9 @@
 //! Writes a trace of REQUESTS (default 5M) requests — the standard workload's keys (Zipf 1.0
 //! over 1M objects) and size (4 KiB) — as an `oracleGeneral` file, then replays it ROUNDS
 //! times (default 3), interleaved so that load on a shared machine hits both sides alike:
-//! - through one `cdn-core` cache node per policy (`lookup`, and on a miss `store`), reading
-//!   and decoding the same file inside the timed region;
+//! - through one `cdn-core` cache node per policy, driven through its public request flow as
+//!   the simulator drives it (`receive`; on a miss, `connected` and `answered` with the
+//!   origin's response), reading and decoding the same file inside the timed region;
 //! - through libCacheSim's LRU, FIFO, Sieve and S3FIFO (`process_trace`: its C core reads the
 //!   file and simulates).
 //!
@@ -16,10 +17,10 @@
 //! the ratio to libCacheSim's LRU and to libCacheSim's same policy, and both miss ratios,
 //! which must be equal (the cross-check test asserts it on more traces).
 
-use cdn_core::cache::{CachePolicy, Eviction, Store};
-use cdn_core::node::{CacheNode, Lookup};
+use cdn_core::cache::{Eviction, Store};
+use cdn_core::node::{Action, CacheNode};
 use cdn_core::{
-    CacheControl, CacheKey, EgressPool, EgressSelection, Instant, Profile, Request, Response, Tier,
+    CacheControl, CacheKey, EgressPool, EgressSelection, Instant, Request, Response, Tier,
 };
 use cdn_sim::benchmark::{KEYS, OBJECT_SIZE};
 use cdn_sim::libcachesim::{
@@ -33,10 +34,9 @@ use std::path::Path;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Replays the `oracleGeneral` file at `path` through one node evicting by `eviction`;
-/// returns (misses, requests, seconds).
+/// Replays the `oracleGeneral` file at `path` through one node evicting by `eviction`
+/// (Cloudflare's default settings); returns (misses, requests, seconds).
 fn replay_node(path: &Path, capacity: u64, eviction: Eviction) -> (u64, u64, f64) {
-    let policy = CachePolicy::for_profile(Profile::Cloudflare);
     let pool = EgressPool::new(
         &["127.0.1.1".parse().expect("an address")],
         EgressSelection::RoundRobin,
@@ -45,25 +45,37 @@ fn replay_node(path: &Path, capacity: u64, eviction: Eviction) -> (u64, u64, f64
     .expect("one address");
     let mut node = CacheNode::new(
         "edge-1",
-        Tier::L1,
+        Tier::L2,
         Store::with_eviction(capacity, eviction),
         pool,
     );
     let mut response = Response::generated(Tier::Origin, 200, "");
+    response.reason = None;
     response.cache_control = CacheControl::parse("max-age=86400");
     let now = Instant::ZERO;
     let (mut misses, mut requests) = (0, 0);
+    let mut out = Vec::new();
     let start = std::time::Instant::now();
     let bytes = std::fs::read(path).expect("read the trace");
     for r in oracle_general_requests(&bytes) {
-        requests += 1;
         let req = Request::get(CacheKey(r.key));
-        if !matches!(node.lookup(now, &policy, &req), Lookup::Hit(_)) {
-            misses += 1;
-            response.body_len = u64::from(r.size);
-            node.store(now, now, &policy, &req, &response);
+        node.receive(now, requests, &req, None, false, &mut out);
+        requests += 1;
+        // A hit is answered at once; a miss goes to the origin (a new connection, or an idle
+        // one reused: either way a Send) and is stored when the origin answers.
+        while let Some(action) = out.pop() {
+            match action {
+                Action::Connect(c) => node.connected(now, c.ticket, c.hop, &mut out),
+                Action::Send { ticket, hop, .. } => {
+                    misses += 1;
+                    response.body_len = u64::from(r.size);
+                    node.answered(now, ticket, hop, &response, &mut out);
+                }
+                _ => {}
+            }
         }
     }
+    assert_eq!(node.requests_in_progress(), 0, "every request was answered");
     (misses, requests, start.elapsed().as_secs_f64())
 }
 

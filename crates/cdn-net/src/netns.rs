@@ -90,6 +90,36 @@ pub fn check() -> Result<(), NetError> {
     Ok(())
 }
 
+/// Moves the calling thread — and every thread it starts from now on, so call it before
+/// building an async runtime — into a new network namespace with only `lo`, and brings `lo`
+/// up. As root, a plain network namespace; as another user, a user namespace that maps the
+/// user to root inside it, where the kernel allows unprivileged user namespaces (that part
+/// needs a process with a single thread, e.g. at the start of `main`).
+///
+/// Nothing outside is touched: the namespace disappears with the last thread in it.
+pub fn enter_private() -> Result<(), NetError> {
+    use nix::sched::{unshare, CloneFlags};
+    let fail = |what: &str, e: nix::Error| {
+        NetError::Namespace(format!(
+            "{what}: {e} (run as root, or where unprivileged user namespaces are allowed:              sysctl kernel.unprivileged_userns_clone=1)"
+        ))
+    };
+    if is_root() {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| fail("unshare(CLONE_NEWNET)", e))?;
+    } else {
+        let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
+            .map_err(|e| fail("unshare(CLONE_NEWUSER | CLONE_NEWNET)", e))?;
+        let write = |file: &str, text: String| {
+            std::fs::write(file, text).map_err(|e| NetError::io(format!("write {file}"), e))
+        };
+        write("/proc/self/setgroups", "deny".into())?;
+        write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+        write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    }
+    loopback_up()
+}
+
 /// Brings `lo` up: a new namespace starts with it down (nothing on 127.0.0.0/8 works).
 pub fn loopback_up() -> Result<(), NetError> {
     check()?;
@@ -151,18 +181,34 @@ impl NftTable {
         ip: Ipv4Addr,
         ports: [u16; 2],
         rules: &[FirewallRule],
+        blackhole: bool,
     ) -> Result<(), NetError> {
         check()?;
-        run("nft", &["-f", "-"], Some(&self.script(ip, ports, rules)))
+        let script = self.script(ip, ports, rules, blackhole);
+        run("nft", &["-f", "-"], Some(&script))
     }
 
-    fn script(&self, ip: Ipv4Addr, ports: [u16; 2], rules: &[FirewallRule]) -> String {
+    fn script(
+        &self,
+        ip: Ipv4Addr,
+        ports: [u16; 2],
+        rules: &[FirewallRule],
+        blackhole: bool,
+    ) -> String {
         let mut s = format!(
             "table inet {n}\ndelete table inet {n}\ntable inet {n} {{\n  chain input {{\n    \
              type filter hook input priority filter; policy accept;\n    \
              ip saddr {ip} ip daddr {ip} accept\n",
             n = self.name
         );
+        if blackhole {
+            // The handshake passes (SYN: new; the SYN-ACK goes the other way); everything
+            // after it toward the origin is eaten, so nothing the CDN sends is acknowledged.
+            s.push_str(&format!(
+                "    ip daddr {ip} tcp dport {{ {}, {} }} ct state established drop\n",
+                ports[0], ports[1]
+            ));
+        }
         for r in rules {
             let source = match r.source {
                 AddrSpec::Any => String::new(),
@@ -240,7 +286,7 @@ mod tests {
                 action: FirewallAction::Reject,
             },
         ];
-        let s = t.script("127.0.0.5".parse().unwrap(), [1000, 2000], &rules);
+        let s = t.script("127.0.0.5".parse().unwrap(), [1000, 2000], &rules, false);
         let lines: Vec<&str> = s.lines().map(str::trim).collect();
         assert_eq!(lines[5], "ip saddr 127.0.0.5 ip daddr 127.0.0.5 accept");
         assert_eq!(
@@ -254,6 +300,13 @@ mod tests {
         assert_eq!(
             lines[8],
             "ip daddr 127.0.0.5 tcp dport { 1000, 2000 } reject with tcp reset"
+        );
+        // A black hole: everything after the handshake, before any firewall rule.
+        let s = t.script("127.0.0.5".parse().unwrap(), [1000, 2000], &[], true);
+        let lines: Vec<&str> = s.lines().map(str::trim).collect();
+        assert_eq!(
+            lines[6],
+            "ip daddr 127.0.0.5 tcp dport { 1000, 2000 } ct state established drop"
         );
     }
 

@@ -22,13 +22,30 @@ pub struct Explanation {
 
 const ALL: &[Explanation] = &[
     Explanation {
+        code: 9,
+        title: "HTTP/0.9 relay (nginx: no status line at all)",
+        generated_by: "an nginx tier whose upstream answered with something that is not HTTP: it relays the bytes as they came",
+        causes: &[
+            "the upstream's reply does not start with a status line (a different protocol, a misrouted port, a crashed backend writing junk)",
+            "nginx then answers as HTTP/0.9: no status line, no headers, just the upstream's bytes, and keeps the connection open; its access log shows status 009",
+            "browsers and curl refuse an HTTP/0.9 answer on a non-default port; the simulator reports it as status 9",
+        ],
+        fixes: &[
+            "find what listens on the upstream port (without proxy_cache, nginx's error log says \"upstream sent no valid HTTP/1.0 header\")",
+            "measured against nginx 1.22 by crates/cdn-net/tests/nginx_upstream.rs",
+        ],
+        elsewhere: "Cloudflare 520; Alibaba and CloudFront 502; Fastly and Varnish 503",
+        scenarios: &["origin-garbage"],
+    },
+    Explanation {
         code: 502,
         title: "Bad Gateway",
         generated_by: "the proxy tier whose own connection to the next tier failed (nginx-like profiles: L2 for origin failures)",
         causes: &[
             "nothing listens on the origin port, or a firewall REJECTs the CDN's egress address (connect() failed: Connection refused)",
-            "the origin reset or closed the connection, or answered with something that is not HTTP",
-            "TLS handshake failed, or (with verification on) the origin's certificate did not verify",
+            "the origin reset or closed the connection (nginx relays a reply that is not HTTP as HTTP/0.9 instead: see explain 9)",
+            "the origin's response headers do not fit the proxy's buffer (nginx proxy_buffer_size, 4 KiB: \"upstream sent too big header\")",
+            "TLS handshake failed, or (with verification on) the origin's certificate did not verify — CloudFront verifies by default",
             "the origin hostname does not resolve; no route to the origin",
             "or the origin itself answered 502 (passed through)",
         ],
@@ -59,17 +76,18 @@ const ALL: &[Explanation] = &[
     Explanation {
         code: 504,
         title: "Gateway Timeout",
-        generated_by: "the proxy tier whose connect or read timed out (nginx-like profiles: L2); L1 if its own parent read timeout is shorter",
+        generated_by: "the proxy tier whose connect or read timed out — and the first one to give up: two tiers of nginx both wait 60 s, the edge started first, so the edge (L1) generates it",
         causes: &[
-            "SYN dropped (firewall DROP, full accept queue): connect timeout (nginx 60 s, Alibaba 10 s)",
-            "connected but no response header before the read timeout (nginx 60 s, Alibaba 30 s)",
+            "SYN dropped (firewall DROP, full accept queue): connect timeout (nginx 60 s, Alibaba 10 s, CloudFront 3 × 10 s)",
+            "connected but no response header before the read timeout (nginx 60 s, Alibaba 30 s, CloudFront 30 s, retried up to 3 times)",
+            "connected, but the request was never acknowledged (a black hole): without an ACK timeout of its own, nginx waits its read timeout",
         ],
         fixes: &[
             "whitelist the CDN's back-to-origin ranges instead of dropping them",
             "find the slow handler; raise the read timeout only if the work really takes that long",
         ],
         elsewhere: "Cloudflare: 522 for connect timeouts, 524 for read timeouts",
-        scenarios: &["nginx-origin-hung", "firewall-drop-nginx", "nested-timeouts"],
+        scenarios: &["nginx-origin-hung", "firewall-drop-nginx", "nested-timeouts", "nginx-l1-times-out-first"],
     },
     Explanation {
         code: 520,
@@ -78,10 +96,11 @@ const ALL: &[Explanation] = &[
         causes: &[
             "the origin reset the connection (RST) after the request",
             "the origin closed the connection without answering, or answered with garbage",
+            "response headers over 128 KB (often too many cookies)",
             "e.g. Apache mod_antiloris closing excess connections without a reply",
         ],
-        fixes: &["check the origin's error log for crashes; look for connection-limiting modules"],
-        elsewhere: "nginx-like profiles: 502",
+        fixes: &["check the origin's error log for crashes; look for connection-limiting modules; trim cookies"],
+        elsewhere: "nginx-like profiles: 502 (nginx relays garbage as HTTP/0.9: explain 9)",
         scenarios: &["origin-reset", "origin-close", "origin-garbage"],
     },
     Explanation {
@@ -104,18 +123,20 @@ const ALL: &[Explanation] = &[
     Explanation {
         code: 522,
         title: "Connection timed out (Cloudflare)",
-        generated_by: "the Cloudflare tier connecting to the origin, after the connect timeout (19 s)",
+        generated_by: "the Cloudflare tier connecting to the origin: after the 19 s connect (SYNs at 0, 1, 2, 3, 4, 5, 7 and 11 s), or 90 s after a request the origin never acknowledged",
         causes: &[
             "a firewall silently DROPs the egress address (not a REJECT: that would be 521)",
             "the origin's accept queue is full, so SYNs are dropped",
             "a whitelist of fixed egress IPs while the CDN's pool rotates",
+            "connected, but the request is never acknowledged (a middlebox or an MTU black hole): the 90 s TCP ACK timeout",
         ],
         fixes: &[
-            "whitelist the CDN's back-to-origin ranges (e.g. from DescribeL2VipsByDomain), and keep the list current",
+            "allow every range Cloudflare publishes at https://www.cloudflare.com/ips/, and keep the list current",
             "raise the listen backlog / fix the overloaded accept loop",
+            "for a black hole: check MTU / PMTU discovery and middleboxes between Cloudflare and the origin",
         ],
         elsewhere: "nginx: 504 after proxy_connect_timeout (60 s); Alibaba 504 after 10 s",
-        scenarios: &["firewall-drop", "whitelist-rotating-pool", "whitelist-stale-snapshot", "accept-queue-full"],
+        scenarios: &["firewall-drop", "whitelist-rotating-pool", "whitelist-stale-snapshot", "accept-queue-full", "blackhole-vs-hung"],
     },
     Explanation {
         code: 523,
@@ -129,11 +150,11 @@ const ALL: &[Explanation] = &[
     Explanation {
         code: 524,
         title: "A timeout occurred (Cloudflare)",
-        generated_by: "the Cloudflare tier connected to the origin, after the read timeout (100 s)",
-        causes: &["the origin accepted the connection and the request but sent no response header in time"],
-        fixes: &["make the handler faster or asynchronous (poll for results); 100 s is the limit on most plans"],
+        generated_by: "the Cloudflare tier connected to the origin, after the proxy read timeout (120 s), or a 30 s write timeout",
+        causes: &["the origin accepted the connection and acknowledged the request but sent no response header in time"],
+        fixes: &["make the handler faster or asynchronous (poll for results); 120 s is the limit below Enterprise"],
         elsewhere: "nginx: 504 after proxy_read_timeout (60 s); Alibaba 504 after 30 s",
-        scenarios: &["origin-hung"],
+        scenarios: &["origin-hung", "blackhole-vs-hung"],
     },
     Explanation {
         code: 525,

@@ -10,7 +10,9 @@
 //! |---|---|
 //! | [`scenario`] | TOML scenario files → typed [`scenario::Scenario`], with file:line errors |
 //! | [`builtin`] | the embedded teaching scenarios (`cdn-sim list`) |
-//! | [`workload`] | lazy arrival generators (constant / poisson / burst; distinct / one / N keys) |
+//! | [`workload`] | lazy arrival generators (constant / poisson / burst; distinct / one / N keys; trace replay) |
+//! | [`replay`] | request logs (traces) read as a stream: native csv, libCacheSim csv and `oracleGeneral` |
+//! | [`zipf`] | Zipf key samplers (rejection-inversion; an alias table for comparison) |
 //! | [`engine`] | the discrete-event engine ([`engine::simulate`]) |
 //! | [`report`] | the run report (JSON contract, terminal table) and trace rendering |
 //! | [`latency`] | exact latency percentiles |
@@ -37,6 +39,8 @@ pub mod explain;
 pub mod latency;
 pub mod libcachesim;
 pub mod net_mode;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod workload;
+pub mod zipf;

@@ -4,6 +4,7 @@
 mod cache_control;
 mod eviction;
 mod freshness;
+mod heuristics;
 mod key_index;
 mod policy;
 mod slab;
@@ -13,6 +14,7 @@ mod store;
 pub use cache_control::CacheControl;
 pub use eviction::{Eviction, UnknownEviction};
 pub use freshness::{freshness_lifetime, Storability, HEURISTICALLY_CACHEABLE};
-pub use policy::{CachePolicy, Eligibility, UncacheablePolicy, STATIC_EXTENSIONS};
+pub use heuristics::{DefaultFreshness, ErrorCaching, ErrorVerdict};
+pub use policy::{CachePolicy, Eligibility, StaleOnError, UncacheablePolicy, STATIC_EXTENSIONS};
 pub use status::CacheStatus;
 pub use store::{Entry, KeyBuildHasher, KeyHasher, Store};

@@ -36,7 +36,9 @@ mod locate;
 mod workload;
 
 pub use error::ScenarioError;
-pub use workload::{Arrival, Popularity, Urls, Workload, WorkloadMethod, DEFAULT_PATH};
+pub use workload::{
+    Arrival, Popularity, Urls, Workload, WorkloadMethod, DEFAULT_PATH, MAX_BURST, MAX_RATE_PER_S,
+};
 
 use cdn_core::egress::PoolError;
 use cdn_core::units::serde_units;
@@ -125,11 +127,22 @@ fn key(k: &str) -> KeyPath {
 }
 
 impl Scenario {
-    /// Parses and validates a scenario. `file` is used only in error messages.
+    /// Parses and validates a scenario. `file` is used only in error messages; a relative
+    /// `trace` path is resolved against the current directory.
     ///
     /// Every invalid input gives one [`ScenarioError`] (the first problem, in file order
     /// where serde finds it); no input panics.
     pub fn from_toml(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::from_toml_in(source, file, None)
+    }
+
+    /// [`Scenario::from_toml`], resolving relative `trace` paths against `dir` (the
+    /// scenario file's directory) when given.
+    pub fn from_toml_in(
+        source: &str,
+        file: &str,
+        dir: Option<&Path>,
+    ) -> Result<Scenario, ScenarioError> {
         let syntax = |span: Option<std::ops::Range<usize>>, message: &str| {
             let line = span.map(|s| line_of_offset(source, s.start));
             ScenarioError::at(
@@ -153,35 +166,44 @@ impl Scenario {
                 let inner = e.into_inner();
                 translate(path, inner.message(), &root, &probe::<RawScenario>).locate(file, &lines)
             })?;
-        Scenario::from_raw(raw, &root, &lines).map_err(|e| e.locate(file, &lines))
+        Scenario::from_raw(raw, &root, &lines, dir).map_err(|e| e.locate(file, &lines))
     }
 
-    /// Reads and parses a scenario file; errors (including read errors) name `path`.
+    /// Reads and parses a scenario file; errors (including read errors) name `path`. A
+    /// relative `trace` path is resolved against the file's directory.
     pub fn from_path(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let source = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::new(&file, format!("cannot read the scenario: {e}")))?;
-        Scenario::from_toml(&source, &file)
+        Scenario::from_toml_in(&source, &file, path.parent())
     }
 
     fn from_raw(
         raw: RawScenario,
         root: &toml::Value,
         lines: &LineIndex,
+        dir: Option<&Path>,
     ) -> Result<Scenario, Invalid> {
+        // Keys the file leaves unset take the profile's value (docs/profiles.md).
+        let written = |key: &str| {
+            root.get("cdn")
+                .and_then(toml::Value::as_table)
+                .is_some_and(|t| t.contains_key(key))
+        };
         let mut scenario = Scenario {
             name: raw.name,
             description: raw.description,
             seed: raw.seed,
             profile: raw.profile,
             duration: raw.duration,
-            cdn: raw.cdn,
+            cdn: raw.cdn.with_profile_defaults(raw.profile, written),
             network: raw.network,
             origin: raw.origin,
             workloads: raw.workload,
             events: Vec::new(),
         };
         scenario.check_base()?;
+        workload::open_traces(&mut scenario.workloads, dir)?;
         // Each event's world is checked as it is resolved, and blamed on its patch.
         scenario.events = event::resolve(&raw.event, root, scenario.profile, lines)?;
         Ok(scenario)
@@ -256,17 +278,18 @@ pub(crate) fn check_cdn(cdn: &CdnConfig, profile: Profile) -> Result<(), Invalid
         }
     }
     let d = profile.defaults();
-    let connect = cdn.connect_timeout.unwrap_or(d.connect_timeout);
-    let read = cdn.read_timeout.unwrap_or(d.read_timeout);
-    let attempts = cdn.connect_attempts.unwrap_or(d.connect_attempts);
+    let connect = cdn.connect_timeout.unwrap_or(d.connect_timeout.value);
+    let read = cdn.read_timeout.unwrap_or(d.read_timeout.value);
+    let attempts = cdn.connect_attempts.unwrap_or(d.connect_attempts.value);
+    // The longest wait the timeouts add up to: every attempt's connect and read.
     let total = connect
-        .checked_mul(attempts)
-        .and_then(|c| c.checked_add(read))
+        .checked_add(read)
+        .and_then(|c| c.checked_mul(attempts))
         .and_then(|c| c.checked_add(Duration::from_secs(1)));
     if total.is_none() {
         return Err(Invalid::new(
             key("cdn").key("connect_attempts"),
-            "connect_attempts × connect_timeout + read_timeout is too long to represent; \
+            "connect_attempts × (connect_timeout + read_timeout) is too long to represent; \
              use smaller values",
         )
         .near(key("cdn").key("connect_timeout")));
