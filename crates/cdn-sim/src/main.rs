@@ -240,6 +240,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                     ..Default::default()
                 },
             );
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    eprintln!("cdn-sim: {}: {e}", sc.name);
+                    return Err(ExitCode::from(2));
+                }
+            };
             if std::io::stderr().is_terminal() && out.report.requests >= 1_000_000 {
                 eprintln!();
             }
