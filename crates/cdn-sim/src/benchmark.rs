@@ -114,7 +114,8 @@ mod tests {
                 trace: 300,
                 ..SimOptions::default()
             },
-        );
+        )
+        .expect("the standard workload runs");
         let traced: Vec<u64> = out
             .traces
             .iter()
