@@ -17,6 +17,8 @@
 //! | [`report`] | the run report (JSON contract, terminal table) and trace rendering |
 //! | [`latency`] | exact latency percentiles |
 //! | [`explain`] | `cdn-sim explain CODE` |
+//! | [`benchmark`] | the standard benchmark workload and its bare-`lru` baseline |
+//! | [`libcachesim`] | synthetic `oracleGeneral` traces, replayed through libCacheSim (cross-check, speed) |
 //! | [`net_mode`] | `--mode net` and `serve`: the scenario on real sockets (`cdn-net`) |
 //!
 //! ## Example
@@ -35,6 +37,7 @@ pub mod builtin;
 pub mod engine;
 pub mod explain;
 pub mod latency;
+pub mod libcachesim;
 pub mod net_mode;
 pub mod replay;
 pub mod report;
