@@ -191,6 +191,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                     time_scale,
                     seed,
                     trace,
+                    machine: None,
                 };
                 return Ok(match cdn_sim::net_mode::run(&sc, options) {
                     Ok(out) => {
