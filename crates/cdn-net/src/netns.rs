@@ -5,7 +5,7 @@
 //! others connect; no socket option can do that, so it takes a packet filter, and a packet
 //! filter takes `CAP_NET_ADMIN`. To never touch the host's firewall or routes, every
 //! function here first checks that the process is root **and** that its network namespace
-//! has no interface but `lo` (read from `/proc/self/net/dev`) — true inside `unshare --net`,
+//! has no interface but `lo` (read from `/proc/thread-self/net/dev`) — true inside `unshare --net`,
 //! false on any real host.
 //!
 //! What is applied, per origin server:
@@ -39,9 +39,10 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// The network interfaces of this process's namespace (from `/proc/self/net/dev`).
+/// The network interfaces of this thread's namespace (from `/proc/thread-self/net/dev`:
+/// a thread may have entered a namespace of its own, see [`enter_private`]).
 pub fn interfaces() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/net/dev")
+    std::fs::read_to_string("/proc/thread-self/net/dev")
         .map(|s| {
             s.lines()
                 .skip(2)
@@ -52,7 +53,7 @@ pub fn interfaces() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether this process is in a namespace with no interface but `lo`: one made for the run.
+/// Whether this thread is in a namespace with no interface but `lo`: one made for the run.
 pub fn in_private_namespace() -> bool {
     interfaces() == ["lo"]
 }

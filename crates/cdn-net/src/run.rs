@@ -221,7 +221,7 @@ async fn request(l1: SocketAddr, a: &NetArrival, number: u64, due: Instant) -> O
     }
     h.insert(DUE_HEADER, http::HeaderValue::from(due.as_nanos()));
     let resp = sender.send_request(req).await.ok()?;
-    let status = resp.status().as_u16();
+    let status = wire::model_status(resp.status().as_u16(), resp.headers());
     let header = |n: &str| {
         resp.headers()
             .get(n)

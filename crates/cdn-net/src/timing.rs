@@ -135,6 +135,17 @@ impl Timers {
         self.woke(at)
     }
 
+    /// Waits until virtual `at` for the rest of an emulated link delay that followed real
+    /// I/O: if the I/O itself took longer (a peer's own time, a kernel's retransmission),
+    /// there is nothing left to wait and nothing was late.
+    pub async fn wait_until(&self, at: Instant) -> Instant {
+        let now = self.now();
+        if now >= at {
+            return now;
+        }
+        self.sleep_until(at).await
+    }
+
     /// Sleeps for `d` of virtual time (an emulated link delay); returns the virtual time then.
     pub async fn sleep(&self, d: Duration) -> Instant {
         if d.is_zero() {

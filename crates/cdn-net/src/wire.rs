@@ -16,6 +16,31 @@ const EXTRA_REASONS: &[&str] = &[cdn_core::node::MUST_REVALIDATE_504, "proxy shu
 
 /// Header naming the tier that generated a response (`l1`, `l2`, `origin`).
 pub const GENERATED_BY: &str = "x-generated-by";
+
+/// Header carrying a model status that has no HTTP status line: nginx relaying an upstream's
+/// non-HTTP bytes as HTTP/0.9 is status 9 in its log ([`cdn_core::profile::HTTP_09_RELAY`]).
+/// hyper cannot write a response without a status line, so between tiers (and to clients)
+/// such an answer travels as `502` with this header, which a receiving tier reads back.
+pub const MODEL_STATUS: &str = "x-cdn-sim-status";
+
+/// The HTTP status line for a model status, and whether [`MODEL_STATUS`] must carry the
+/// model's own (a status outside 100–999).
+pub fn status_line(status: u16) -> (http::StatusCode, bool) {
+    match http::StatusCode::from_u16(status) {
+        Ok(s) => (s, false),
+        Err(_) => (http::StatusCode::BAD_GATEWAY, true),
+    }
+}
+
+/// The model status of a received response: [`MODEL_STATUS`] where present, else the status
+/// line's.
+pub fn model_status(status: u16, headers: &HeaderMap) -> u16 {
+    headers
+        .get(MODEL_STATUS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(status)
+}
 /// Header with the cache status and the node (`HIT from edge-fra`).
 pub const X_CACHE: &str = "x-cache";
 
@@ -112,7 +137,7 @@ pub fn response_from_http(
         _ => Tier::Origin,
     };
     Response {
-        status,
+        status: model_status(status, headers),
         body_len,
         cache_control: get(header::CACHE_CONTROL)
             .map(CacheControl::parse)

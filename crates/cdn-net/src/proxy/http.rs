@@ -74,8 +74,11 @@ impl Shared {
             wire::body(resp.body_len)
         };
         let mut r = hyper::Response::new(Full::new(body));
-        *r.status_mut() =
-            http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        let (line, carried) = wire::status_line(resp.status);
+        *r.status_mut() = line;
+        if carried {
+            headers.insert(wire::MODEL_STATUS, http::HeaderValue::from(resp.status));
+        }
         *r.headers_mut() = headers;
         r
     }

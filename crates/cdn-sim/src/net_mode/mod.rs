@@ -164,11 +164,16 @@ pub fn measure_machine() -> Result<pace::Machine, NetModeError> {
 }
 
 fn measure_on(rt: &tokio::runtime::Runtime) -> Result<pace::Machine, NetModeError> {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
     let c = rt.block_on(cdn_net::calibrate())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(pace::Machine {
         lateness: c.lateness,
         cpu_per_request: c.cpu_per_request,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: pace::cores_for_us(cores, load),
     })
 }
 
@@ -327,7 +332,7 @@ fn advice(scenario: &Scenario, pace: &Pace, lag: &LagSummary) -> String {
     let machine = pace::Machine {
         lateness: lag.max.mul_f64(pace.time_scale),
         cpu_per_request: Duration::ZERO,
-        cores: 1,
+        cores: 1.0,
     };
     let slower = pace::choose_scale(&machine, pace.tolerated, &pace::Load::default());
     format!(

@@ -193,8 +193,22 @@ pub struct Machine {
     pub lateness: Duration,
     /// CPU time one full miss costs, every tier included (real time).
     pub cpu_per_request: Duration,
-    /// Cores the run can use.
-    pub cores: usize,
+    /// Cores the run can count on.
+    pub cores: f64,
+}
+
+/// The cores a run can count on when `load` other runnable threads share `cores` (the
+/// 1-minute load average): the scheduler shares a core fairly, so the run's `cores` busy
+/// threads get `cores × cores / (cores + load)` of them.
+///
+/// ```
+/// use cdn_sim::net_mode::pace::cores_for_us;
+/// assert_eq!(cores_for_us(2, 0.0), 2.0);
+/// assert_eq!(cores_for_us(2, 2.0), 1.0); // two busy loops take half
+/// ```
+pub fn cores_for_us(cores: usize, load: f64) -> f64 {
+    let c = cores.max(1) as f64;
+    c * c / (c + load.max(0.0))
 }
 
 /// The most arrivals within a window of each length: how bursty the scenario is.
@@ -248,7 +262,7 @@ impl Load {
 /// ```
 /// use cdn_sim::net_mode::pace::{choose_scale, Load, Machine};
 /// use std::time::Duration;
-/// let idle = Machine { lateness: Duration::from_millis(2), cpu_per_request: Duration::ZERO, cores: 2 };
+/// let idle = Machine { lateness: Duration::from_millis(2), cpu_per_request: Duration::ZERO, cores: 2.0 };
 /// // Timers 2 ms late; the scenario tolerates 200 ms: run at 0.02.
 /// assert_eq!(choose_scale(&idle, Duration::from_millis(200), &Load::default()), 0.02);
 /// // It tolerates 1 ms: nothing can be compressed.
@@ -265,7 +279,7 @@ pub fn choose_scale(machine: &Machine, tolerated: Duration, load: &Load) -> f64 
     }
     let tol = tolerated.as_secs_f64();
     let timers = 2.0 * machine.lateness.as_secs_f64() / tol;
-    let cpu = machine.cpu_per_request.as_secs_f64() / machine.cores.max(1) as f64;
+    let cpu = machine.cpu_per_request.as_secs_f64() / machine.cores.max(0.1);
     let work = load
         .windows
         .iter()
