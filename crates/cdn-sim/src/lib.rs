@@ -28,12 +28,16 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod benchmark;
 pub mod builtin;
 pub mod engine;
 pub mod explain;
 pub mod latency;
 pub mod net_mode;
+pub mod progress;
 pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod svg;
 pub mod workload;
