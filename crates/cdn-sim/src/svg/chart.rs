@@ -61,7 +61,7 @@ pub struct Columns {
 
 const W: f64 = 860.0;
 const PLOT_LEFT: f64 = 62.0;
-const PLOT_RIGHT: f64 = 200.0;
+const PLOT_RIGHT: f64 = 230.0;
 const PLOT_TOP: f64 = 58.0;
 const PLOT_H: f64 = 210.0;
 
@@ -148,7 +148,7 @@ pub fn columns(c: &Columns) -> String {
         XAxis::Time { start, step } => {
             let span = step * n as f64;
             let (_, xt) = nice_ticks(span);
-            for t in xt {
+            for t in xt.into_iter().filter(|t| *t <= span + 1e-9) {
                 let x = PLOT_LEFT + t / span.max(f64::MIN_POSITIVE) * plot_w;
                 svg.line(x, base, x, base + 4.0, "axis");
                 svg.text_anchored(x, base + 16.0, &short(start + t), "small", "middle");
@@ -375,7 +375,7 @@ fn legend<'a>(svg: &mut Svg, x: f64, y: f64, items: impl Iterator<Item = (&'a st
         let yy = y + 4.0 + i as f64 * 18.0;
         svg.rect(x, yy - 9.0, 14.0, 10.0, color, None);
         let text = format!("{label} ({})", num(total));
-        let max_chars = 28;
+        let max_chars = 34;
         let shown: String = if text.chars().count() > max_chars {
             text.chars().take(max_chars - 1).collect::<String>() + "…"
         } else {

@@ -90,9 +90,15 @@ const BREAK_AT: Duration = Duration::from_millis(900);
 
 /// The sequence diagram of one traced request, as a standalone SVG document.
 pub fn render(trace: &Trace) -> String {
+    render_with_id(trace, "seq")
+}
+
+/// As [`render`], with the picture's internal ids (its arrowhead) prefixed by `id`, so that
+/// several diagrams can be inlined in one HTML page.
+pub fn render_with_id(trace: &Trace, id: &str) -> String {
     let lanes = lanes(trace);
     let rows = rows(trace, &lanes);
-    draw(trace, &lanes, &rows)
+    draw(trace, &lanes, &rows, id)
 }
 
 /// The parties, in path order: client, L1s, L2s, origin (placeholders for tiers the request
@@ -551,7 +557,7 @@ fn lane_x(i: usize) -> f64 {
     LEFT + 60.0 + i as f64 * LANE_GAP
 }
 
-fn draw(trace: &Trace, lanes: &[Lane], rows: &[Row]) -> String {
+fn draw(trace: &Trace, lanes: &[Lane], rows: &[Row], id: &str) -> String {
     let n = lanes.len();
     // Notes sit to the right of their lifeline (left of the last one); the canvas grows to
     // fit the longest.
@@ -631,15 +637,18 @@ fn draw(trace: &Trace, lanes: &[Lane], rows: &[Row]) -> String {
             Party::Origin => (
                 if lane.name.is_empty() {
                     "origin (not reached)".into()
-                } else if lane.reached {
-                    lane.name.clone()
                 } else {
-                    format!("{} (not reached)", lane.name)
+                    lane.name.clone()
                 },
-                "origin server".into(),
+                if lane.reached || lane.name.is_empty() {
+                    "origin server".into()
+                } else {
+                    "origin: no request arrived".into()
+                },
             ),
         };
-        let w = text_width(&title, 12.0).max(text_width(&sub, 10.5)) + 18.0;
+        // Bold heads run wider than the estimate for regular text.
+        let w = text_width(&title, 13.5).max(text_width(&sub, 10.5)) + 18.0;
         let (fill, stroke) = if lane.reached {
             ("#f5f7fa", "#90a4ae")
         } else {
@@ -656,9 +665,24 @@ fn draw(trace: &Trace, lanes: &[Lane], rows: &[Row]) -> String {
             if lane.reached { "lane" } else { "lane-off" },
         );
     }
-    svg.raw(
-        "<defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"context-stroke\"/></marker></defs>",
-    );
+    // One arrowhead per colour (SVG 1.1 markers cannot take the line's colour).
+    let mut colors: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| match &r.item {
+            Item::Arrow { color, .. } => Some(*color),
+            _ => None,
+        })
+        .collect();
+    colors.sort_unstable();
+    colors.dedup();
+    svg.raw("<defs>");
+    for c in &colors {
+        svg.raw(&format!(
+            "<marker id=\"{id}-{}\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"{c}\"/></marker>",
+            c.trim_start_matches('#')
+        ));
+    }
+    svg.raw("</defs>");
     let mut y = top_rows;
     let mut last_time: Option<Duration> = None;
     for r in rows {
@@ -725,9 +749,12 @@ fn draw(trace: &Trace, lanes: &[Lane], rows: &[Row]) -> String {
                 };
                 let dash = if *dashed { ";stroke-dasharray:5 3" } else { "" };
                 let marker = if *head == Head::Arrive {
-                    " marker-end=\"url(#ah)\""
+                    format!(
+                        " marker-end=\"url(#{id}-{})\"",
+                        color.trim_start_matches('#')
+                    )
                 } else {
-                    ""
+                    String::new()
                 };
                 svg.raw(&format!(
                     "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" style=\"stroke:{color};stroke-width:1.6{dash}\"{marker}/>",
@@ -765,7 +792,18 @@ fn time_label(svg: &mut Svg, last: &mut Option<Duration>, at: Duration, y: f64) 
         return;
     }
     *last = Some(at);
-    svg.text_anchored(LEFT + 10.0, y + ROW_H - 8.0, &human(at), "t", "end");
+    svg.text_anchored(LEFT + 10.0, y + ROW_H - 8.0, &clock(at), "t", "end");
+}
+
+/// A time label precise enough to order rows: `5 ms`, `1075 ms`, `19.015 s`.
+fn clock(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10_000.0 {
+        let s = format!("{ms:.1}");
+        format!("{} ms", s.trim_end_matches('0').trim_end_matches('.'))
+    } else {
+        format!("{:.3} s", d.as_secs_f64())
+    }
 }
 
 #[cfg(test)]
@@ -802,7 +840,7 @@ mod tests {
         assert!(svg.contains("RST: connection refused"));
         assert!(svg.contains("generates 521"));
         // The origin never got a request.
-        assert!(svg.contains("www.example.com (not reached)"));
+        assert!(svg.contains("origin: no request arrived"));
     }
 
     #[test]

@@ -164,10 +164,11 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
             col_x[2] + 8.0,
             y + 50.0,
             &format!(
-                "pool, by what the origin does ({:?}):",
-                node.egress_selection
-            )
-            .to_lowercase(),
+                "egress pool, {}:",
+                format!("{:?}", node.egress_selection)
+                    .to_lowercase()
+                    .replace("roundrobin", "round_robin")
+            ),
             "cap",
         );
         let verdicts: Vec<ConnectVerdict> =
@@ -273,12 +274,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
             "cap",
         );
     } else {
-        svg.text(
-            ox + 8.0,
-            yy,
-            "firewall (first match wins), pool addresses each rule decides:",
-            "cap",
-        );
+        svg.text(ox + 8.0, yy, "firewall, first match wins:", "cap");
         for (r, rule) in rules.iter().enumerate() {
             let decided = all_pool
                 .iter()
@@ -291,7 +287,11 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
             svg.text(
                 ox + 64.0,
                 ry + 11.0,
-                &format!("{} · {decided} of {}", rule.source, all_pool.len()),
+                &format!(
+                    "{} → decides {decided} of {} pool addresses",
+                    rule.source,
+                    all_pool.len()
+                ),
                 "",
             );
         }
