@@ -7,6 +7,7 @@ use cdn_sim::scenario::{Scenario, ScenarioError};
 use cdn_sim::sweep::{self, output, set::Setting, Shard, Sweep};
 use cdn_sim::{builtin, error_pages, explain, html, quiz};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -284,6 +285,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 rounds: rounds.max(1),
                 seed,
                 scenario,
+                echo: !std::io::stdin().is_terminal(),
             };
             let stdin = std::io::stdin();
             let mut input = stdin.lock();

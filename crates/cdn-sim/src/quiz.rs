@@ -32,6 +32,8 @@ pub struct QuizOptions {
     pub seed: u64,
     /// Play this built-in scenario (every round).
     pub scenario: Option<String>,
+    /// Echo each answer after its prompt (for piped input, which a terminal does not show).
+    pub echo: bool,
 }
 
 /// Points scored.
@@ -124,18 +126,13 @@ fn replace_ci(haystack: &str, needle: &str, with: &str) -> String {
 pub fn describe(s: &Scenario) -> String {
     let t = s.cdn.timeouts(s.profile);
     let mut out = format!(
-        "  profile {} · ssl_mode {:?} · connect timeout {} × {} · read timeout {}\n",
+        "  profile {} · ssl_mode {} · connect timeout {} × {} · read timeout {}\n",
         s.profile.as_str(),
-        s.cdn.ssl_mode,
+        snake(&s.cdn.ssl_mode),
         human(t.connect),
         t.connect_attempts,
         human(t.read)
-    )
-    .replace("ssl_mode Full", "ssl_mode full")
-    .replace("ssl_mode Strict", "ssl_mode strict")
-    .replace("ssl_mode Flexible", "ssl_mode flexible")
-    .replace("ssl_mode OriginPullStrict", "ssl_mode origin_pull_strict")
-    .replace("ssl_mode Off", "ssl_mode off");
+    );
     let l1: Vec<&str> = s.cdn.l1.iter().map(|n| n.name.as_str()).collect();
     out.push_str(&format!("  clients → L1 {}", l1.join(", ")));
     let l2: Vec<String> = s
@@ -162,18 +159,22 @@ pub fn describe(s: &Scenario) -> String {
     out.push_str(&format!(" → L2 {}", l2.join(", ")));
     let o = &s.origin;
     out.push_str(&format!(
-        " → origin {}\n  origin: state {:?}, port 80 {}, port 443 {:?}, cert {:?}, {} workers, answers {} with Cache-Control {:?}\n",
+        " → origin {}\n  origin: state {}, port 80 {}, port 443 {}, cert {}, {} workers, serves status {} with Cache-Control {:?}\n",
         o.hostname,
-        o.state,
+        snake(&o.state),
         if o.http { "open" } else { "closed" },
-        o.https,
-        o.cert,
+        snake(&o.https),
+        snake(&o.cert),
         o.workers,
         redact(&o.status.to_string()),
         o.cache_control
     ));
     for r in &o.firewall {
-        out.push_str(&format!("  firewall: {:?} from {}\n", r.action, r.source));
+        out.push_str(&format!(
+            "  firewall: {} from {}\n",
+            snake(&r.action),
+            r.source
+        ));
     }
     if let Some(lr) = &o.limit_req {
         out.push_str(&format!(
@@ -201,9 +202,9 @@ pub fn describe(s: &Scenario) -> String {
             Urls::Keys(n) => format!("{n} URLs"),
         };
         out.push_str(&format!(
-            "  workload: {how} from {}, {urls}, {:?}\n",
+            "  workload: {how} from {}, {urls}, {}\n",
             human(w.start),
-            w.scheme
+            snake(&w.scheme)
         ));
     }
     for e in &s.events {
@@ -212,14 +213,35 @@ pub fn describe(s: &Scenario) -> String {
     out
 }
 
-/// Reads one trimmed line; `None` at end of input.
-fn ask(input: &mut dyn BufRead, out: &mut dyn Write, prompt: &str) -> io::Result<Option<String>> {
+/// A value as scenario files spell it: `AcceptQueueFull` → `accept_queue_full`.
+fn snake(v: &impl std::fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{v:?}").chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Reads one trimmed line; `None` at end of input. Piped answers are echoed so that the
+/// transcript reads like a terminal session.
+fn ask(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    prompt: &str,
+    echo: bool,
+) -> io::Result<Option<String>> {
     write!(out, "{prompt} ")?;
     out.flush()?;
     let mut line = String::new();
     if input.read_line(&mut line)? == 0 {
         writeln!(out)?;
         return Ok(None);
+    }
+    if echo {
+        writeln!(out, "{}", line.trim())?;
     }
     Ok(Some(line.trim().to_string()))
 }
@@ -229,10 +251,11 @@ fn ask_parsed<T>(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
     prompt: &str,
+    echo: bool,
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> io::Result<Option<T>> {
     for _ in 0..3 {
-        let Some(line) = ask(input, out, prompt)? else {
+        let Some(line) = ask(input, out, prompt, echo)? else {
             return Ok(None);
         };
         match parse(&line) {
@@ -295,6 +318,7 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
             input,
             out,
             "\nWhich status code will most visitors get?",
+            opts.echo,
             |s| match s.parse::<u16>() {
                 Ok(c) if (100..=599).contains(&c) => Ok(c),
                 _ => Err(format!(
@@ -309,6 +333,7 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
             input,
             out,
             "Which tier generates it: l1, l2 or origin?",
+            opts.echo,
             |s| {
                 let t = s.to_lowercase();
                 match t.as_str() {
@@ -348,28 +373,48 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
             if tier_ok { "✔" } else { "✘" },
             answer.tier
         )?;
+        // The story worth telling is an error's: the answer's if it is one, else the most
+        // common error's.
+        let story = if answer.code >= 400 {
+            Some(answer.code)
+        } else {
+            first
+                .status
+                .iter()
+                .filter_map(|(c, n)| c.parse::<u16>().ok().filter(|c| *c >= 400).map(|c| (*n, c)))
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map(|(_, c)| c)
+        };
+        let shown_code = story.unwrap_or(answer.code);
         let shown = run(
             &scenario,
             &RunPlan {
                 trace: 1,
-                trace_status: Some(answer.code),
+                trace_status: Some(shown_code),
                 collect: false,
             },
             &Progress::hidden(),
         );
-        writeln!(out, "\n  The first request that got {}:\n", answer.code)?;
+        if shown_code == answer.code {
+            writeln!(out, "\n  The first request that got {}:\n", answer.code)?;
+        } else {
+            writeln!(
+                out,
+                "\n  The others: {} got {shown_code}. The first of them:\n",
+                first.count(shown_code)
+            )?;
+        }
         for line in traces_to_text(&shown.traces).lines() {
             writeln!(out, "  {line}")?;
         }
-        if let Some(p) = explain::propagation(answer.code) {
+        if let Some(p) = explain::propagation(shown_code) {
             writeln!(out, "{}\n", crate::report::wrap(p, 92, "  "))?;
         }
-        if explain::lookup(answer.code).is_some() {
+        if explain::lookup(shown_code).is_some() {
             writeln!(
                 out,
-                "  Read more: cdn-sim explain {} · {}",
-                answer.code,
-                explain::page(answer.code)
+                "  Read more: cdn-sim explain {shown_code} · {}",
+                explain::page(shown_code)
             )?;
         }
         writeln!(
@@ -399,6 +444,7 @@ mod tests {
             rounds: 1,
             seed: 0,
             scenario: Some("firewall-drop".into()),
+            echo: false,
         };
         let mut out = Vec::new();
         let score = play(&mut &b"522\nl2\n"[..], &mut out, &opts).unwrap();

@@ -201,7 +201,7 @@ pub fn to_svg(doc: &SweepDoc) -> String {
             lines: codes
                 .iter()
                 .map(|c| Layer {
-                    label: c.clone(),
+                    label: format!("{c} {}", crate::html::meaning(c.parse().unwrap_or(0))),
                     color: status_color(c.parse().unwrap_or(0)).into(),
                     values: vec![0.0; x.values.len()],
                 })
