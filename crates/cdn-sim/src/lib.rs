@@ -15,6 +15,14 @@
 //! | [`report`] | the run report (JSON contract, terminal table) and trace rendering |
 //! | [`latency`] | exact latency percentiles |
 //! | [`explain`] | `cdn-sim explain CODE` |
+//! | [`run`] | one CLI run: tracing by status (two passes), gathering answers for `--html` |
+//! | [`answers`] | every client answer of a run, binned over time, with latencies |
+//! | [`svg`] | pictures: sequence diagrams from traces, charts, the topology |
+//! | [`html`] | `--html`: the run as one self-contained page |
+//! | [`sweep`] | `cdn-sim sweep`: cartesian products of `--set`, shards, merge, table/CSV/JSON/plot |
+//! | [`quiz`] | `cdn-sim quiz` |
+//! | [`error_pages`] | the generated parts of `docs/errors/` (`cdn-sim docs`) |
+//! | [`progress`] | the progress line on a terminal |
 //! | [`net_mode`] | `--mode net` and `serve`: the scenario on real sockets (`cdn-net`) |
 //!
 //! ## Example

@@ -62,10 +62,9 @@ fn origin_port(scenario: &Scenario) -> u16 {
 pub fn render(scenario: &Scenario, report: &Report) -> String {
     let cdn = &scenario.cdn;
     let origin_cfg: &OriginConfig = &scenario.origin;
-    let origin = Origin::new(origin_cfg.clone());
     let port = origin_port(scenario);
     let col_x = [20.0, 210.0, 420.0, 700.0];
-    let col_w = [160.0, 170.0, 240.0, 300.0];
+    let col_w = [160.0, 170.0, 240.0, 320.0];
     let width = col_x[3] + col_w[3] + 20.0;
     let mut svg = Svg::new(width, 400.0);
     svg.style(".h{font-size:13px;font-weight:600}.cap{font-size:11px;fill:#555}");
@@ -79,7 +78,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
         12.0,
         40.0,
         &format!(
-            "profile {} · ssl_mode {} · the L2s connect to the origin on port {port} · the world at the start of the run",
+            "profile {} · ssl_mode {} · the L2s connect to the origin on port {port} · pool colours for each phase of the run",
             scenario.profile.as_str(),
             ssl_name(cdn.ssl_mode),
         ),
@@ -137,15 +136,37 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
     let mut l2_mids = Vec::new();
     let mut all_pool: Vec<Ipv4Addr> = Vec::new();
     y = body;
+    // The worlds of the run: the start, then after each event (pools and the origin may
+    // change).
+    let mut worlds: Vec<(String, &cdn_core::CdnConfig, &OriginConfig)> =
+        vec![("from the start".to_string(), cdn, origin_cfg)];
+    for e in &scenario.events {
+        worlds.push((format!("from {}", human(e.at)), &e.cdn, &e.origin));
+    }
     for (i, node) in cdn.l2.iter().enumerate() {
         let addrs = pool_addresses(&cdn.l2, i, false);
         all_pool.extend(&addrs);
-        let rows = if addrs.len() <= DOTS {
-            addrs.len().div_ceil(12)
-        } else {
-            1
-        };
-        let h = 64.0 + rows as f64 * 16.0;
+        // What the origin does to each address, per world, when that changes.
+        let mut phases: Vec<(String, Vec<(Ipv4Addr, ConnectVerdict)>)> = Vec::new();
+        for (label, wcdn, worigin) in &worlds {
+            if i >= wcdn.l2.len() {
+                continue;
+            }
+            let o = Origin::new((*worigin).clone());
+            let v: Vec<(Ipv4Addr, ConnectVerdict)> = pool_addresses(&wcdn.l2, i, false)
+                .into_iter()
+                .map(|a| (a, o.connect(a, port)))
+                .collect();
+            if phases.last().is_none_or(|(_, last)| *last != v) {
+                phases.push((label.clone(), v));
+            }
+        }
+        let rows_of = |n: usize| if n <= DOTS { n.div_ceil(12) } else { 1 };
+        let h = 42.0
+            + phases
+                .iter()
+                .map(|(_, v)| 16.0 + rows_of(v.len()) as f64 * 16.0)
+                .sum::<f64>();
         let state = format!("{:?}", node.state).to_lowercase();
         svg.boxed(col_x[2], y, col_w[2], h, "#e0f2f1", tier_color(Tier::L2));
         svg.text(col_x[2] + 8.0, y + 18.0, &node.name, "bold");
@@ -153,58 +174,61 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
             col_x[2] + 8.0,
             y + 34.0,
             &format!(
-                "cache {} · {state} · {} egress address{}",
+                "cache {} · {state} · egress {}",
                 size(node.cache.unwrap_or(1 << 30)),
-                addrs.len(),
-                if addrs.len() == 1 { "" } else { "es" }
-            ),
-            "cap",
-        );
-        svg.text(
-            col_x[2] + 8.0,
-            y + 50.0,
-            &format!(
-                "egress pool, {}:",
                 format!("{:?}", node.egress_selection)
                     .to_lowercase()
                     .replace("roundrobin", "round_robin")
             ),
             "cap",
         );
-        let verdicts: Vec<ConnectVerdict> =
-            addrs.iter().map(|a| origin.connect(*a, port)).collect();
-        if addrs.len() <= DOTS {
-            for (k, (a, v)) in addrs.iter().zip(&verdicts).enumerate() {
-                let (color, what) = verdict_style(*v);
-                let x = col_x[2] + 8.0 + (k % 12) as f64 * 18.0;
-                let yy = y + 56.0 + (k / 12) as f64 * 16.0;
-                svg.rect(x, yy, 14.0, 12.0, color, Some(&format!("{a}: {what}")));
-            }
-        } else {
-            let mut x = col_x[2] + 8.0;
-            let total = verdicts.len() as f64;
-            for v in [
-                ConnectVerdict::Accept,
-                ConnectVerdict::Drop,
-                ConnectVerdict::Refuse,
-                ConnectVerdict::Unreachable,
-            ] {
-                let n = verdicts.iter().filter(|x| **x == v).count();
-                if n == 0 {
-                    continue;
+        let mut py = y + 40.0;
+        for (label, verdicts) in &phases {
+            svg.text(
+                col_x[2] + 8.0,
+                py + 11.0,
+                &format!(
+                    "{label}: {} address{}",
+                    verdicts.len(),
+                    if verdicts.len() == 1 { "" } else { "es" }
+                ),
+                "cap",
+            );
+            py += 16.0;
+            if verdicts.len() <= DOTS {
+                for (k, (a, v)) in verdicts.iter().enumerate() {
+                    let (color, what) = verdict_style(*v);
+                    let x = col_x[2] + 8.0 + (k % 12) as f64 * 18.0;
+                    let yy = py + (k / 12) as f64 * 16.0;
+                    svg.rect(x, yy, 14.0, 12.0, color, Some(&format!("{a}: {what}")));
                 }
-                let w = n as f64 / total * (col_w[2] - 16.0);
-                let (color, what) = verdict_style(v);
-                svg.rect(
-                    x,
-                    y + 56.0,
-                    w,
-                    12.0,
-                    color,
-                    Some(&format!("{n} addresses: {what}")),
-                );
-                x += w;
+            } else {
+                let mut x = col_x[2] + 8.0;
+                let total = verdicts.len() as f64;
+                for v in [
+                    ConnectVerdict::Accept,
+                    ConnectVerdict::Drop,
+                    ConnectVerdict::Refuse,
+                    ConnectVerdict::Unreachable,
+                ] {
+                    let n = verdicts.iter().filter(|x| x.1 == v).count();
+                    if n == 0 {
+                        continue;
+                    }
+                    let w = n as f64 / total * (col_w[2] - 16.0);
+                    let (color, what) = verdict_style(v);
+                    svg.rect(
+                        x,
+                        py,
+                        w,
+                        12.0,
+                        color,
+                        Some(&format!("{n} addresses: {what}")),
+                    );
+                    x += w;
+                }
             }
+            py += rows_of(verdicts.len()) as f64 * 16.0;
         }
         l2_mids.push(y + h / 2.0);
         y += h + 10.0;
@@ -288,7 +312,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
                 ox + 64.0,
                 ry + 11.0,
                 &format!(
-                    "{} → decides {decided} of {} pool addresses",
+                    "{} → {decided} of {} pool addresses",
                     rule.source,
                     all_pool.len()
                 ),
