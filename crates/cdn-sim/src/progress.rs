@@ -83,7 +83,7 @@ impl Progress {
 
     /// A line that counts finished items of `total` (sweep runs), drawn after a second.
     pub fn counter(&self, total: u64, what: &str) -> Counter {
-        let bar = self.bar.clone().map(|bar| {
+        let bar = self.bar.clone().inspect(|bar| {
             bar.set_length(total);
             bar.set_style(
                 ProgressStyle::with_template(&format!(
@@ -91,7 +91,6 @@ impl Progress {
                 ))
                 .expect("a valid template"),
             );
-            bar
         });
         Counter {
             bar,
