@@ -138,14 +138,28 @@ impl NodeConfig {
     }
 }
 
-/// The cache nodes of one tier, as configured: names, capacities (64 MiB at L1 and 1 GiB at
-/// L2 by default), egress pools (seeded from `seed`, default addresses per
-/// [`NodeConfig::default_egress`]) and states. Both drivers build their nodes with this.
+/// The cache nodes of one tier, as configured in `cdn` under `profile`: names, capacities
+/// (64 MiB at L1 and 1 GiB at L2 by default), egress pools (seeded from `seed`, default
+/// addresses per [`NodeConfig::default_egress`]), states and [`NodeSettings`]. Both drivers
+/// build their nodes with this.
 ///
 /// # Panics
 /// If a pool is invalid: call [`CdnConfig::validate`] first.
-pub fn build_nodes(nodes: &[NodeConfig], tier: crate::Tier, seed: u64) -> Vec<crate::CacheNode> {
+///
+/// [`NodeSettings`]: crate::node::NodeSettings
+pub fn build_nodes(
+    cdn: &CdnConfig,
+    profile: Profile,
+    tier: crate::Tier,
+    seed: u64,
+) -> Vec<crate::CacheNode> {
     use crate::message::mix64;
+    let settings = crate::node::NodeSettings::new(cdn, profile);
+    let nodes = if tier == crate::Tier::L1 {
+        &cdn.l1
+    } else {
+        &cdn.l2
+    };
     nodes
         .iter()
         .enumerate()
@@ -162,7 +176,8 @@ pub fn build_nodes(nodes: &[NodeConfig], tier: crate::Tier, seed: u64) -> Vec<cr
                 .expect("validated: egress pools are non-empty and bounded");
             let default_cache = if is_l1 { 64 << 20 } else { 1 << 30 };
             let mut node =
-                crate::CacheNode::new(&n.name, tier, n.cache.unwrap_or(default_cache), pool);
+                crate::CacheNode::new(&n.name, tier, n.cache.unwrap_or(default_cache), pool)
+                    .with_settings(settings.clone());
             node.set_state(n.state);
             node
         })

@@ -65,7 +65,7 @@ pub use config::{CdnConfig, NetworkConfig, NodeConfig, NodeState, ParentErrorPol
 pub use egress::{EgressPool, EgressSelection};
 pub use failure::{CertProblem, FailureKind};
 pub use message::{CacheKey, Method, Request, Response, Tier};
-pub use node::CacheNode;
+pub use node::{Action, CacheNode, NodeSettings};
 pub use origin::{ConfigError, Origin, OriginConfig, OriginState};
 pub use profile::{GeneratedError, Profile};
 pub use time::Instant;

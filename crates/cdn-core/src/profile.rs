@@ -143,6 +143,25 @@ impl Profile {
         self == Profile::Cloudflare
     }
 
+    /// [`Profile::error_for`], with a scenario's `cert_error_status` (where the vendor does
+    /// not document the code for a certificate that fails verification) applied: the one
+    /// place a failure becomes the code a tier generates.
+    ///
+    /// ```
+    /// use cdn_core::{CertProblem, FailureKind, Profile};
+    /// let cert = FailureKind::Certificate(CertProblem::Expired);
+    /// assert_eq!(Profile::Alibaba.error_with(cert, None).status, 502);
+    /// assert_eq!(Profile::Alibaba.error_with(cert, Some(503)).status, 503);
+    /// assert_eq!(Profile::Alibaba.error_with(FailureKind::Refused, Some(503)).status, 502);
+    /// ```
+    pub fn error_with(self, kind: FailureKind, cert_error_status: Option<u16>) -> GeneratedError {
+        let mut e = self.error_for(kind);
+        if let (FailureKind::Certificate(_), Some(status)) = (kind, cert_error_status) {
+            e.status = status;
+        }
+        e
+    }
+
     /// The response a tier of this vendor generates when its outbound hop fails with `kind`.
     /// An upstream's own 5xx is passed through unchanged.
     pub fn error_for(self, kind: FailureKind) -> GeneratedError {

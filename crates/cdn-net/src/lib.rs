@@ -21,6 +21,10 @@
 //! | [`clock`] | [`VirtualClock`]: real time ↔ virtual [`cdn_core::Instant`] and HTTP dates |
 //! | [`resolver`] | [`Resolver`]: the in-process DNS (`dns_failure` = name absent) |
 //! | [`proxy`] | [`Proxy`]: real L1/L2 cache proxies driving `cdn_core::CacheNode` |
+//! | [`link`] | [`Links`]: the emulated latency of `[network]`'s links |
+//! | [`calibrate`] | [`calibrate()`]: how late this machine's timers are, through the real path |
+//! | [`timing`] | [`Timers`], [`LagMeter`]: real timers for virtual instants, and how late they fire |
+//! | [`trace_sink`] | [`TraceSink`]: hop-by-hop stories of traced requests, from every tier |
 //! | [`topology`] | [`NetCdn`]: origin + L2 shields + L1 edges on loopback, one clock |
 //! | [`run`] | real HTTP clients sending a scenario's arrivals; events applied live |
 //! | [`wire`] | model responses ⇄ HTTP headers; I/O errors → `FailureKind` |
@@ -49,22 +53,30 @@
 #![forbid(unsafe_code)]
 
 pub mod bpf;
+pub mod calibrate;
 pub mod certs;
 pub mod clock;
 pub mod error;
+pub mod link;
 pub mod netns;
 pub mod origin;
 pub mod proxy;
 pub mod resolver;
 pub mod run;
+pub mod timing;
 pub mod topology;
+pub mod trace_sink;
 pub mod wire;
 
+pub use calibrate::calibrate;
 pub use certs::{cert_problem, cert_problem_io, Certificates};
 pub use clock::VirtualClock;
 pub use error::NetError;
+pub use link::Links;
 pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
-pub use proxy::{Proxy, ProxySpec, Settings, Upstream};
+pub use proxy::{Proxy, ProxySpec, Upstream};
 pub use resolver::{HostEntry, ResolveError, Resolver};
-pub use run::{run, NetArrival, NetEvent, NetOutcome};
+pub use run::{run, NetArrival, NetEvent, NetOutcome, NetRun};
+pub use timing::{LagMeter, LagSummary, Timers};
 pub use topology::{NetCdn, NetSpec};
+pub use trace_sink::{TraceSink, TRACE_HEADER};

@@ -90,6 +90,36 @@ pub fn check() -> Result<(), NetError> {
     Ok(())
 }
 
+/// Moves the calling thread — and every thread it starts from now on, so call it before
+/// building an async runtime — into a new network namespace with only `lo`, and brings `lo`
+/// up. As root, a plain network namespace; as another user, a user namespace that maps the
+/// user to root inside it, where the kernel allows unprivileged user namespaces (that part
+/// needs a process with a single thread, e.g. at the start of `main`).
+///
+/// Nothing outside is touched: the namespace disappears with the last thread in it.
+pub fn enter_private() -> Result<(), NetError> {
+    use nix::sched::{unshare, CloneFlags};
+    let fail = |what: &str, e: nix::Error| {
+        NetError::Namespace(format!(
+            "{what}: {e} (run as root, or where unprivileged user namespaces are allowed:              sysctl kernel.unprivileged_userns_clone=1)"
+        ))
+    };
+    if is_root() {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| fail("unshare(CLONE_NEWNET)", e))?;
+    } else {
+        let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
+            .map_err(|e| fail("unshare(CLONE_NEWUSER | CLONE_NEWNET)", e))?;
+        let write = |file: &str, text: String| {
+            std::fs::write(file, text).map_err(|e| NetError::io(format!("write {file}"), e))
+        };
+        write("/proc/self/setgroups", "deny".into())?;
+        write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+        write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    }
+    loopback_up()
+}
+
 /// Brings `lo` up: a new namespace starts with it down (nothing on 127.0.0.0/8 works).
 pub fn loopback_up() -> Result<(), NetError> {
     check()?;

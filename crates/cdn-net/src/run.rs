@@ -3,15 +3,23 @@
 //! Arrivals and events come from the caller (the simulator's workload generators and
 //! scenario events: this crate does not depend on `cdn-sim`), in virtual time. Each arrival
 //! becomes a real HTTP/1.1 request from its client address (`127.1.x.y`) to its L1, sent at
-//! the real moment its virtual time comes; the answer's status, `x-generated-by` and
-//! `x-cache` headers and its latency (scaled back to virtual time) are the outcome.
+//! the real moment its virtual time comes (plus half the client's round trip, which the
+//! simulator also puts between a client and its edge); the answer's status, `x-generated-by`
+//! and `x-cache` headers and its latency (scaled back to virtual time) are the outcome. A
+//! traced arrival carries the trace header, and its story is assembled from what every tier
+//! recorded.
 
 use crate::error::NetError;
+use crate::timing::DUE_HEADER;
 use crate::topology::NetCdn;
+use crate::trace_sink::TRACE_HEADER;
 use crate::wire::{self, GENERATED_BY, X_CACHE};
 use bytes::Bytes;
 use cdn_core::message::Encoding;
-use cdn_core::{CacheStatus, CdnConfig, Instant, Method, OriginConfig, Scheme, Tier};
+use cdn_core::{
+    CacheStatus, CdnConfig, Instant, Method, NetworkConfig, OriginConfig, Scheme, Tier, Trace,
+    TraceEvent,
+};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,6 +41,8 @@ pub struct NetArrival {
     pub method: Method,
     /// The scheme the visitor uses.
     pub scheme: Scheme,
+    /// Record its hop-by-hop story.
+    pub traced: bool,
 }
 
 /// A mid-run change of configuration.
@@ -44,6 +54,8 @@ pub struct NetEvent {
     pub cdn: CdnConfig,
     /// The `[origin]` section from then on.
     pub origin: OriginConfig,
+    /// The `[network]` section from then on.
+    pub network: NetworkConfig,
 }
 
 /// What one client got.
@@ -55,69 +67,118 @@ pub struct NetOutcome {
     pub generated_by: Tier,
     /// The edge's cache status from `x-cache`.
     pub l1_status: CacheStatus,
+    /// The `Age` header the client got.
+    pub age_s: Option<u64>,
     /// Time to the response head, in virtual time.
     pub latency: Duration,
 }
 
+impl NetOutcome {
+    fn failed(latency: Duration) -> NetOutcome {
+        NetOutcome {
+            status: 0,
+            generated_by: Tier::L1,
+            l1_status: CacheStatus::Miss,
+            age_s: None,
+            latency,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct NetRun {
+    /// Per arrival, in arrival order.
+    pub outcomes: Vec<NetOutcome>,
+    /// The stories of the traced arrivals, in arrival order.
+    pub traces: Vec<Trace>,
+}
+
 /// Sends every arrival at its time, applies events at theirs, waits for every answer (each
 /// bounded by `request_cap` of virtual time) and returns the outcomes in arrival order.
+/// `network` is `[network]` at the start of the run.
 pub async fn run(
     cdn: &mut NetCdn,
     arrivals: Vec<NetArrival>,
     mut events: Vec<NetEvent>,
+    network: NetworkConfig,
     request_cap: Duration,
-) -> Result<Vec<NetOutcome>, NetError> {
-    let clock = cdn.clock();
+) -> Result<NetRun, NetError> {
+    let timers = cdn.timers().clone();
+    let clock = timers.clock();
     events.sort_by_key(|e| e.at);
     let mut events = events.into_iter().peekable();
+    let mut client_rtt = network.client_rtt;
     let mut tasks = Vec::with_capacity(arrivals.len());
-    for a in arrivals {
-        while let Some(e) = events.next_if(|e| e.at <= a.at) {
-            tokio::time::sleep_until(clock.deadline(e.at)).await;
-            cdn.apply(&e.cdn, &e.origin).await?;
+    let traced: Vec<(u64, NetArrival)> = arrivals
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.traced)
+        .map(|(i, a)| (i as u64, a.clone()))
+        .collect();
+    for (number, a) in arrivals.into_iter().enumerate() {
+        // The request reaches the edge half a client round trip after the client sends it.
+        let reaches_edge = a.at + client_rtt / 2;
+        while let Some(e) = events.next_if(|e| e.at <= reaches_edge) {
+            timers.sleep_until(e.at).await;
+            cdn.apply(&e.cdn, &e.origin, &e.network).await?;
+            client_rtt = e.network.client_rtt;
         }
-        tokio::time::sleep_until(clock.deadline(a.at)).await;
+        timers.sleep_until(reaches_edge).await;
         let l1 = cdn.l1_for(a.client);
         let cap = clock.real_duration(request_cap);
+        let rtt = client_rtt;
         tasks.push(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let outcome = tokio::time::timeout(cap, request(l1, &a)).await;
+            let outcome =
+                tokio::time::timeout(cap, request(l1, &a, number as u64, reaches_edge)).await;
             let real = started.elapsed();
-            let latency = Duration::from_secs_f64(real.as_secs_f64() / clock.time_scale());
+            let latency = Duration::from_secs_f64(real.as_secs_f64() / clock.time_scale()) + rtt;
             match outcome {
-                Ok(Some((status, generated_by, l1_status))) => NetOutcome {
-                    status,
-                    generated_by,
-                    l1_status,
-                    latency,
-                },
-                _ => NetOutcome {
-                    status: 0,
-                    generated_by: Tier::L1,
-                    l1_status: CacheStatus::Miss,
-                    latency,
-                },
+                Ok(Some(mut o)) => {
+                    o.latency = latency;
+                    o
+                }
+                _ => NetOutcome::failed(latency),
             }
         }));
     }
     for e in events {
-        tokio::time::sleep_until(clock.deadline(e.at)).await;
-        cdn.apply(&e.cdn, &e.origin).await?;
+        timers.sleep_until(e.at).await;
+        cdn.apply(&e.cdn, &e.origin, &e.network).await?;
     }
     let mut outcomes = Vec::with_capacity(tasks.len());
     for t in tasks {
-        outcomes.push(t.await.unwrap_or(NetOutcome {
-            status: 0,
-            generated_by: Tier::L1,
-            l1_status: CacheStatus::Miss,
-            latency: Duration::ZERO,
-        }));
+        outcomes.push(t.await.unwrap_or(NetOutcome::failed(Duration::ZERO)));
     }
-    Ok(outcomes)
+    let traces = traced
+        .into_iter()
+        .map(|(number, a)| assemble(cdn, number, &a, &outcomes[number as usize]))
+        .collect();
+    Ok(NetRun { outcomes, traces })
 }
 
-/// One real request: (status, generated_by, L1 cache status).
-async fn request(l1: SocketAddr, a: &NetArrival) -> Option<(u16, Tier, CacheStatus)> {
+/// The story of a traced request from what the tiers recorded.
+fn assemble(cdn: &NetCdn, number: u64, a: &NetArrival, o: &NetOutcome) -> Trace {
+    let mut t = Trace::new(number, a.path.clone(), a.client, a.at);
+    for step in cdn.traces().take(number) {
+        t.push(step.at, &step.node, step.event);
+    }
+    t.status = o.status;
+    t.generated_by = o.generated_by;
+    t.latency = o.latency;
+    t.age_s = o.age_s;
+    t.cache_status = o.l1_status;
+    let event = TraceEvent::Responded {
+        status: o.status,
+        generated_by: o.generated_by,
+    };
+    t.push(a.at + o.latency, "client", event);
+    t
+}
+
+/// One real request: status, generating tier, L1 cache status and Age.
+async fn request(l1: SocketAddr, a: &NetArrival, number: u64, due: Instant) -> Option<NetOutcome> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::from((a.client, 0))).ok()?;
     let stream = socket.connect(l1).await.ok()?;
@@ -147,6 +208,10 @@ async fn request(l1: SocketAddr, a: &NetArrival) -> Option<(u16, Tier, CacheStat
         "x-forwarded-proto",
         http::HeaderValue::from_static(a.scheme.as_str()),
     );
+    if a.traced {
+        h.insert(TRACE_HEADER, http::HeaderValue::from(number));
+    }
+    h.insert(DUE_HEADER, http::HeaderValue::from(due.as_nanos()));
     let resp = sender.send_request(req).await.ok()?;
     let status = resp.status().as_u16();
     let header = |n: &str| {
@@ -164,6 +229,13 @@ async fn request(l1: SocketAddr, a: &NetArrival) -> Option<(u16, Tier, CacheStat
         .and_then(|v| v.split_whitespace().next().map(str::to_string))
         .and_then(|s| CacheStatus::ALL.into_iter().find(|c| c.as_str() == s))
         .unwrap_or(CacheStatus::Miss);
+    let age_s = header("age").and_then(|v| v.trim().parse().ok());
     let _ = resp.into_body().collect().await;
-    Some((status, generated_by, l1_status))
+    Some(NetOutcome {
+        status,
+        generated_by,
+        l1_status,
+        age_s,
+        latency: Duration::ZERO,
+    })
 }

@@ -1,5 +1,6 @@
 //! A whole CDN on loopback: one origin, the L2 shields and the L1 edges, sharing one virtual
-//! clock, one resolver and one set of certificates.
+//! clock (and one meter of its timers' lateness), one resolver, one trace sink and one set of
+//! certificates.
 //!
 //! Addresses: the origin on `127.0.0.10`, L2 *i* on `127.0.3.{i+1}`, L1 *i* on `127.0.2.{i+1}`
 //! (each on an ephemeral port); back-to-origin traffic leaves from the egress pools of the
@@ -8,12 +9,17 @@
 use crate::certs::Certificates;
 use crate::clock::VirtualClock;
 use crate::error::NetError;
+use crate::link::Links;
 use crate::origin::{NetworkAccess, OriginOptions, OriginServer};
-use crate::proxy::{Proxy, ProxySpec, Settings, Upstream};
+use crate::proxy::{Proxy, ProxySpec, Upstream};
 use crate::resolver::Resolver;
+use crate::timing::{LagMeter, Timers};
+use crate::trace_sink::TraceSink;
 use cdn_core::config::build_nodes;
 use cdn_core::topology::l1_for_client;
-use cdn_core::{AddrSpec, CdnConfig, NodeState, OriginConfig, Profile, Tier};
+use cdn_core::{
+    AddrSpec, CdnConfig, NetworkConfig, NodeSettings, NodeState, OriginConfig, Profile, Tier,
+};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +33,8 @@ pub struct NetSpec {
     pub cdn: CdnConfig,
     /// `[origin]`.
     pub origin: OriginConfig,
+    /// `[network]`: the round-trip times the proxies emulate.
+    pub network: NetworkConfig,
     /// Seeds egress selection, as in the simulator.
     pub seed: u64,
     /// Real seconds per virtual second (0.01: a 19 s connect timeout takes 190 ms).
@@ -37,20 +45,12 @@ pub struct NetSpec {
 
 /// A running CDN on loopback.
 pub struct NetCdn {
-    clock: VirtualClock,
+    timers: Timers,
+    traces: TraceSink,
     profile: Profile,
     origin: OriginServer,
     l1: Vec<Proxy>,
     l2: Vec<Proxy>,
-}
-
-fn settings(cdn: &CdnConfig, profile: Profile, state: NodeState) -> Settings {
-    Settings {
-        cdn: cdn.clone(),
-        policy: cdn.cache_policy(profile),
-        timeouts: cdn.timeouts(profile),
-        state,
-    }
 }
 
 impl NetCdn {
@@ -69,6 +69,8 @@ impl NetCdn {
             }
         }
         let clock = VirtualClock::start(spec.time_scale)?;
+        let timers = Timers::new(clock, LagMeter::default());
+        let traces = TraceSink::default();
         let certs = Arc::new(Certificates::generate(&spec.origin.hostname)?);
         let resolver = Resolver::default();
         let origin = OriginServer::start_with(
@@ -80,58 +82,44 @@ impl NetCdn {
                 clock: Some(clock),
                 resolver: resolver.clone(),
                 access: spec.access,
+                lag: timers.lag().clone(),
+                traces: traces.clone(),
                 ..OriginOptions::default()
             },
         )
         .await?;
-        let io = |what: &str, e: std::io::Error| NetError::Io {
-            what: what.to_string(),
-            source: e,
+        let links = Links::from_network(&spec.network);
+        let proxy = |node, listen, upstream| ProxySpec {
+            node,
+            listen,
+            upstream,
+            origin_host: spec.origin.hostname.clone(),
+            resolver: resolver.clone(),
+            certs: certs.clone(),
+            timers: timers.clone(),
+            traces: traces.clone(),
+            links,
         };
         let mut l2 = Vec::new();
-        let l2_nodes = build_nodes(&spec.cdn.l2, Tier::L2, spec.seed);
-        for (i, (node, cfg)) in l2_nodes.into_iter().zip(&spec.cdn.l2).enumerate() {
-            let proxy = Proxy::start(ProxySpec {
-                tier: Tier::L2,
-                node,
-                listen: Ipv4Addr::new(127, 0, 3, i as u8 + 1),
-                profile: spec.profile,
-                settings: settings(&spec.cdn, spec.profile, cfg.state),
-                upstream: Upstream::Origin,
-                origin_host: spec.origin.hostname.clone(),
-                resolver: resolver.clone(),
-                certs: certs.clone(),
-                clock,
-            })
-            .await
-            .map_err(|e| io("start an L2 proxy", e))?;
-            l2.push(proxy);
+        let l2_nodes = build_nodes(&spec.cdn, spec.profile, Tier::L2, spec.seed);
+        for (i, node) in l2_nodes.into_iter().enumerate() {
+            let listen = Ipv4Addr::new(127, 0, 3, i as u8 + 1);
+            l2.push(Proxy::start(proxy(node, listen, Upstream::Origin)).await?);
         }
         let parents: Vec<(String, SocketAddr)> = l2
             .iter()
             .map(|p| (p.name().to_string(), p.addr()))
             .collect();
         let mut l1 = Vec::new();
-        let l1_nodes = build_nodes(&spec.cdn.l1, Tier::L1, spec.seed);
+        let l1_nodes = build_nodes(&spec.cdn, spec.profile, Tier::L1, spec.seed);
         for (i, node) in l1_nodes.into_iter().enumerate() {
-            let proxy = Proxy::start(ProxySpec {
-                tier: Tier::L1,
-                node,
-                listen: Ipv4Addr::new(127, 0, 2, i as u8 + 1),
-                profile: spec.profile,
-                settings: settings(&spec.cdn, spec.profile, NodeState::Up),
-                upstream: Upstream::Parents(parents.clone()),
-                origin_host: spec.origin.hostname.clone(),
-                resolver: resolver.clone(),
-                certs: certs.clone(),
-                clock,
-            })
-            .await
-            .map_err(|e| io("start an L1 proxy", e))?;
-            l1.push(proxy);
+            let listen = Ipv4Addr::new(127, 0, 2, i as u8 + 1);
+            let upstream = Upstream::Parents(parents.clone());
+            l1.push(Proxy::start(proxy(node, listen, upstream)).await?);
         }
         Ok(NetCdn {
-            clock,
+            timers,
+            traces,
             profile: spec.profile,
             origin,
             l1,
@@ -141,7 +129,17 @@ impl NetCdn {
 
     /// The run's clock.
     pub fn clock(&self) -> VirtualClock {
-        self.clock
+        self.timers.clock()
+    }
+
+    /// The run's timers (and the meter of their lateness).
+    pub fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// Where the tiers record traced requests' steps.
+    pub fn traces(&self) -> &TraceSink {
+        &self.traces
     }
 
     /// The L1 edge a client talks to (clients are spread as in the model).
@@ -171,19 +169,28 @@ impl NetCdn {
         self.origin.requests_received()
     }
 
-    /// Applies an `[[event]]`: new `[cdn]` (including L2 states) and `[origin]`.
-    pub async fn apply(&mut self, cdn: &CdnConfig, origin: &OriginConfig) -> Result<(), NetError> {
+    /// Applies an `[[event]]`: new `[cdn]` (including L2 states), `[origin]` and `[network]`.
+    pub async fn apply(
+        &mut self,
+        cdn: &CdnConfig,
+        origin: &OriginConfig,
+        network: &NetworkConfig,
+    ) -> Result<(), NetError> {
         if *origin != self.origin.config() {
             self.origin.reconfigure(origin.clone()).await?;
             for p in self.l1.iter().chain(&self.l2) {
                 p.drop_connections();
             }
         }
+        let settings = NodeSettings::new(cdn, self.profile);
+        let links = Links::from_network(network);
         for (p, cfg) in self.l2.iter().zip(&cdn.l2) {
-            p.update(settings(cdn, self.profile, cfg.state));
+            p.update(settings.clone(), cfg.state, links)?;
         }
         for p in &self.l1 {
-            p.update(settings(cdn, self.profile, NodeState::Up));
+            p.update(settings.clone(), NodeState::Up, links)?;
+            // A parent may have gone down or come back: its pooled connections are stale.
+            p.drop_parent_connections();
         }
         Ok(())
     }

@@ -55,6 +55,7 @@ async fn cdn(cdn: CdnConfig, origin: OriginConfig) -> NetCdn {
         profile: Profile::Cloudflare,
         cdn,
         origin,
+        network: cdn_core::NetworkConfig::default(),
         seed: 0,
         // 19 s connect timeout → 190 ms; 100 s read timeout → 1 s.
         time_scale: 0.01,

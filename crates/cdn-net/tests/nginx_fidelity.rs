@@ -7,8 +7,8 @@
 
 use cdn_core::config::{build_nodes, NodeConfig};
 use cdn_core::origin::LimitReqSpec;
-use cdn_core::{CdnConfig, NodeState, OriginConfig, Profile, SslMode, Tier};
-use cdn_net::proxy::{Proxy, ProxySpec, Settings, Upstream};
+use cdn_core::{CdnConfig, OriginConfig, Profile, SslMode, Tier};
+use cdn_net::proxy::{Proxy, ProxySpec, Upstream};
 use cdn_net::{Certificates, HostEntry, OriginOptions, OriginServer, Resolver, VirtualClock};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
@@ -123,23 +123,18 @@ async fn shield(resolver: Resolver, certs: Arc<Certificates>, clock: VirtualCloc
         }],
         ..CdnConfig::default()
     };
-    let node = build_nodes(&cdn.l2, Tier::L2, 0).remove(0);
+    let node = build_nodes(&cdn, Profile::Nginx, Tier::L2, 0).remove(0);
     Proxy::start(ProxySpec {
-        tier: Tier::L2,
         node,
         listen: Ipv4Addr::new(127, 0, 3, 9),
-        profile: Profile::Nginx,
-        settings: Settings {
-            policy: cdn.cache_policy(Profile::Nginx),
-            timeouts: cdn.timeouts(Profile::Nginx),
-            cdn,
-            state: NodeState::Up,
-        },
         upstream: Upstream::Origin,
         origin_host: HOST.into(),
         resolver,
         certs,
-        clock,
+        timers: cdn_net::Timers::new(clock, cdn_net::LagMeter::default()),
+        traces: cdn_net::TraceSink::default(),
+        // No emulated latency: the schedule below is the origin's arrival schedule.
+        links: cdn_net::Links::default(),
     })
     .await
     .unwrap()

@@ -36,7 +36,9 @@ enum Command {
     /// Run a scenario file or a built-in scenario by name.
     ///
     /// Exit status: 0 on success, 2 if the scenario is invalid (the message names file, line,
-    /// key and what is allowed), 1 on a runtime failure.
+    /// key and what is allowed), 1 on a runtime failure, 3 when a net-mode run's real timers
+    /// fired later than the scenario tolerates (the report is printed; the message says how to
+    /// run it faithfully).
     #[command(
         after_help = "Examples:\n  cdn-sim run origin-down --trace 1\n  cdn-sim run limit-req-one-ip --trace-status 503   # the first request that got 503\n  cdn-sim run origin-down-mid-run --html report.html  # a page with charts and diagrams\n  cdn-sim run scenarios/limit-req-100rps.toml --json\n  cdn-sim run my-site.toml --seed 42"
     )]
@@ -52,8 +54,8 @@ enum Command {
         /// Override the scenario's seed (same scenario + seed ⇒ byte-identical report).
         #[arg(long)]
         seed: Option<u64>,
-        /// Print the hop-by-hop story of the first N requests (sim mode); with
-        /// --trace-status, of the first N requests that ended with that code.
+        /// Print the hop-by-hop story of the first N requests; with --trace-status, of the
+        /// first N requests that ended with that code.
         #[arg(long, value_name = "N")]
         trace: Option<usize>,
         /// Trace the first requests (one, or --trace N) that ended with this status code,
@@ -65,10 +67,11 @@ enum Command {
         /// first request of each status); sim mode.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
-        /// Net mode: real seconds per virtual second. 0.01 makes a 19 s connect timeout take
-        /// 190 ms; rates scale to match.
-        #[arg(long, value_name = "F", default_value_t = 0.01)]
-        time_scale: f64,
+        /// Net mode: real seconds per virtual second (0.01 makes a 19 s connect timeout take
+        /// 190 ms). By default it is chosen for the scenario: as fast as this machine's
+        /// measured timer lateness allows while the counts stay the simulator's.
+        #[arg(long, value_name = "F")]
+        time_scale: Option<f64>,
     },
     /// Start the scenario's CDN on real loopback sockets and print the L1 address, so you can
     /// `curl` it; Ctrl-C stops it. Edit the scenario and restart to watch codes change.
@@ -232,13 +235,28 @@ fn load_or_exit(arg: &str) -> Result<Scenario, ExitCode> {
     })
 }
 
-/// A `--time-scale` must be a finite number above zero (exit status 2 otherwise).
+/// A `--time-scale` must be within the range net mode can keep (exit status 2 otherwise).
 fn check_time_scale(f: f64) -> Result<(), ExitCode> {
-    if f.is_finite() && f > 0.0 {
+    use cdn_sim::net_mode::pace::{MAX_TIME_SCALE, MIN_TIME_SCALE};
+    if (MIN_TIME_SCALE..=MAX_TIME_SCALE).contains(&f) {
         return Ok(());
     }
-    eprintln!("cdn-sim: --time-scale must be a number above zero, e.g. 0.01 or 1");
+    eprintln!(
+        "cdn-sim: --time-scale {f} is out of range; allowed: {MIN_TIME_SCALE} to {MAX_TIME_SCALE} \
+         (real seconds per virtual second, e.g. 0.01 or 1)"
+    );
     Err(ExitCode::from(2))
+}
+
+/// Enters a private network namespace if the scenario needs one (before any thread starts).
+fn prepare_namespace(sc: &Scenario) -> Result<(), ExitCode> {
+    cdn_sim::net_mode::prepare_namespace(sc).map_err(|e| {
+        let fault = cdn_sim::net_mode::needs_namespace(sc).unwrap_or("this scenario");
+        eprintln!(
+            "cdn-sim: {fault} needs a private network namespace and one could not be made: {e}"
+        );
+        ExitCode::from(1)
+    })
 }
 
 fn main() -> ExitCode {
@@ -255,6 +273,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
         } => {
             let sc = load_or_exit(&scenario)?;
             check_time_scale(time_scale)?;
+            prepare_namespace(&sc)?;
             match cdn_sim::net_mode::serve(&sc, time_scale) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -354,26 +373,44 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
         } => {
             let sc = load_or_exit(&scenario)?;
             if let Mode::Net = mode {
-                check_time_scale(time_scale)?;
-                if html.is_some() || trace_status.is_some() || trace.is_some() {
-                    eprintln!(
-                        "cdn-sim: --html, --trace and --trace-status need --mode sim (net mode has no traces yet)"
-                    );
+                if let Some(f) = time_scale {
+                    check_time_scale(f)?;
+                }
+                if html.is_some() || trace_status.is_some() {
+                    eprintln!("cdn-sim: --html and --trace-status need --mode sim");
                     return Err(ExitCode::from(2));
                 }
-                let options = cdn_sim::net_mode::NetOptions { time_scale, seed };
+                prepare_namespace(&sc)?;
+                let trace = trace.unwrap_or(0);
+                let options = cdn_sim::net_mode::NetOptions {
+                    time_scale,
+                    seed,
+                    trace,
+                };
                 let progress = Progress::new(!json);
                 let ticker = progress.real_time(time_scale);
                 let result = cdn_sim::net_mode::run(&sc, options);
                 drop(ticker);
                 return Ok(match result {
-                    Ok(report) => {
+                    Ok(out) => {
                         if json {
-                            println!("{}", report.to_json());
+                            println!("{}", out.report.to_json());
+                            if trace > 0 {
+                                eprint!("{}", traces_to_text(&out.traces));
+                            }
                         } else {
-                            print!("{}", report.to_text(&sc.description));
+                            if trace > 0 {
+                                print!("{}", traces_to_text(&out.traces));
+                            }
+                            print!("{}", out.report.to_text(&sc.description));
                         }
-                        ExitCode::SUCCESS
+                        match out.unfaithful {
+                            None => ExitCode::SUCCESS,
+                            Some(advice) => {
+                                eprintln!("cdn-sim: net mode: {advice}");
+                                ExitCode::from(3)
+                            }
+                        }
                     }
                     Err(e) => {
                         eprintln!("cdn-sim: net mode: {e}");

@@ -98,10 +98,10 @@ impl Progress {
         }
     }
 
-    /// Shows elapsed real time and the virtual time it stands for (`scale` real seconds per
-    /// virtual second) until the returned guard is dropped: for net-mode runs, whose
-    /// requests are answered on other threads.
-    pub fn real_time(&self, scale: f64) -> Option<RealTimeGuard> {
+    /// Shows elapsed real time and, when the time scale is known (`scale` real seconds per
+    /// virtual second), the virtual time it stands for, until the returned guard is dropped:
+    /// for net-mode runs, whose requests are answered on other threads.
+    pub fn real_time(&self, scale: Option<f64>) -> Option<RealTimeGuard> {
         let bar = self.bar.clone()?;
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
@@ -113,10 +113,13 @@ impl Progress {
                 if real >= QUIET_FOR && bar.is_hidden() {
                     bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
                 }
-                bar.set_message(format!(
-                    "net mode: virtual ≈ {:.1} s (time scale {scale})",
-                    real.as_secs_f64() / scale
-                ));
+                bar.set_message(match scale {
+                    Some(f) => format!(
+                        "net mode: virtual ≈ {:.1} s (time scale {f})",
+                        real.as_secs_f64() / f
+                    ),
+                    None => "net mode: real sockets on loopback".to_string(),
+                });
                 bar.tick();
             }
             bar.finish_and_clear();

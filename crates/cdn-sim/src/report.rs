@@ -115,6 +115,30 @@ pub struct Report {
     /// an API such as Alibaba's `DescribeL2VipsByDomain` returns): what an origin must
     /// whitelist.
     pub egress_pools: BTreeMap<String, Vec<String>>,
+    /// Net mode only: the time scale and how late the real timers fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<NetTiming>,
+}
+
+/// How a net-mode run kept time: the scale it ran at, what the scenario tolerates, and how
+/// late the real timers fired (all in virtual milliseconds).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetTiming {
+    /// Real seconds per virtual second.
+    pub time_scale: f64,
+    /// How the scale was chosen: `"auto"` or `"given"` (`--time-scale`).
+    pub chosen: String,
+    /// The lateness the scenario's counts tolerate (from perturbed simulations).
+    pub tolerated_ms: f64,
+    /// Timers measured.
+    pub timers: u64,
+    /// 99th percentile of their lateness.
+    pub lag_p99_ms: f64,
+    /// The latest any fired.
+    pub lag_max_ms: f64,
+    /// Whether every timer stayed within what the scenario tolerates: if not, the counts
+    /// may differ from the simulator's.
+    pub faithful: bool,
 }
 
 impl Report {
@@ -160,6 +184,7 @@ impl Report {
                 mean: latency.mean_ms(),
             },
             egress_pools,
+            timing: None,
         }
     }
 
@@ -240,6 +265,14 @@ impl Report {
             "\n  latency ms  p50 {}  p90 {}  p99 {}  max {}  mean {}",
             l.p50, l.p90, l.p99, l.max, l.mean
         );
+        if let Some(t) = &self.timing {
+            let verdict = if t.faithful { "within" } else { "BEYOND" };
+            let _ = writeln!(
+                s,
+                "\n  real time   scale {} ({})  timers {}  late p99 {:.1} ms, max {:.1} ms: {verdict} the {:.1} ms this scenario tolerates",
+                t.time_scale, t.chosen, t.timers, t.lag_p99_ms, t.lag_max_ms, t.tolerated_ms
+            );
+        }
         s
     }
 }

@@ -136,11 +136,16 @@ fn net_report(name: &str, c: &Case) -> Option<Report> {
         return net_in_namespace(name, c.time_scale);
     }
     let options = NetOptions {
-        time_scale: c.time_scale,
+        time_scale: Some(c.time_scale),
         seed: None,
+        trace: 0,
     };
     let scenario = builtin::load(name).unwrap();
-    Some(net_mode::run(&scenario, options).unwrap_or_else(|e| panic!("{name}: {e}")))
+    Some(
+        net_mode::run(&scenario, options)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .report,
+    )
 }
 
 #[test]

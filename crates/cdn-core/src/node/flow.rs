@@ -1,16 +1,17 @@
 //! The request flow at one cache node, as a sans-IO state machine.
 //!
 //! A driver (the simulator, or a real proxy) hands the node a request with a [`Ticket`] of its
-//! choosing and later the upstream outcome for that ticket; the node answers with
-//! [`Action`]s for the driver to carry out:
+//! choosing, then tells it what happened upstream; the node answers with [`Action`]s for the
+//! driver to carry out. The node owns its configuration ([`NodeSettings`](super::NodeSettings)),
+//! so an input is only `now`, a ticket and what happened:
 //!
 //! ```text
-//!  receive(ticket, request) ──► Answer (HIT / STALE / UPDATING)        ─► send downstream
-//!                           ├─► Forward (MISS / EXPIRED, maybe conditional) ─► ask upstream
-//!                           │      answered(ticket, response) ─► Answer (+ waiters' actions)
-//!                           │      failed(ticket, error)      ─► Answer (+ waiters' actions)
+//!  receive(ticket, request) ─► Answer (HIT / STALE / UPDATING)               ─► send downstream
+//!                           ├─► Connect → Send → … (MISS / EXPIRED, maybe conditional; see upstream)
+//!                           │      answered(ticket, hop, response) ─► Answer (+ waiters' actions)
+//!                           │      hop_failed / timer              ─► retry, reroute, or Answer
 //!                           ├─► Wait until T (collapsed behind another request)
-//!                           │      collapse_timeout(ticket) at T ─► Forward (uncached)
+//!                           │      timer(ticket) at T ─► Connect (fetched uncached)
 //!                           └─► Revalidate (start a background request: receive_background)
 //! ```
 //!
@@ -19,8 +20,11 @@
 //! same by construction. Actions go into a caller-provided `Vec` so the hot path does not
 //! allocate.
 
+use super::action::{Action, Ticket};
+use super::exchange::{Exchange, Phase};
 use super::{is_error_for_stale, CacheNode, Lookup, OnError, StoreOutcome, Validators};
-use crate::cache::{CachePolicy, CacheStatus, UncacheablePolicy};
+use crate::cache::{CacheStatus, UncacheablePolicy};
+use crate::config::NodeState;
 use crate::message::{CacheKey, Request, Response};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
@@ -28,80 +32,6 @@ use crate::trace::TraceEvent;
 /// Why a cache generates 504 instead of serving its stale copy (RFC 9111 §5.2.2.2).
 pub const MUST_REVALIDATE_504: &str = "stale copy may not be served without revalidation \
      (must-revalidate / s-maxage / no-cache) and upstream is unreachable";
-
-/// A driver's handle for one request at one node. Unique among the node's requests in
-/// progress; the driver may reuse it once the node has answered it.
-pub type Ticket = u64;
-
-/// Something the driver must do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// Send `response` downstream for `ticket`; the node is done with it. `status` is this
-    /// node's cache status for the request.
-    Answer {
-        /// The request.
-        ticket: Ticket,
-        /// What to send (a 304 when the downstream's validators match a validated copy).
-        response: Response,
-        /// The cache status at this node.
-        status: CacheStatus,
-    },
-    /// Send the request upstream now, conditional when `conditional` is set; report the
-    /// outcome with [`CacheNode::answered`] or [`CacheNode::failed`].
-    Forward {
-        /// The request.
-        ticket: Ticket,
-        /// Validators for `If-None-Match` / `If-Modified-Since`.
-        conditional: Option<Validators>,
-        /// The cache status so far (`MISS`, `EXPIRED`, `BYPASS`, `DYNAMIC`).
-        status: CacheStatus,
-    },
-    /// The request waits behind another request for the same key. Call
-    /// [`CacheNode::collapse_timeout`] at `until` unless an action for it came first.
-    Wait {
-        /// The request.
-        ticket: Ticket,
-        /// The collapse deadline.
-        until: Instant,
-    },
-    /// Start a background revalidation (`stale-while-revalidate`): create a request no
-    /// client waits for and pass it to [`CacheNode::receive_background`].
-    Revalidate {
-        /// What to revalidate.
-        req: Request,
-        /// The stale copy's validators.
-        conditional: Option<Validators>,
-    },
-    /// Something worth a line in the request's trace (only for requests received with
-    /// `notes = true`).
-    Note {
-        /// The request.
-        ticket: Ticket,
-        /// What happened.
-        event: TraceEvent,
-    },
-}
-
-/// A request the node has forwarded or is holding.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Exchange {
-    req: Request,
-    /// Validators the downstream sent: answer 304 when they match a validated copy.
-    downstream: Option<Validators>,
-    status: CacheStatus,
-    /// This node's validators, sent upstream.
-    conditional: Option<Validators>,
-    /// When the request went upstream (RFC 9111 §4.2.3 request_time).
-    sent_at: Instant,
-    /// The collapse lock this request leads or shares.
-    lock: Option<u64>,
-    waiting: bool,
-    no_collapse: bool,
-    /// A collapse timeout sent it upstream: its answer is not stored (nginx).
-    no_store: bool,
-    background: bool,
-    notes: bool,
-}
 
 /// A collapse lock: one request for a key is upstream; others wait behind it.
 #[derive(Debug)]
@@ -111,47 +41,66 @@ pub(crate) struct Lock {
     waiters: Vec<Ticket>,
 }
 
-fn note(out: &mut Vec<Action>, ex: &Exchange, ticket: Ticket, event: TraceEvent) {
-    if ex.notes {
-        out.push(Action::Note { ticket, event });
-    }
-}
-
 impl CacheNode {
+    /// Emits `event` for the trace of `ticket` if its driver asked for notes.
+    pub(crate) fn note(
+        &self,
+        out: &mut Vec<Action>,
+        ex: &Exchange,
+        ticket: Ticket,
+        event: TraceEvent,
+    ) {
+        if ex.notes {
+            out.push(Action::Note { ticket, event });
+        }
+    }
+
+    /// Answers `ticket` downstream; a copy served from this cache gets its trace line first.
+    fn answer(
+        &self,
+        out: &mut Vec<Action>,
+        ex: &Exchange,
+        ticket: Ticket,
+        response: Response,
+        status: CacheStatus,
+    ) {
+        if status.served_from_cache() {
+            let age_s = Some(response.age.as_secs());
+            self.note(out, ex, ticket, TraceEvent::Cache { status, age_s });
+        }
+        out.push(Action::Answer {
+            ticket,
+            response,
+            status,
+        });
+    }
+
     /// A request reaches this node. `downstream` carries the validators the downstream tier
-    /// sent (it revalidates its own copy); `collapse` enables the cache lock; `notes` asks for
-    /// [`Action::Note`]s.
-    #[allow(clippy::too_many_arguments)]
+    /// sent (it revalidates its own copy); `notes` asks for [`Action::Note`]s. A node whose
+    /// state is `hung` accepts the request and never answers it: no action at all.
     pub fn receive(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
-        collapse: bool,
         ticket: Ticket,
         req: &Request,
         downstream: Option<Validators>,
         notes: bool,
         out: &mut Vec<Action>,
     ) {
-        let lookup = self.lookup(now, policy, req);
-        let ex = Exchange {
-            req: *req,
-            downstream,
-            status: CacheStatus::Miss,
-            conditional: None,
-            sent_at: now,
-            lock: None,
-            waiting: false,
-            no_collapse: !collapse,
-            no_store: false,
-            background: false,
-            notes,
-        };
-        self.handle(now, policy, ticket, ex, lookup, out);
+        if self.state == NodeState::Hung {
+            return;
+        }
+        let lookup = self.lookup(now, req);
+        let mut ex = Exchange::new(*req, now, super::action::Peer::Origin);
+        ex.route.peer = self.first_peer(&ex);
+        ex.downstream = downstream;
+        ex.collapse = self.settings.collapse;
+        ex.notes = notes;
+        self.handle(now, ticket, ex, lookup, out);
     }
 
     /// Starts a background revalidation asked for by [`Action::Revalidate`], under a new
-    /// ticket. It is forwarded at once; its answer refreshes the cache and is not for anyone.
+    /// ticket. It goes upstream at once; its answer refreshes the cache and is not for anyone.
     pub fn receive_background(
         &mut self,
         now: Instant,
@@ -160,26 +109,18 @@ impl CacheNode {
         conditional: Option<Validators>,
         out: &mut Vec<Action>,
     ) {
-        let ex = Exchange {
-            req: *req,
-            downstream: None,
-            status: CacheStatus::Expired,
-            conditional,
-            sent_at: now,
-            lock: None,
-            waiting: false,
-            no_collapse: true,
-            no_store: false,
-            background: true,
-            notes: false,
-        };
-        self.forward(now, ticket, ex, out);
+        let mut ex = Exchange::new(*req, now, super::action::Peer::Origin);
+        ex.route.peer = self.first_peer(&ex);
+        ex.status = CacheStatus::Expired;
+        ex.conditional = conditional;
+        ex.collapse = false;
+        ex.background = true;
+        self.go_upstream(now, ticket, ex, out);
     }
 
     fn handle(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         ticket: Ticket,
         mut ex: Exchange,
         lookup: Lookup,
@@ -188,11 +129,7 @@ impl CacheNode {
         match lookup {
             Lookup::Hit(resp) => {
                 let response = CacheNode::not_modified_for(&resp, ex.downstream).unwrap_or(resp);
-                out.push(Action::Answer {
-                    ticket,
-                    response,
-                    status: CacheStatus::Hit,
-                });
+                self.answer(out, &ex, ticket, response, CacheStatus::Hit);
             }
             Lookup::ServeStale {
                 response,
@@ -213,11 +150,7 @@ impl CacheNode {
                 } else {
                     CacheStatus::Updating
                 };
-                out.push(Action::Answer {
-                    ticket,
-                    response,
-                    status,
-                });
+                self.answer(out, &ex, ticket, response, status);
             }
             Lookup::Forward {
                 status,
@@ -226,10 +159,7 @@ impl CacheNode {
                 ex.status = status;
                 ex.conditional = conditional;
                 let collapsible = matches!(status, CacheStatus::Miss | CacheStatus::Expired);
-                if collapsible
-                    && !ex.no_collapse
-                    && self.join_or_take_lock(now, policy, ticket, &mut ex, out)
-                {
+                if collapsible && ex.collapse && self.join_or_take_lock(now, ticket, &mut ex, out) {
                     self.exchanges.insert(ticket, ex);
                     return;
                 }
@@ -238,36 +168,39 @@ impl CacheNode {
         }
     }
 
-    fn forward(&mut self, now: Instant, ticket: Ticket, mut ex: Exchange, out: &mut Vec<Action>) {
-        ex.sent_at = now;
-        ex.waiting = false;
-        out.push(Action::Forward {
+    /// The cache could not answer: note its status and send the request upstream.
+    fn forward(&mut self, now: Instant, ticket: Ticket, ex: Exchange, out: &mut Vec<Action>) {
+        let status = ex.status;
+        self.note(
+            out,
+            &ex,
             ticket,
-            conditional: ex.conditional,
-            status: ex.status,
-        });
-        self.exchanges.insert(ticket, ex);
+            TraceEvent::Cache {
+                status,
+                age_s: None,
+            },
+        );
+        self.go_upstream(now, ticket, ex, out);
     }
 
     /// Collapsing: true if the request now waits behind another for the same key.
     fn join_or_take_lock(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         ticket: Ticket,
         ex: &mut Exchange,
         out: &mut Vec<Action>,
     ) -> bool {
         let key = ex.req.key;
+        let policy = &self.settings.policy;
+        let (collapse_age, collapse_timeout) = (policy.collapse_age, policy.collapse_timeout);
         match self.locks.get_mut(&key) {
-            Some(lock) if now.saturating_since(lock.started) < policy.collapse_age => {
+            Some(lock) if now.saturating_since(lock.started) < collapse_age => {
                 lock.waiters.push(ticket);
-                ex.waiting = true;
-                note(out, ex, ticket, TraceEvent::Collapsed);
-                out.push(Action::Wait {
-                    ticket,
-                    until: now + policy.collapse_timeout,
-                });
+                let until = now + collapse_timeout;
+                ex.phase = Phase::Waiting { until };
+                self.note(out, ex, ticket, TraceEvent::Collapsed);
+                out.push(Action::Wait { ticket, until });
                 true
             }
             Some(lock) => {
@@ -294,47 +227,36 @@ impl CacheNode {
         }
     }
 
-    /// Upstream answered `ticket` with `resp`.
-    pub fn answered(
+    /// Upstream's answer to `ex`: revalidation, stale-if-error, or storing and serving it.
+    pub(crate) fn received_answer(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         ticket: Ticket,
+        mut ex: Exchange,
         resp: &Response,
         out: &mut Vec<Action>,
     ) {
-        let Some(mut ex) = self.exchanges.remove(&ticket) else {
-            return;
-        };
         if resp.status == 304 && ex.conditional.is_some() {
-            match self.revalidated(now, ex.sent_at, policy, &ex.req, resp) {
+            match self.revalidated(now, ex.sent_at, &ex.req, resp) {
                 Some(refreshed) => {
                     ex.status = CacheStatus::Revalidated;
-                    note(out, &ex, ticket, TraceEvent::Revalidated);
-                    self.settle(now, policy, ticket, ex, refreshed, true, out);
+                    self.note(out, &ex, ticket, TraceEvent::Revalidated);
+                    self.settle(now, ticket, ex, refreshed, true, out);
                 }
                 None => {
                     // The copy was evicted meanwhile: fetch it in full.
                     ex.conditional = None;
-                    self.forward(now, ticket, ex, out);
+                    self.go_upstream(now, ticket, ex, out);
                 }
             }
             return;
         }
         if is_error_for_stale(resp.status) {
-            if let OnError::ServeStale(stale) =
-                self.on_error(now, policy, &ex.req, resp.status, false)
-            {
+            if let OnError::ServeStale(stale) = self.on_error(now, &ex.req, resp.status, false) {
                 ex.status = CacheStatus::Stale;
-                note(
-                    out,
-                    &ex,
-                    ticket,
-                    TraceEvent::ServedStale {
-                        instead_of: resp.status,
-                    },
-                );
-                self.settle(now, policy, ticket, ex, stale, false, out);
+                let instead_of = resp.status;
+                self.note(out, &ex, ticket, TraceEvent::ServedStale { instead_of });
+                self.settle(now, ticket, ex, stale, false, out);
                 return;
             }
         }
@@ -344,82 +266,68 @@ impl CacheNode {
                 reason: "collapse timeout: fetched uncached",
             }
         } else {
-            self.store(now, ex.sent_at, policy, &ex.req, resp)
+            self.store(now, ex.sent_at, &ex.req, resp)
         };
         self.note_store(ticket, &mut ex, outcome, out);
-        self.settle(now, policy, ticket, ex, *resp, outcome.stored(), out);
+        self.settle(now, ticket, ex, *resp, outcome.stored(), out);
     }
 
-    /// Upstream could not answer `ticket`; `generated` is the error this node's vendor
-    /// generates for the failure. The node serves a stale copy if it may, generates 504 for a
-    /// stale copy that must be revalidated (RFC 9111 §5.2.2.2), or answers `generated` (and
-    /// caches it where a TTL applies: negative caching).
-    pub fn failed(
+    /// Upstream could not answer `ex`; `generated` is the error this node's vendor generates
+    /// for the failure. The node serves a stale copy if it may, generates 504 for a stale
+    /// copy that must be revalidated (RFC 9111 §5.2.2.2), or answers `generated` (and caches
+    /// it where a TTL applies: negative caching).
+    pub(crate) fn gave_up(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         ticket: Ticket,
-        generated: &Response,
+        mut ex: Exchange,
+        generated: Response,
         out: &mut Vec<Action>,
     ) {
-        let Some(mut ex) = self.exchanges.remove(&ticket) else {
-            return;
-        };
-        match self.on_error(now, policy, &ex.req, generated.status, true) {
+        match self.on_error(now, &ex.req, generated.status, true) {
             OnError::ServeStale(stale) => {
                 ex.status = CacheStatus::Stale;
                 let instead_of = generated.status;
-                note(out, &ex, ticket, TraceEvent::ServedStale { instead_of });
-                self.settle(now, policy, ticket, ex, stale, false, out);
+                self.note(out, &ex, ticket, TraceEvent::ServedStale { instead_of });
+                self.settle(now, ticket, ex, stale, false, out);
             }
             OnError::GatewayTimeout => {
                 let reason = MUST_REVALIDATE_504;
                 let resp = Response::generated(self.tier(), 504, reason).dated(now);
-                note(
-                    out,
-                    &ex,
-                    ticket,
-                    TraceEvent::Generated {
-                        status: 504,
-                        reason,
-                    },
-                );
-                self.settle(now, policy, ticket, ex, resp, false, out);
+                let event = TraceEvent::Generated {
+                    status: 504,
+                    reason,
+                };
+                self.note(out, &ex, ticket, event);
+                self.settle(now, ticket, ex, resp, false, out);
             }
             OnError::PassError => {
                 let reason = generated.reason.unwrap_or("");
-                note(
-                    out,
-                    &ex,
-                    ticket,
-                    TraceEvent::Generated {
-                        status: generated.status,
-                        reason,
-                    },
-                );
-                let outcome = self.store(now, now, policy, &ex.req, generated);
+                let event = TraceEvent::Generated {
+                    status: generated.status,
+                    reason,
+                };
+                self.note(out, &ex, ticket, event);
+                let outcome = self.store(now, now, &ex.req, &generated);
                 self.note_store(ticket, &mut ex, outcome, out);
-                self.settle(now, policy, ticket, ex, *generated, outcome.stored(), out);
+                self.settle(now, ticket, ex, generated, outcome.stored(), out);
             }
         }
     }
 
     /// A request waited `collapse_timeout`: it goes upstream itself and its answer is not
-    /// stored (nginx `proxy_cache_lock_timeout`). Does nothing if it is no longer waiting.
-    pub fn collapse_timeout(&mut self, now: Instant, ticket: Ticket, out: &mut Vec<Action>) {
-        let Some(ex) = self.exchanges.get(&ticket) else {
+    /// stored (nginx `proxy_cache_lock_timeout`).
+    pub(crate) fn collapse_timeout(&mut self, now: Instant, ticket: Ticket, out: &mut Vec<Action>) {
+        let Some(mut ex) = self.exchanges.remove(&ticket) else {
             return;
         };
-        if !ex.waiting {
-            return;
-        }
-        let mut ex = self.exchanges.remove(&ticket).expect("present");
         if let Some(lock) = self.locks.get_mut(&ex.req.key) {
             lock.waiters.retain(|&w| w != ticket);
         }
-        ex.no_collapse = true;
+        ex.collapse = false;
         ex.no_store = true;
-        note(out, &ex, ticket, TraceEvent::CollapseTimeout);
+        ex.phase = Phase::Deciding;
+        self.note(out, &ex, ticket, TraceEvent::CollapseTimeout);
         self.forward(now, ticket, ex, out);
     }
 
@@ -432,31 +340,25 @@ impl CacheNode {
     ) {
         match outcome {
             StoreOutcome::Stored { ttl } => {
-                note(
-                    out,
-                    ex,
-                    ticket,
-                    TraceEvent::Stored {
-                        ttl_s: ttl.as_secs(),
-                    },
-                );
+                let event = TraceEvent::Stored {
+                    ttl_s: ttl.as_secs(),
+                };
+                self.note(out, ex, ticket, event);
             }
             StoreOutcome::NotStored { bypass, reason } => {
                 if bypass && matches!(ex.status, CacheStatus::Miss | CacheStatus::Expired) {
                     ex.status = CacheStatus::Bypass;
                 }
-                note(out, ex, ticket, TraceEvent::NotStored { reason });
+                self.note(out, ex, ticket, TraceEvent::NotStored { reason });
             }
         }
     }
 
-    /// The node has its answer for `ticket`: release the requests collapsed behind it, then
-    /// answer downstream.
-    #[allow(clippy::too_many_arguments)]
+    /// The node has its answer for `ticket`: answer downstream, then release the requests
+    /// collapsed behind it.
     fn settle(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         ticket: Ticket,
         ex: Exchange,
         resp: Response,
@@ -471,20 +373,15 @@ impl CacheNode {
             true => CacheNode::not_modified_for(&resp, ex.downstream).unwrap_or(resp),
             false => resp,
         };
-        out.push(Action::Answer {
-            ticket,
-            response,
-            status: ex.status,
-        });
+        self.answer(out, &ex, ticket, response, ex.status);
         if let Some(id) = ex.lock {
-            self.release(now, policy, ex.req.key, id, stored, out);
+            self.release(now, ex.req.key, id, stored, out);
         }
     }
 
     fn release(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         key: CacheKey,
         id: u64,
         stored: bool,
@@ -500,20 +397,21 @@ impl CacheNode {
                 let Some(mut ex) = self.exchanges.remove(&w) else {
                     continue;
                 };
-                ex.waiting = false;
                 // Served from the stored answer if it is servable as is; otherwise (e.g.
                 // `no-cache`) it goes on without collapsing.
-                ex.no_collapse = true;
-                let lookup = self.lookup(now, policy, &ex.req);
-                self.handle(now, policy, w, ex, lookup, out);
+                ex.phase = Phase::Deciding;
+                ex.collapse = false;
+                let lookup = self.lookup(now, &ex.req);
+                self.handle(now, w, ex, lookup, out);
             }
             return;
         }
-        match policy.collapse_uncacheable {
+        match self.settings.policy.collapse_uncacheable {
             UncacheablePolicy::All => {
                 for w in waiters {
                     if let Some(mut ex) = self.exchanges.remove(&w) {
-                        ex.no_collapse = true;
+                        ex.phase = Phase::Deciding;
+                        ex.collapse = false;
                         self.forward(now, w, ex, out);
                     }
                 }
@@ -535,41 +433,48 @@ impl CacheNode {
                 );
                 let mut ex = self.exchanges.remove(&next).expect("found");
                 ex.lock = Some(new_id);
+                ex.phase = Phase::Deciding;
                 self.forward(now, next, ex, out);
             }
         }
     }
 
-    /// Requests this node is handling right now (forwarded or waiting).
+    /// Requests this node is handling right now (upstream or waiting).
     pub fn requests_in_progress(&self) -> usize {
         self.exchanges.len()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cache::CacheControl;
+    use crate::config::CdnConfig;
     use crate::egress::{EgressPool, EgressSelection};
     use crate::message::{CacheKey, Tier};
+    use crate::node::{Hop, NodeSettings};
     use crate::profile::Profile;
     use std::time::Duration;
 
-    fn node() -> CacheNode {
+    pub(crate) fn node_with(tier: Tier, cdn: &CdnConfig, profile: Profile) -> CacheNode {
         let pool = EgressPool::new(
-            &["127.0.1.1".parse().unwrap()],
+            &["127.0.1.1-127.0.1.4".parse().unwrap()],
             EgressSelection::RoundRobin,
             0,
         )
         .unwrap();
-        CacheNode::new("n", Tier::L2, 1 << 20, pool)
+        CacheNode::new("n", tier, 1 << 20, pool).with_settings(NodeSettings::new(cdn, profile))
     }
 
-    fn at(ms: u64) -> Instant {
+    fn node() -> CacheNode {
+        node_with(Tier::L2, &CdnConfig::default(), Profile::Nginx)
+    }
+
+    pub(crate) fn at(ms: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(ms)
     }
 
-    fn ok(cc: &str, date: Instant) -> Response {
+    pub(crate) fn ok(cc: &str, date: Instant) -> Response {
         let mut r = Response::generated(Tier::Origin, 200, "");
         r.reason = None;
         r.body_len = 10;
@@ -578,8 +483,31 @@ mod tests {
         r
     }
 
-    fn policy() -> CachePolicy {
-        CachePolicy::for_profile(Profile::Nginx)
+    /// The hop of the `Connect` for `ticket` among `out`, if any.
+    pub(crate) fn connect_hop(out: &[Action], ticket: Ticket) -> Option<Hop> {
+        out.iter().find_map(|a| match a {
+            Action::Connect(c) if c.ticket == ticket => Some(c.hop),
+            _ => None,
+        })
+    }
+
+    /// Connects `ticket`'s pending hop at `now` and returns the hop its request went out on.
+    pub(crate) fn connect(n: &mut CacheNode, now: Instant, ticket: Ticket, hop: Hop) -> Hop {
+        let mut out = Vec::new();
+        n.connected(now, ticket, hop, &mut out);
+        match out.as_slice() {
+            [Action::Send { hop, .. }] => *hop,
+            other => panic!("expected a Send, got {other:?}"),
+        }
+    }
+
+    fn answered(out: &[Action]) -> Vec<(Ticket, CacheStatus)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Answer { ticket, status, .. } => Some((*ticket, *status)),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -588,22 +516,19 @@ mod tests {
         let req = Request::get(CacheKey(1));
         let mut out = Vec::new();
         for t in 0..3 {
-            n.receive(at(0), &policy(), true, t, &req, None, false, &mut out);
+            n.receive(at(0), t, &req, None, false, &mut out);
         }
-        assert!(matches!(out[0], Action::Forward { ticket: 0, .. }));
+        assert!(matches!(
+            out[0],
+            Action::Connect(crate::node::Connect { ticket: 0, .. })
+        ));
         assert!(matches!(out[1], Action::Wait { ticket: 1, .. }));
         assert!(matches!(out[2], Action::Wait { ticket: 2, .. }));
+        let hop = connect(&mut n, at(0), 0, connect_hop(&out, 0).unwrap());
         out.clear();
-        n.answered(at(100), &policy(), 0, &ok("max-age=60", at(100)), &mut out);
-        let answered: Vec<_> = out
-            .iter()
-            .filter_map(|a| match a {
-                Action::Answer { ticket, status, .. } => Some((*ticket, *status)),
-                _ => None,
-            })
-            .collect();
+        n.answered(at(100), 0, hop, &ok("max-age=60", at(100)), &mut out);
         assert_eq!(
-            answered,
+            answered(&out),
             [
                 (0, CacheStatus::Miss),
                 (1, CacheStatus::Hit),
@@ -619,23 +544,21 @@ mod tests {
         let req = Request::get(CacheKey(1));
         let mut out = Vec::new();
         for t in 0..3 {
-            n.receive(at(0), &policy(), true, t, &req, None, false, &mut out);
+            n.receive(at(0), t, &req, None, false, &mut out);
         }
+        let hop = connect(&mut n, at(0), 0, connect_hop(&out, 0).unwrap());
         out.clear();
         let err = Response::generated(Tier::Origin, 502, "bad").dated(at(100));
-        n.answered(at(100), &policy(), 0, &err, &mut out);
+        n.answered(at(100), 0, hop, &err, &mut out);
         let forwards: Vec<_> = out
             .iter()
-            .filter(|a| matches!(a, Action::Forward { .. }))
+            .filter(|a| matches!(a, Action::Connect(_)))
             .collect();
         assert_eq!(forwards.len(), 1, "{out:?}");
+        let hop1 = connect(&mut n, at(100), 1, connect_hop(&out, 1).unwrap());
         out.clear();
-        n.answered(at(200), &policy(), 1, &err, &mut out);
-        assert!(
-            out.iter()
-                .any(|a| matches!(a, Action::Forward { ticket: 2, .. })),
-            "{out:?}"
-        );
+        n.answered(at(200), 1, hop1, &err, &mut out);
+        assert!(connect_hop(&out, 2).is_some(), "{out:?}");
     }
 
     #[test]
@@ -643,28 +566,20 @@ mod tests {
         let mut n = node();
         let req = Request::get(CacheKey(1));
         let mut out = Vec::new();
-        n.receive(at(0), &policy(), true, 0, &req, None, false, &mut out);
-        n.receive(at(0), &policy(), true, 1, &req, None, false, &mut out);
+        n.receive(at(0), 0, &req, None, false, &mut out);
+        n.receive(at(0), 1, &req, None, false, &mut out);
+        let hop0 = connect(&mut n, at(0), 0, connect_hop(&out, 0).unwrap());
         out.clear();
-        n.collapse_timeout(at(5000), 1, &mut out);
-        assert!(matches!(out[0], Action::Forward { ticket: 1, .. }));
+        // An early timer is ignored.
+        n.timer(at(4999), 1, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        n.timer(at(5000), 1, &mut out);
+        let hop1 = connect(&mut n, at(5000), 1, connect_hop(&out, 1).unwrap());
         out.clear();
-        n.answered(
-            at(5100),
-            &policy(),
-            1,
-            &ok("max-age=60", at(5100)),
-            &mut out,
-        );
+        n.answered(at(5100), 1, hop1, &ok("max-age=60", at(5100)), &mut out);
         assert_eq!(n.cache().len(), 0);
         // The leader's answer is still stored.
-        n.answered(
-            at(6000),
-            &policy(),
-            0,
-            &ok("max-age=60", at(6000)),
-            &mut out,
-        );
+        n.answered(at(6000), 0, hop0, &ok("max-age=60", at(6000)), &mut out);
         assert_eq!(n.cache().len(), 1);
     }
 
@@ -673,16 +588,17 @@ mod tests {
         let mut n = node();
         let req = Request::get(CacheKey(1));
         let mut out = Vec::new();
-        n.receive(at(0), &policy(), true, 0, &req, None, false, &mut out);
+        n.receive(at(0), 0, &req, None, false, &mut out);
+        let hop = connect(&mut n, at(0), 0, connect_hop(&out, 0).unwrap());
         let mut r = ok("max-age=60", at(0));
         r.etag = Some(crate::message::Etag(7));
-        n.answered(at(0), &policy(), 0, &r, &mut out);
+        n.answered(at(0), 0, hop, &r, &mut out);
         out.clear();
         let v = Validators {
             etag: Some(crate::message::Etag(7)),
             last_modified: None,
         };
-        n.receive(at(10), &policy(), true, 1, &req, Some(v), false, &mut out);
+        n.receive(at(10), 1, &req, Some(v), false, &mut out);
         assert!(
             matches!(
                 out[0],

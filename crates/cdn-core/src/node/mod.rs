@@ -1,13 +1,28 @@
-//! A cache node (L1 edge or L2 parent): its store and the RFC 9111 / RFC 5861 decisions made
-//! with it, its revalidations in progress, its collapse locks, its egress pool and its idle
-//! connections to the next tier.
+//! A cache node (L1 edge or L2 parent) as a sans-IO state machine: its store and the
+//! RFC 9111 / RFC 5861 decisions made with it, its collapse locks, and every decision about
+//! going upstream — which parent, which egress address, how many connect attempts, when to
+//! reroute, and which status to generate when the next tier fails.
 //!
-//! Two levels of API: the building blocks (`lookup`, `store`, `revalidated`, `on_error`) and
-//! the request flow built from them in [`flow`] (`receive` → `Action`s), which is what both
-//! the simulator and the real-network proxies drive.
+//! ## The driver contract
+//! A driver (the simulator's event loop, or a real proxy) owns the I/O and the clock:
+//! 1. It calls [`CacheNode::receive`] with a [`Ticket`] of its choosing for each request.
+//! 2. It carries out every [`Action`] the node returns, in order: [`Action::Answer`] (send it
+//!    downstream), [`Action::Connect`] (open or reuse a connection: TCP, then TLS per
+//!    [`TlsPolicy`]), [`Action::Send`] (send the request on it), [`Action::Wait`] (nothing to
+//!    do but arm the timer), [`Action::Revalidate`] (start a background request with
+//!    [`CacheNode::receive_background`]), [`Action::Note`] (append to the trace).
+//! 3. It reports what happened, with the [`Hop`] the action carried:
+//!    [`CacheNode::connected`], [`CacheNode::answered`], [`CacheNode::hop_failed`] with the
+//!    [`FailureKind`](crate::FailureKind) it observed (the only classification a driver
+//!    makes: what the kernel or the peer did).
+//! 4. It calls [`CacheNode::timer`] when an action's `until` comes, unless the outcome came
+//!    first. Stale and early inputs are ignored, so a driver may arm timers lazily and never
+//!    cancels one.
+//!
+//! The node never reads a clock, never blocks, never allocates per request on the hit path.
 
 use crate::cache::KeyBuildHasher;
-use crate::cache::{freshness_lifetime, CachePolicy, CacheStatus, Entry, Storability, Store};
+use crate::cache::{freshness_lifetime, CacheStatus, Entry, Storability, Store};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
 use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
@@ -15,9 +30,16 @@ use crate::time::Instant;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+mod action;
+mod exchange;
 mod flow;
-pub use flow::{Action, Ticket, MUST_REVALIDATE_504};
-use flow::{Exchange, Lock};
+mod settings;
+mod upstream;
+pub use action::{Action, Connect, Hop, Peer, Ticket, TlsPolicy};
+use exchange::Exchange;
+use flow::Lock;
+pub use flow::MUST_REVALIDATE_504;
+pub use settings::NodeSettings;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -112,25 +134,36 @@ pub struct CacheStats {
 
 /// A cache node.
 ///
+/// One request driven by hand: a miss goes to the origin, its answer is stored, and the next
+/// request is a hit.
+///
 /// ```
-/// use cdn_core::{cache::CachePolicy, node::{CacheNode, Lookup}, CacheKey, CacheStatus, EgressPool,
-///     EgressSelection, Instant, Profile, Request, Response, Tier, CacheControl};
+/// use cdn_core::node::{Action, CacheNode, NodeSettings};
+/// use cdn_core::{CacheControl, CacheKey, CacheStatus, CdnConfig, EgressPool, EgressSelection,
+///     Instant, Profile, Request, Response, Tier};
 /// let pool = EgressPool::new(&["127.0.1.1".parse().unwrap()], EgressSelection::RoundRobin, 0).unwrap();
-/// let mut node = CacheNode::new("edge-1", Tier::L1, 1 << 20, pool);
-/// let policy = CachePolicy::for_profile(Profile::Cloudflare);
+/// let mut shield = CacheNode::new("shield-1", Tier::L2, 1 << 20, pool)
+///     .with_settings(NodeSettings::new(&CdnConfig::default(), Profile::Cloudflare));
 /// let req = Request::get(CacheKey(7));
-/// assert!(matches!(node.lookup(Instant::ZERO, &policy, &req), Lookup::Forward { status: CacheStatus::Miss, .. }));
+/// let mut out = Vec::new();
+/// shield.receive(Instant::ZERO, 1, &req, None, false, &mut out);
+/// let Some(Action::Connect(c)) = out.pop() else { panic!("a miss goes upstream") };
+/// shield.connected(Instant::ZERO, 1, c.hop, &mut out);
+/// let Some(Action::Send { hop, .. }) = out.pop() else { panic!("then sends the request") };
 /// let mut resp = Response::generated(Tier::Origin, 200, "");
+/// resp.reason = None;
 /// resp.cache_control = CacheControl::parse("max-age=60");
-/// resp.body_len = 1000;
-/// assert!(node.store(Instant::ZERO, Instant::ZERO, &policy, &req, &resp).stored());
-/// assert!(matches!(node.lookup(Instant::ZERO, &policy, &req), Lookup::Hit(_)));
+/// shield.answered(Instant::ZERO, 1, hop, &resp, &mut out);
+/// assert!(matches!(out.pop(), Some(Action::Answer { status: CacheStatus::Miss, .. })));
+/// shield.receive(Instant::ZERO, 2, &req, None, false, &mut out);
+/// assert!(matches!(out.pop(), Some(Action::Answer { status: CacheStatus::Hit, .. })));
 /// ```
 pub struct CacheNode {
     name: String,
     tier: Tier,
     store: Store,
     state: NodeState,
+    settings: NodeSettings,
     egress: EgressPool,
     idle: Vec<(Ipv4Addr, u16)>,
     revalidating: HashSet<CacheKey>,
@@ -155,7 +188,8 @@ pub fn is_error_for_always_online(status: u16) -> bool {
 }
 
 impl CacheNode {
-    /// A node with an empty cache of `capacity` bytes.
+    /// A node with an empty cache of `capacity` bytes and [`NodeSettings::default`]
+    /// (Cloudflare's); see [`CacheNode::with_settings`].
     pub fn new(
         name: impl Into<String>,
         tier: Tier,
@@ -167,6 +201,7 @@ impl CacheNode {
             tier,
             store: Store::new(capacity),
             state: NodeState::Up,
+            settings: NodeSettings::default(),
             egress,
             idle: Vec::new(),
             revalidating: HashSet::new(),
@@ -175,6 +210,28 @@ impl CacheNode {
             locks: HashMap::default(),
             next_lock: 0,
         }
+    }
+
+    /// The same node with `settings`.
+    pub fn with_settings(mut self, settings: NodeSettings) -> CacheNode {
+        self.settings = settings;
+        self
+    }
+
+    /// Replaces the node's settings (an `[[event]]` changed `[cdn]`). Requests in progress
+    /// keep the deadlines they were given.
+    pub fn configure(&mut self, settings: NodeSettings) {
+        self.settings = settings;
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &NodeSettings {
+        &self.settings
+    }
+
+    /// Whether the node accepts connections (`down` refuses them: nothing listens).
+    pub fn listening(&self) -> bool {
+        self.state != NodeState::Down
     }
 
     /// The node's name.
@@ -219,7 +276,8 @@ impl CacheNode {
     }
 
     /// Looks a request up and counts the hit or miss.
-    pub fn lookup(&mut self, now: Instant, policy: &CachePolicy, req: &Request) -> Lookup {
+    pub(crate) fn lookup(&mut self, now: Instant, req: &Request) -> Lookup {
+        let stale_while_revalidate = self.settings.policy.stale_while_revalidate;
         let forward = |status| Lookup::Forward {
             status,
             conditional: None,
@@ -241,7 +299,7 @@ impl CacheNode {
             self.stats.hit += 1;
             return Lookup::Hit(self.served(&e, now));
         }
-        if policy.stale_while_revalidate && !cc.forbids_stale() && !cc.no_cache {
+        if stale_while_revalidate && !cc.forbids_stale() && !cc.no_cache {
             if let Some(window) = cc.stale_while_revalidate {
                 if e.staleness(now) <= Duration::from_secs(window.into()) {
                     self.stats.hit += 1;
@@ -265,7 +323,7 @@ impl CacheNode {
     }
 
     /// Marks the background revalidation of `req`'s URL as finished.
-    pub fn revalidation_done(&mut self, req: &Request) {
+    pub(crate) fn revalidation_done(&mut self, req: &Request) {
         self.revalidating.remove(&req.key);
         self.revalidating.remove(&req.key.variant(req.encoding));
     }
@@ -273,11 +331,10 @@ impl CacheNode {
     /// Offers a response from the next tier to the cache. `request_time` is when this node
     /// sent its request upstream and `now` when the response arrived: the stored age is
     /// RFC 9111 §4.2.3's corrected initial age, `max(now − Date, Age + (now − request_time))`.
-    pub fn store(
+    pub(crate) fn store(
         &mut self,
         now: Instant,
         request_time: Instant,
-        policy: &CachePolicy,
         req: &Request,
         resp: &Response,
     ) -> StoreOutcome {
@@ -287,7 +344,7 @@ impl CacheNode {
                 reason: "not eligible for caching",
             };
         }
-        let ttl = match freshness_lifetime(policy, req.method, resp) {
+        let ttl = match freshness_lifetime(&self.settings.policy, req.method, resp) {
             Storability::Store(ttl) => ttl,
             Storability::DoNotStore { reason, bypass } => {
                 return StoreOutcome::NotStored { bypass, reason }
@@ -319,11 +376,10 @@ impl CacheNode {
     /// The next tier answered `304 Not Modified` to a conditional request: refresh the stored
     /// copy with the 304's metadata and return it for serving (`REVALIDATED`). `None` if the
     /// copy has been evicted meanwhile (the caller must fetch it in full).
-    pub fn revalidated(
+    pub(crate) fn revalidated(
         &mut self,
         now: Instant,
         request_time: Instant,
-        policy: &CachePolicy,
         req: &Request,
         not_modified: &Response,
     ) -> Option<Response> {
@@ -336,7 +392,7 @@ impl CacheNode {
             fresh.cache_control = not_modified.cache_control;
         }
         fresh.status = e.response.status;
-        if !self.store(now, request_time, policy, req, &fresh).stored() {
+        if !self.store(now, request_time, req, &fresh).stored() {
             return None;
         }
         let (_, e) = self.entry(req)?;
@@ -346,21 +402,22 @@ impl CacheNode {
     /// What to do with a stored copy when the next tier failed with `status` (the code this
     /// node would otherwise send). `disconnected` is true when the hop itself failed rather
     /// than the next tier answering an error.
-    pub fn on_error(
+    pub(crate) fn on_error(
         &mut self,
         now: Instant,
-        policy: &CachePolicy,
         req: &Request,
         status: u16,
         disconnected: bool,
     ) -> OnError {
+        let policy = &self.settings.policy;
+        let (always_online, stale_if_error) = (policy.always_online, policy.stale_if_error);
         if !req.eligible || req.method == Method::Other {
             return OnError::PassError;
         }
         let Some((_, e)) = self.entry(req) else {
             return OnError::PassError;
         };
-        if policy.always_online {
+        if always_online {
             return if is_error_for_always_online(status) {
                 OnError::ServeStale(self.served(&e, now))
             } else {
@@ -369,7 +426,7 @@ impl CacheNode {
         }
         let cc = *e.cache_control();
         let stale_ok = !cc.forbids_stale() && !cc.no_cache;
-        if policy.stale_if_error && stale_ok && is_error_for_stale(status) {
+        if stale_if_error && stale_ok && is_error_for_stale(status) {
             if let Some(window) = cc.stale_if_error {
                 if e.staleness(now) <= Duration::from_secs(window.into()) {
                     return OnError::ServeStale(self.served(&e, now));
@@ -398,7 +455,7 @@ impl CacheNode {
     /// A connection to the next tier: an idle one if `keepalive` allows (most recently used
     /// first, as nginx's upstream keepalive cache does), else a new one from the egress pool.
     /// Returns the source address and whether the connection was reused.
-    pub fn take_connection(
+    pub(crate) fn take_connection(
         &mut self,
         req: &Request,
         port: u16,
@@ -413,7 +470,7 @@ impl CacheNode {
     }
 
     /// Returns a healthy connection from `source` to `port` to the idle set.
-    pub fn return_connection(&mut self, source: Ipv4Addr, port: u16) {
+    pub(crate) fn return_connection(&mut self, source: Ipv4Addr, port: u16) {
         self.idle.push((source, port));
     }
 
@@ -444,7 +501,6 @@ mod tests {
     use crate::cache::CacheControl;
     use crate::egress::EgressSelection;
     use crate::message::Encoding;
-    use crate::profile::Profile;
 
     fn node() -> CacheNode {
         let pool = EgressPool::new(
@@ -470,10 +526,6 @@ mod tests {
         r
     }
 
-    fn policy() -> CachePolicy {
-        CachePolicy::for_profile(Profile::Cloudflare)
-    }
-
     #[test]
     fn age_is_the_corrected_initial_age_plus_residency() {
         let mut n = node();
@@ -481,8 +533,8 @@ mod tests {
         // Sent at t=0, arrived at t=2 with Age: 5 (it sat upstream for 5 s).
         let mut r = origin("max-age=60", at(0));
         r.age = Duration::from_secs(5);
-        n.store(at(2), at(0), &policy(), &req, &r);
-        match n.lookup(at(12), &policy(), &req) {
+        n.store(at(2), at(0), &req, &r);
+        match n.lookup(at(12), &req) {
             Lookup::Hit(h) => assert_eq!(h.age, Duration::from_secs(5 + 2 + 10)),
             other => panic!("{other:?}"),
         }
@@ -495,11 +547,10 @@ mod tests {
         n.store(
             at(0),
             at(0),
-            &policy(),
             &req,
             &origin("max-age=10, stale-while-revalidate=30", at(0)),
         );
-        let first = n.lookup(at(15), &policy(), &req);
+        let first = n.lookup(at(15), &req);
         assert!(
             matches!(
                 first,
@@ -510,7 +561,7 @@ mod tests {
             ),
             "{first:?}"
         );
-        let second = n.lookup(at(16), &policy(), &req);
+        let second = n.lookup(at(16), &req);
         assert!(
             matches!(
                 second,
@@ -523,7 +574,7 @@ mod tests {
         );
         n.revalidation_done(&req);
         assert!(matches!(
-            n.lookup(at(17), &policy(), &req),
+            n.lookup(at(17), &req),
             Lookup::ServeStale {
                 revalidate: true,
                 ..
@@ -531,7 +582,7 @@ mod tests {
         ));
         // Past the window: a conditional fetch.
         assert!(matches!(
-            n.lookup(at(41), &policy(), &req),
+            n.lookup(at(41), &req),
             Lookup::Forward {
                 status: CacheStatus::Expired,
                 conditional: Some(_)
@@ -546,18 +597,11 @@ mod tests {
         n.store(
             at(0),
             at(0),
-            &policy(),
             &req,
             &origin("max-age=10, must-revalidate, stale-if-error=60", at(0)),
         );
-        assert_eq!(
-            n.on_error(at(20), &policy(), &req, 521, true),
-            OnError::GatewayTimeout
-        );
-        assert_eq!(
-            n.on_error(at(20), &policy(), &req, 503, false),
-            OnError::PassError
-        );
+        assert_eq!(n.on_error(at(20), &req, 521, true), OnError::GatewayTimeout);
+        assert_eq!(n.on_error(at(20), &req, 503, false), OnError::PassError);
     }
 
     #[test]
@@ -567,37 +611,32 @@ mod tests {
         n.store(
             at(0),
             at(0),
-            &policy(),
             &req,
             &origin("max-age=10, stale-if-error=60", at(0)),
         );
         assert!(matches!(
-            n.on_error(at(50), &policy(), &req, 521, true),
+            n.on_error(at(50), &req, 521, true),
             OnError::ServeStale(_)
         ));
         assert!(matches!(
-            n.on_error(at(50), &policy(), &req, 500, false),
+            n.on_error(at(50), &req, 500, false),
             OnError::ServeStale(_)
         ));
-        assert_eq!(
-            n.on_error(at(71), &policy(), &req, 521, true),
-            OnError::PassError
-        );
+        assert_eq!(n.on_error(at(71), &req, 521, true), OnError::PassError);
     }
 
     #[test]
     fn always_online_ignores_stale_if_error_and_skips_404_500_503() {
         let mut n = node();
         let req = Request::get(CacheKey(1));
-        let mut p = policy();
-        p.always_online = true;
-        n.store(at(0), at(0), &p, &req, &origin("max-age=10", at(0)));
+        n.settings.policy.always_online = true;
+        n.store(at(0), at(0), &req, &origin("max-age=10", at(0)));
         assert!(matches!(
-            n.on_error(at(5000), &p, &req, 522, true),
+            n.on_error(at(5000), &req, 522, true),
             OnError::ServeStale(_)
         ));
         for s in [404, 500, 503] {
-            assert_eq!(n.on_error(at(5000), &p, &req, s, false), OnError::PassError);
+            assert_eq!(n.on_error(at(5000), &req, s, false), OnError::PassError);
         }
     }
 
@@ -606,15 +645,9 @@ mod tests {
         let mut n = node();
         let req = Request::get(CacheKey(1));
         assert!(n
-            .store(
-                at(0),
-                at(0),
-                &policy(),
-                &req,
-                &origin("no-cache, max-age=60", at(0))
-            )
+            .store(at(0), at(0), &req, &origin("no-cache, max-age=60", at(0)))
             .stored());
-        let l = n.lookup(at(1), &policy(), &req);
+        let l = n.lookup(at(1), &req);
         assert!(
             matches!(
                 l,
@@ -627,7 +660,7 @@ mod tests {
         );
         let mut nm = origin("", at(1));
         nm.status = 304;
-        let served = n.revalidated(at(1), at(1), &policy(), &req, &nm).unwrap();
+        let served = n.revalidated(at(1), at(1), &req, &nm).unwrap();
         assert_eq!(served.status, 200);
         assert_eq!(served.body_len, 100);
     }
@@ -642,18 +675,18 @@ mod tests {
         };
         let mut r = origin("max-age=60", at(0));
         r.vary = Vary::AcceptEncoding;
-        n.store(at(0), at(0), &policy(), &gz, &r);
-        assert!(matches!(n.lookup(at(1), &policy(), &gz), Lookup::Hit(_)));
+        n.store(at(0), at(0), &gz, &r);
+        assert!(matches!(n.lookup(at(1), &gz), Lookup::Hit(_)));
         assert!(matches!(
-            n.lookup(at(1), &policy(), &br),
+            n.lookup(at(1), &br),
             Lookup::Forward {
                 status: CacheStatus::Miss,
                 ..
             }
         ));
-        n.store(at(1), at(1), &policy(), &br, &r);
-        assert!(matches!(n.lookup(at(2), &policy(), &br), Lookup::Hit(_)));
-        assert!(matches!(n.lookup(at(2), &policy(), &gz), Lookup::Hit(_)));
+        n.store(at(1), at(1), &br, &r);
+        assert!(matches!(n.lookup(at(2), &br), Lookup::Hit(_)));
+        assert!(matches!(n.lookup(at(2), &gz), Lookup::Hit(_)));
     }
 
     #[test]
@@ -664,14 +697,14 @@ mod tests {
             ..Request::get(CacheKey(1))
         };
         assert!(matches!(
-            n.lookup(at(0), &policy(), &req),
+            n.lookup(at(0), &req),
             Lookup::Forward {
                 status: CacheStatus::Dynamic,
                 ..
             }
         ));
         assert!(!n
-            .store(at(0), at(0), &policy(), &req, &origin("max-age=60", at(0)))
+            .store(at(0), at(0), &req, &origin("max-age=60", at(0)))
             .stored());
     }
 

@@ -108,6 +108,9 @@ async fn respond(
     faults: mpsc::Sender<Fault>,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<http::OriginBody>, Infallible> {
+    if let Some(due) = crate::timing::stamp(req.headers(), crate::timing::DUE_HEADER) {
+        shared.timers.arrived(due);
+    }
     let core_req = http::core_request(&req, peer, tls);
     let (reply, snapshot) = {
         let mut o = shared.lock_origin();
@@ -125,14 +128,22 @@ async fn respond(
             response,
             rejected_by,
         } => {
-            tokio::time::sleep_until(shared.clock.deadline(done)).await;
-            return Ok(http::build(
+            if let Some(by) = rejected_by {
+                record_defence(&shared, &req, by);
+            }
+            shared.timers.sleep_until(done).await;
+            let mut resp = http::build(
                 &shared.clock,
                 &shared.chunk,
                 response,
                 rejected_by,
                 &snapshot,
-            ));
+            );
+            // When it leaves, for the receiver's emulated link.
+            let sent = shared.clock.now().as_nanos();
+            resp.headers_mut()
+                .insert(crate::timing::SENT_HEADER, ::http::HeaderValue::from(sent));
+            return Ok(resp);
         }
         OriginReply::Hang => Fault::Hang,
         OriginReply::Reset => Fault::Reset,
@@ -142,6 +153,30 @@ async fn respond(
     let _ = faults.send(fault).await;
     // The connection task drops this future together with hyper's connection.
     std::future::pending().await
+}
+
+/// A traced request (the CDN passes the trace header on) turned away by a defence.
+fn record_defence(
+    shared: &Shared,
+    req: &hyper::Request<hyper::body::Incoming>,
+    by: cdn_core::origin::Defence,
+) {
+    let number = req
+        .headers()
+        .get(crate::trace_sink::TRACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = number {
+        let host = shared
+            .hostname
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let at = shared.clock.now();
+        shared
+            .traces
+            .record(n, at, &host, cdn_core::TraceEvent::Defended { by });
+    }
 }
 
 /// Carries out a fault on the stream hyper handed back.

@@ -41,6 +41,8 @@ use crate::clock::VirtualClock;
 use crate::error::NetError;
 use crate::netns::{self, NftTable};
 use crate::resolver::{HostEntry, Resolver};
+use crate::timing::{LagMeter, Timers};
+use crate::trace_sink::TraceSink;
 use bytes::Bytes;
 use cdn_core::{Instant, Origin, OriginConfig};
 use slot::PortSlot;
@@ -64,6 +66,23 @@ pub enum NetworkAccess {
     PrivateNamespace,
 }
 
+/// The fault in `config` that only a private network namespace can make real (a REJECT for
+/// some sources only, an unreachable route), if any.
+///
+/// ```
+/// use cdn_core::{OriginConfig, OriginState};
+/// let down = OriginConfig { state: OriginState::Down, ..Default::default() };
+/// assert_eq!(cdn_net::origin::needs_private_namespace(&down), None);
+/// let unreachable = OriginConfig { state: OriginState::Unreachable, ..Default::default() };
+/// assert!(cdn_net::origin::needs_private_namespace(&unreachable).is_some());
+/// ```
+pub fn needs_private_namespace(config: &OriginConfig) -> Option<&'static str> {
+    match plan::plan(config, NetworkAccess::Unprivileged) {
+        Err(NetError::NeedsPrivateNamespace { fault }) => Some(fault),
+        _ => None,
+    }
+}
+
 /// Options of [`OriginServer::start_with`]. `Default`: time scale 1, a fresh clock and
 /// resolver, unprivileged, 2 s shutdown grace.
 #[derive(Clone, Debug)]
@@ -79,6 +98,12 @@ pub struct OriginOptions {
     /// How long [`OriginServer::shutdown`] lets in-flight requests finish (real time,
     /// default 2 s).
     pub shutdown_grace: Duration,
+    /// Where the lateness of the server's timers (its service times) is recorded (default:
+    /// a meter of its own).
+    pub lag: LagMeter,
+    /// Where the steps of traced requests (a defence turning one away) are recorded
+    /// (default: a sink of its own).
+    pub traces: TraceSink,
 }
 
 impl Default for OriginOptions {
@@ -89,6 +114,8 @@ impl Default for OriginOptions {
             resolver: Resolver::default(),
             access: NetworkAccess::Unprivileged,
             shutdown_grace: Duration::from_secs(2),
+            lag: LagMeter::default(),
+            traces: TraceSink::default(),
         }
     }
 }
@@ -117,6 +144,10 @@ pub(crate) enum Role {
 pub(crate) struct Shared {
     origin: Mutex<Origin>,
     pub(crate) clock: VirtualClock,
+    /// The clock's timers, measured.
+    pub(crate) timers: Timers,
+    pub(crate) traces: TraceSink,
+    pub(crate) hostname: Mutex<String>,
     pub(crate) certs: Arc<Certificates>,
     pub(crate) chunk: Bytes,
     /// Shutdown has begun: stop accepting, close idle and hung connections, finish the rest.
@@ -209,6 +240,9 @@ impl OriginServer {
         let shared = Arc::new(Shared {
             origin: Mutex::new(Origin::new(config.clone())),
             clock,
+            timers: Timers::new(clock, options.lag),
+            traces: options.traces,
+            hostname: Mutex::new(config.hostname.clone()),
             certs,
             chunk: http::body_chunk(),
             soft: CancellationToken::new(),
@@ -301,6 +335,11 @@ impl OriginServer {
             let now = self.shared.clock.now();
             o.reconfigure(now, config.clone());
         }
+        *self
+            .shared
+            .hostname
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = config.hostname.clone();
         self.apply(&plan, &config).await?;
         tracing::info!(ip = %self.ip, state = ?config.state, "origin reconfigured");
         Ok(())

@@ -1,0 +1,156 @@
+//! Real L1 and L2 cache proxies: hyper servers on loopback that are *drivers* of a
+//! `cdn-core` [`CacheNode`] — the same state machine the simulator drives. The node decides
+//! everything (cache, collapsing, which parent, which egress address, connect attempts,
+//! rerouting, the status to generate); a proxy does the I/O the node asks for and reports
+//! what the kernel and the peer did.
+//!
+//! Each request gets a ticket and a mailbox. The node (behind a mutex) returns
+//! [`Action`](cdn_core::node::Action)s; each is delivered to the mailbox of the request it
+//! names, so a request that finishes can release requests collapsed behind it that other
+//! tasks are holding. A request task carries out its own actions: connect (without holding
+//! the lock), send, wait for a deadline, or answer.
+//!
+//! ## Layout
+//! | module | one job |
+//! |---|---|
+//! | `mod.rs` | [`Proxy`]: start, settings, shutdown |
+//! | `port` | the listening port: accepting, or refusing while the node is `down` |
+//! | `shared` | the node behind its mutex, tickets, mailboxes, delivering actions |
+//! | `request` | one request's task: carrying out the node's actions with real timers |
+//! | `upstream` | connections to the next tier: pool, source binding, TCP, TLS, exchanges |
+//! | `http` | model messages ⇄ hyper messages |
+
+mod http;
+mod port;
+mod request;
+mod shared;
+mod upstream;
+
+use crate::certs::Certificates;
+use crate::error::NetError;
+use crate::link::Links;
+use crate::resolver::Resolver;
+use crate::timing::Timers;
+use crate::trace_sink::TraceSink;
+use cdn_core::{CacheNode, NodeSettings, NodeState, Tier};
+use shared::Shared;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a proxy forwards to.
+#[derive(Clone, Debug)]
+pub enum Upstream {
+    /// An L1: its L2 parents, in configuration order (name, address); the node's
+    /// [`Peer::Parent`](cdn_core::node::Peer::Parent) indexes this list.
+    Parents(Vec<(String, SocketAddr)>),
+    /// An L2: the origin, by hostname through the resolver.
+    Origin,
+}
+
+/// Everything a proxy needs to start.
+pub struct ProxySpec {
+    /// The model node, configured ([`CacheNode::with_settings`]) and in its initial state.
+    pub node: CacheNode,
+    /// The loopback address to listen on.
+    pub listen: Ipv4Addr,
+    /// What it forwards to.
+    pub upstream: Upstream,
+    /// The origin's hostname (cache keys and TLS server name).
+    pub origin_host: String,
+    /// Where the origin lives.
+    pub resolver: Resolver,
+    /// Certificates and the trust the proxies have.
+    pub certs: Arc<Certificates>,
+    /// Virtual time, and the meter of how late its timers fire.
+    pub timers: Timers,
+    /// Where traced requests' steps go.
+    pub traces: TraceSink,
+    /// The emulated latency of the links this proxy uses.
+    pub links: Links,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    port: std::sync::Mutex<port::Port>,
+}
+
+impl Proxy {
+    /// Binds `spec.listen:0` and starts serving (or refusing, if the node is `down`).
+    pub async fn start(spec: ProxySpec) -> Result<Proxy, NetError> {
+        let listening = spec.node.listening();
+        let shared = Arc::new(Shared::new(spec));
+        let mut port = port::Port::reserve(shared.listen_ip())?;
+        let addr = port.addr();
+        if listening {
+            port.listen(&shared)?;
+        }
+        Ok(Proxy {
+            addr,
+            shared,
+            port: std::sync::Mutex::new(port),
+        })
+    }
+
+    /// The address clients (or the L1 tier) connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The node's tier.
+    pub fn tier(&self) -> Tier {
+        self.shared.tier
+    }
+
+    /// How many requests this proxy answered with each cache status, indexed by
+    /// [`CacheStatus::index`](cdn_core::CacheStatus::index).
+    pub fn answered(&self) -> [u64; 8] {
+        self.shared.answered()
+    }
+
+    /// Applies new settings, state and link latencies (an `[[event]]`). A node that goes `down` stops
+    /// listening (new connections are refused by the kernel; requests in flight finish); one
+    /// that comes back listens again on the same port.
+    pub fn update(
+        &self,
+        settings: NodeSettings,
+        state: NodeState,
+        links: Links,
+    ) -> Result<(), NetError> {
+        let listening = self.shared.update(settings, state, links);
+        let mut port = self.port.lock().unwrap_or_else(|e| e.into_inner());
+        match (listening, port.is_listening()) {
+            (true, false) => port.listen(&self.shared),
+            (false, true) => {
+                port.refuse();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets pooled upstream connections (the origin restarted).
+    pub fn drop_connections(&self) {
+        self.shared.drop_connections();
+    }
+
+    /// Closes idle connections to the parents (one went down or came back: a pooled
+    /// connection to it would skip the connect the kernel must refuse or accept).
+    pub fn drop_parent_connections(&self) {
+        self.shared.pool.clear_parents();
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `grace`, then aborts what
+    /// is left and closes everything. Returns how many requests were cut off.
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        self.port.lock().unwrap_or_else(|e| e.into_inner()).refuse();
+        self.shared.shutdown(grace).await
+    }
+}

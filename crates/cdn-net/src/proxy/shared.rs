@@ -1,0 +1,233 @@
+//! The node behind its mutex, shared by every task of a proxy: tickets, mailboxes, and the
+//! delivery of the node's actions to the tasks that carry them out.
+
+use super::upstream::Pool;
+use super::{ProxySpec, Upstream};
+use crate::certs::Certificates;
+use crate::link::Links;
+use crate::resolver::Resolver;
+use crate::timing::Timers;
+use crate::trace_sink::TraceSink;
+use cdn_core::node::{Action, Ticket};
+use cdn_core::{CacheNode, NodeSettings, NodeState, Request, Tier, TraceEvent};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The node and who waits for its actions.
+pub(super) struct NodeSlot {
+    pub(super) node: CacheNode,
+    mailboxes: HashMap<Ticket, UnboundedSender<Action>>,
+    /// Traced requests: ticket → request number.
+    traced: HashMap<Ticket, u64>,
+    next_ticket: Ticket,
+}
+
+/// Everything a proxy's tasks share.
+pub(super) struct Shared {
+    pub(super) tier: Tier,
+    pub(super) name: String,
+    /// The vendor (fixed for a run).
+    pub(super) profile: cdn_core::Profile,
+    listen: Ipv4Addr,
+    pub(super) timers: Timers,
+    slot: Mutex<NodeSlot>,
+    pub(super) upstream: Upstream,
+    pub(super) origin_host: String,
+    pub(super) resolver: Resolver,
+    pub(super) certs: Arc<Certificates>,
+    pub(super) traces: TraceSink,
+    links: std::sync::RwLock<Links>,
+    /// Idle upstream connections.
+    pub(super) pool: Pool,
+    /// Stop accepting; connections finish their in-flight request, then close.
+    pub(super) shutdown: CancellationToken,
+    /// The grace period is over: abort whatever still waits.
+    pub(super) abort: CancellationToken,
+    pub(super) tasks: TaskTracker,
+    /// Answers sent downstream, by cache status (`CacheStatus::index`).
+    answered: Mutex<[u64; 8]>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A request registered with the node: its ticket and mailbox.
+pub(super) struct Registered {
+    pub(super) ticket: Ticket,
+    pub(super) rx: UnboundedReceiver<Action>,
+    /// The request number, if it is traced.
+    pub(super) trace: Option<u64>,
+}
+
+impl Shared {
+    pub(super) fn new(spec: ProxySpec) -> Shared {
+        Shared {
+            tier: spec.node.tier(),
+            name: spec.node.name().to_string(),
+            profile: spec.node.settings().profile,
+            listen: spec.listen,
+            timers: spec.timers,
+            slot: Mutex::new(NodeSlot {
+                node: spec.node,
+                mailboxes: HashMap::new(),
+                traced: HashMap::new(),
+                next_ticket: 0,
+            }),
+            upstream: spec.upstream,
+            origin_host: spec.origin_host,
+            resolver: spec.resolver,
+            certs: spec.certs,
+            traces: spec.traces,
+            links: std::sync::RwLock::new(spec.links),
+            pool: Pool::default(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            answered: Mutex::new([0; 8]),
+        }
+    }
+
+    pub(super) fn listen_ip(&self) -> Ipv4Addr {
+        self.listen
+    }
+
+    /// The node, locked (never held across an await).
+    pub(super) fn node(&self) -> MutexGuard<'_, NodeSlot> {
+        lock(&self.slot)
+    }
+
+    /// Whether the node keeps origin connections alive.
+    pub(super) fn keepalive(&self) -> bool {
+        self.node().node.settings().keepalive
+    }
+
+    pub(super) fn answered(&self) -> [u64; 8] {
+        *lock(&self.answered)
+    }
+
+    pub(super) fn count_answer(&self, status: cdn_core::CacheStatus) {
+        lock(&self.answered)[status.index()] += 1;
+    }
+
+    /// The emulated link latencies in force.
+    pub(super) fn links(&self) -> Links {
+        *self.links.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// New settings, state and links; returns whether the node listens.
+    pub(super) fn update(&self, settings: NodeSettings, state: NodeState, links: Links) -> bool {
+        *self.links.write().unwrap_or_else(|e| e.into_inner()) = links;
+        let mut slot = self.node();
+        slot.node.configure(settings);
+        slot.node.set_state(state);
+        slot.node.listening()
+    }
+
+    pub(super) fn drop_connections(&self) {
+        self.node().node.drop_connections();
+        self.pool.clear();
+    }
+
+    /// A new ticket with a mailbox.
+    pub(super) fn register(&self, slot: &mut NodeSlot, trace: Option<u64>) -> Registered {
+        let (tx, rx) = unbounded_channel();
+        let ticket = slot.next_ticket;
+        slot.next_ticket += 1;
+        slot.mailboxes.insert(ticket, tx);
+        if let Some(n) = trace {
+            slot.traced.insert(ticket, n);
+        }
+        Registered { ticket, rx, trace }
+    }
+
+    /// Forgets a ticket (answered, or its task is gone).
+    pub(super) fn unregister(&self, ticket: Ticket) {
+        let mut slot = self.node();
+        slot.mailboxes.remove(&ticket);
+        slot.traced.remove(&ticket);
+    }
+
+    /// Records a step of a traced request at this node.
+    pub(super) fn trace(&self, trace: Option<u64>, event: TraceEvent) {
+        if let Some(n) = trace {
+            let at = self.timers.now();
+            self.traces.record(n, at, &self.name, event);
+        }
+    }
+
+    /// Delivers actions to the requests they name; notes go to the trace sink; a
+    /// revalidation starts a background request (which always concerns `path`: the URL
+    /// whose lookup asked for it).
+    pub(super) fn dispatch(
+        self: &Arc<Self>,
+        slot: &mut NodeSlot,
+        out: &mut Vec<Action>,
+        path: &Arc<str>,
+    ) {
+        for action in out.drain(..) {
+            match action {
+                Action::Note { ticket, event } => {
+                    let n = slot.traced.get(&ticket).copied();
+                    self.trace(n, event);
+                }
+                Action::Revalidate { req, conditional } => {
+                    self.start_background(slot, req, conditional, path);
+                }
+                action => {
+                    let ticket = action.ticket().expect("every other action names a request");
+                    if let Some(tx) = slot.mailboxes.get(&ticket) {
+                        let _ = tx.send(action);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_background(
+        self: &Arc<Self>,
+        slot: &mut NodeSlot,
+        req: Request,
+        conditional: Option<cdn_core::node::Validators>,
+        path: &Arc<str>,
+    ) {
+        let reg = self.register(slot, None);
+        let mut more = Vec::new();
+        let now = self.timers.now();
+        slot.node
+            .receive_background(now, reg.ticket, &req, conditional, &mut more);
+        let s = self.clone();
+        let p = path.clone();
+        self.tasks.spawn(async move {
+            let _ = s.carry_out(reg, req, p).await;
+        });
+        self.dispatch(slot, &mut more, path);
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `grace`, then aborts what
+    /// is left. Returns how many tasks were cut off.
+    pub(super) async fn shutdown(&self, grace: Duration) -> usize {
+        self.shutdown.cancel();
+        self.tasks.close();
+        // Idle upstream connections would keep their driver tasks alive: close them now
+        // (requests in flight keep theirs, and their connections are closed when they end).
+        self.pool.clear();
+        let mut cut = 0;
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            cut = self.tasks.len();
+            tracing::warn!(proxy = %self.name, cut, "requests cut off at shutdown");
+            self.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.tasks.wait()).await;
+        }
+        self.pool.clear();
+        cut
+    }
+}

@@ -1,0 +1,326 @@
+//! Connections to the next tier: the idle pool, binding the egress address, TCP connect,
+//! TLS per the node's policy, and one request/response exchange — each bounded by the
+//! deadline the node gave, each delayed by the emulated link, each outcome classified into a
+//! [`FailureKind`] (what the kernel or the peer did; the node decides what it means).
+
+use super::shared::Shared;
+use crate::certs::cert_problem_io;
+use crate::timing::{stamp, DUE_HEADER, SENT_HEADER};
+use crate::wire;
+use bytes::Bytes;
+use cdn_core::node::{Connect, Peer};
+use cdn_core::origin::ConnectVerdict;
+use cdn_core::{FailureKind, Instant, Response, Tier, TraceEvent};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::TlsConnector;
+
+pub(super) type Sender = SendRequest<Full<Bytes>>;
+
+/// What an idle connection leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum PoolKey {
+    /// The `i`-th parent.
+    Parent(u16),
+    /// The origin's port, from an egress address.
+    Origin { source: Ipv4Addr, port: u16 },
+}
+
+/// Idle upstream connections, most recently used last (as nginx's keepalive cache).
+#[derive(Default)]
+pub(super) struct Pool {
+    idle: Mutex<HashMap<PoolKey, Vec<Sender>>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<Sender>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self, key: PoolKey) -> Option<Sender> {
+        let mut idle = self.lock();
+        let list = idle.get_mut(&key)?;
+        while let Some(s) = list.pop() {
+            if !s.is_closed() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: PoolKey, sender: Sender) {
+        self.lock().entry(key).or_default().push(sender);
+    }
+
+    /// Closes every idle connection.
+    pub(super) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Closes the idle connections to parents.
+    pub(super) fn clear_parents(&self) {
+        self.lock().retain(|k, _| !matches!(k, PoolKey::Parent(_)));
+    }
+}
+
+/// An open connection for one hop.
+pub(super) struct Conn {
+    key: PoolKey,
+    sender: Sender,
+}
+
+impl Conn {
+    /// Whether this connection leads to the origin (else to a parent).
+    pub(super) fn to_origin(&self) -> bool {
+        matches!(self.key, PoolKey::Origin { .. })
+    }
+}
+
+/// How a hop ended without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HopError {
+    /// The kernel or the peer did this.
+    Failed(FailureKind),
+    /// The node's deadline came first; the virtual time then.
+    Deadline(Instant),
+}
+
+impl Shared {
+    /// Opens (or reuses) the connection a [`Connect`] asks for, recording the connect step
+    /// of a traced request.
+    pub(super) async fn open(
+        self: &Arc<Self>,
+        c: &Connect,
+        trace: Option<u64>,
+    ) -> Result<Conn, HopError> {
+        let started = self.timers.now();
+        let (to, peer_name, key) = match c.peer {
+            Peer::Parent(i) => {
+                let name = match &self.upstream {
+                    super::Upstream::Parents(p) => p.get(i as usize).map(|p| p.0.clone()),
+                    super::Upstream::Origin => None,
+                };
+                (Tier::L2, name.unwrap_or_default(), PoolKey::Parent(i))
+            }
+            Peer::Origin => {
+                let source = c.source.unwrap_or(Ipv4Addr::LOCALHOST);
+                let key = PoolKey::Origin {
+                    source,
+                    port: c.port,
+                };
+                (Tier::Origin, self.origin_host.clone(), key)
+            }
+        };
+        let record = |verdict: Option<ConnectVerdict>, reused: bool| {
+            if let Some(n) = trace {
+                let event = TraceEvent::Connect {
+                    to,
+                    peer: peer_name.clone(),
+                    port: c.port,
+                    egress: c.source,
+                    reused,
+                    verdict,
+                    attempt: c.attempt,
+                };
+                self.traces.record(n, started, &self.name, event);
+            }
+        };
+        if c.reuse {
+            if let Some(sender) = self.pool.take(key) {
+                record(None, true);
+                return Ok(Conn { key, sender });
+            }
+        }
+        let (addr, one_way) = match key {
+            PoolKey::Parent(i) => match &self.upstream {
+                super::Upstream::Parents(p) if (i as usize) < p.len() => {
+                    (p[i as usize].1, Duration::ZERO)
+                }
+                _ => return Err(HopError::Failed(FailureKind::Refused)),
+            },
+            PoolKey::Origin { port, .. } => match self.resolver.resolve(&self.origin_host, port) {
+                Ok(a) => (a, self.links().to_origin),
+                Err(_) => return Err(HopError::Failed(FailureKind::Dns)),
+            },
+        };
+        // The SYN travels half a round trip; the kernel's verdict travels back. (Between
+        // tiers connections count as warm: only a refusal costs a round trip, below.) Every
+        // step is timed from `started`, so time spent connecting counts as lateness.
+        let source = c.source;
+        let connected = self
+            .timers
+            .deadline(c.until, async {
+                self.timers.sleep_until(started + one_way).await;
+                let r = connect_from(source, addr).await;
+                self.timers.sleep_until(started + one_way * 2).await;
+                r
+            })
+            .await;
+        let stream = match connected {
+            Err(at) => {
+                record(Some(ConnectVerdict::Drop), false);
+                return Err(HopError::Deadline(at));
+            }
+            Ok(Err(kind)) => {
+                let verdict = match kind {
+                    FailureKind::Unreachable => ConnectVerdict::Unreachable,
+                    _ => ConnectVerdict::Refuse,
+                };
+                record(Some(verdict), false);
+                if let PoolKey::Parent(_) = key {
+                    // The RST from a parent that is down arrives after a round trip.
+                    let rtt = self.links().to_parent * 2;
+                    if self
+                        .timers
+                        .deadline(c.until, self.timers.sleep(rtt))
+                        .await
+                        .is_err()
+                    {
+                        return Err(HopError::Deadline(self.timers.now()));
+                    }
+                }
+                return Err(HopError::Failed(kind));
+            }
+            Ok(Ok(s)) => s,
+        };
+        record(Some(ConnectVerdict::Accept), false);
+        let sender = match c.tls {
+            None => self.http1(stream).await?,
+            Some(policy) => {
+                // The TLS 1.3 handshake costs one more round trip.
+                let config = self
+                    .certs
+                    .client_config(policy.verify, policy.trust_origin_ca);
+                let name = rustls::pki_types::ServerName::try_from(self.origin_host.clone())
+                    .map_err(|_| HopError::Failed(FailureKind::TlsHandshake))?;
+                let tcp = started + one_way * 2;
+                let until = tcp + c.handshake_timeout;
+                let handshake = self
+                    .timers
+                    .deadline(until, async {
+                        self.timers.sleep_until(tcp + one_way).await;
+                        let r = TlsConnector::from(config).connect(name, stream).await;
+                        // The handshake's CPU counts as lateness of its last flight.
+                        self.timers.sleep_until(tcp + one_way * 2).await;
+                        r
+                    })
+                    .await;
+                let tls = match handshake {
+                    Err(_) => return Err(HopError::Failed(FailureKind::ReadTimeout)),
+                    Ok(Err(e)) => {
+                        return Err(HopError::Failed(match cert_problem_io(&e) {
+                            Some(p) => FailureKind::Certificate(p),
+                            None => FailureKind::TlsHandshake,
+                        }))
+                    }
+                    Ok(Ok(s)) => s,
+                };
+                self.trace(
+                    trace,
+                    TraceEvent::TlsEstablished {
+                        verified: policy.verify,
+                    },
+                );
+                self.http1(tls).await?
+            }
+        };
+        Ok(Conn { key, sender })
+    }
+
+    /// Sends `req` on `conn` and waits for the response (head and body) until virtual
+    /// `until`. The request and the response each travel half a round trip.
+    pub(super) async fn exchange(
+        &self,
+        conn: &mut Conn,
+        mut req: hyper::Request<Full<Bytes>>,
+        until: Instant,
+    ) -> Result<Response, HopError> {
+        let one_way = match conn.key {
+            PoolKey::Parent(_) => self.links().to_parent,
+            PoolKey::Origin { .. } => self.links().to_origin,
+        };
+        let clock = self.timers.clock();
+        let exchange = async {
+            // The request travels half a round trip: it is sent when it would arrive, and
+            // says when that was, so the receiver can tell how late it really came.
+            let due = self.timers.now() + one_way;
+            self.timers.sleep_until(due).await;
+            req.headers_mut()
+                .insert(DUE_HEADER, http::HeaderValue::from(due.as_nanos()));
+            let result = match conn.sender.send_request(req).await {
+                Err(e) => Err(wire::exchange_failure(&e)),
+                Ok(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    match body.collect().await {
+                        Err(e) => Err(wire::exchange_failure(&e)),
+                        Ok(body) => Ok((parts, body.to_bytes().len() as u64)),
+                    }
+                }
+            };
+            // The answer travels back half a round trip from when it left (an RST or FIN,
+            // from when it was seen).
+            let left = match &result {
+                Ok((parts, _)) => stamp(&parts.headers, SENT_HEADER),
+                Err(_) => None,
+            };
+            let back = left.unwrap_or_else(|| self.timers.now()) + one_way;
+            self.timers.sleep_until(back).await;
+            result
+        };
+        match self.timers.deadline(until, exchange).await {
+            Err(at) => Err(HopError::Deadline(at)),
+            Ok(Err(kind)) => Err(HopError::Failed(kind)),
+            Ok(Ok((parts, len))) => Ok(wire::response_from_http(
+                parts.status.as_u16(),
+                &parts.headers,
+                len,
+                &clock,
+            )),
+        }
+    }
+
+    /// Keeps `conn` for the next request to the same peer, if it is still open.
+    pub(super) fn give_back(&self, conn: Conn) {
+        if !conn.sender.is_closed() && !self.shutdown.is_cancelled() {
+            self.pool.put(conn.key, conn.sender);
+        }
+    }
+
+    /// An HTTP/1.1 client connection over `io`; its driver task ends when the sender is
+    /// dropped (or the peer closes).
+    async fn http1<T>(&self, io: T) -> Result<Sender, HopError>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| HopError::Failed(wire::exchange_failure(&e)))?;
+        self.tasks.spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// A TCP connection to `addr`, from `source` when given (an egress address).
+async fn connect_from(
+    source: Option<Ipv4Addr>,
+    addr: SocketAddr,
+) -> Result<TcpStream, FailureKind> {
+    let socket = TcpSocket::new_v4().map_err(|e| wire::connect_failure(&e))?;
+    if let Some(src) = source {
+        socket
+            .bind(SocketAddr::from((src, 0)))
+            .map_err(|e| wire::connect_failure(&e))?;
+    }
+    socket
+        .connect(addr)
+        .await
+        .map_err(|e| wire::connect_failure(&e))
+}

@@ -1,0 +1,204 @@
+//! Real timers in virtual time, and how late they fire.
+//!
+//! Every wait of a net-mode run — a client's arrival, an emulated link delay, a deadline the
+//! core asked for, the origin's service time — is a real timer set for a virtual instant.
+//! Real timers fire late (tokio's wheel ticks every millisecond; a busy machine schedules the
+//! task later still), and at a time scale of `s` a real millisecond late is `1/s` virtual
+//! milliseconds late. [`LagMeter`] records, for every timer, how late it fired *in virtual
+//! time*, so a run can say whether its timing stayed within what its scenario tolerates.
+
+use crate::clock::VirtualClock;
+use cdn_core::Instant;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Request header: the virtual instant (ns) the request is due at its receiver — when it
+/// would arrive over the emulated link. The receiver records how late it really came.
+pub const DUE_HEADER: &str = "x-cdn-sim-due";
+
+/// Response header: the virtual instant (ns) the response left its sender. The receiver
+/// waits until it would arrive over the emulated link, and records how late that was.
+pub const SENT_HEADER: &str = "x-cdn-sim-sent";
+
+/// The virtual instant in a [`DUE_HEADER`] or [`SENT_HEADER`].
+pub fn stamp(headers: &http::HeaderMap, name: &str) -> Option<Instant> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map(Instant)
+}
+
+/// Buckets of the lateness histogram: bucket `i` holds lateness below `2^i` µs (virtual).
+const BUCKETS: usize = 40;
+
+/// Lateness of every timer of a run, in virtual time. Cloning shares it.
+#[derive(Clone, Debug, Default)]
+pub struct LagMeter {
+    inner: Arc<Meter>,
+}
+
+#[derive(Debug)]
+struct Meter {
+    count: AtomicU64,
+    max_ns: AtomicU64,
+    buckets: [AtomicU64; BUCKETS],
+}
+
+impl Default for Meter {
+    fn default() -> Meter {
+        Meter {
+            count: AtomicU64::new(0),
+            max_ns: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// What a [`LagMeter`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LagSummary {
+    /// Timers measured.
+    pub timers: u64,
+    /// 99th percentile of lateness (virtual), an upper bound from the histogram.
+    pub p99: Duration,
+    /// The latest any timer fired (virtual).
+    pub max: Duration,
+}
+
+impl LagMeter {
+    /// Records one timer that fired `late` (virtual) after its instant.
+    pub fn record(&self, late: Duration) {
+        let m = &self.inner;
+        let ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
+        m.count.fetch_add(1, Ordering::Relaxed);
+        m.max_ns.fetch_max(ns, Ordering::Relaxed);
+        let us = ns / 1_000;
+        let bucket = (u64::BITS - us.leading_zeros()) as usize;
+        m.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count, 99th percentile and maximum so far.
+    pub fn summary(&self) -> LagSummary {
+        let m = &self.inner;
+        let timers = m.count.load(Ordering::Relaxed);
+        let max = Duration::from_nanos(m.max_ns.load(Ordering::Relaxed));
+        let rank = timers - timers / 100; // the 99th percentile's rank, from 1
+        let mut seen = 0;
+        let mut p99 = Duration::ZERO;
+        for (i, b) in m.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if timers > 0 && seen >= rank {
+                // Bucket i holds lateness below 2^i µs.
+                p99 = Duration::from_micros(1u64 << i).min(max);
+                break;
+            }
+        }
+        LagSummary { timers, p99, max }
+    }
+}
+
+/// Timers for virtual instants on a shared clock, measured by a shared meter.
+#[derive(Clone, Debug)]
+pub struct Timers {
+    clock: VirtualClock,
+    lag: LagMeter,
+}
+
+impl Timers {
+    /// Timers on `clock`, measured by `lag`.
+    pub fn new(clock: VirtualClock, lag: LagMeter) -> Timers {
+        Timers { clock, lag }
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> VirtualClock {
+        self.clock
+    }
+
+    /// The virtual time now.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The meter.
+    pub fn lag(&self) -> &LagMeter {
+        &self.lag
+    }
+
+    /// Sleeps until virtual `at`; records how late it woke. Returns the virtual time then
+    /// (never before `at`).
+    pub async fn sleep_until(&self, at: Instant) -> Instant {
+        tokio::time::sleep_until(self.clock.deadline(at)).await;
+        self.woke(at)
+    }
+
+    /// Sleeps for `d` of virtual time (an emulated link delay); returns the virtual time then.
+    pub async fn sleep(&self, d: Duration) -> Instant {
+        if d.is_zero() {
+            return self.now();
+        }
+        let at = self.now() + d;
+        self.sleep_until(at).await
+    }
+
+    /// Runs `fut` until virtual `at`: `Ok` with its output if it finished first, `Err` with
+    /// the virtual time (never before `at`) if the deadline came first.
+    pub async fn deadline<F: Future>(&self, at: Instant, fut: F) -> Result<F::Output, Instant> {
+        match tokio::time::timeout_at(self.clock.deadline(at), fut).await {
+            Ok(v) => Ok(v),
+            Err(_) => Err(self.woke(at)),
+        }
+    }
+
+    /// Something due at `at` happened now: records how late (a message that crossed an
+    /// emulated link, a handshake that took CPU). Returns the virtual time now.
+    pub fn arrived(&self, at: Instant) -> Instant {
+        let now = self.clock.now();
+        self.lag.record(now.saturating_since(at));
+        now
+    }
+
+    /// A timer for `at` has fired: record its lateness, return the virtual time (≥ `at`).
+    fn woke(&self, at: Instant) -> Instant {
+        let now = self.clock.now();
+        self.lag.record(now.saturating_since(at));
+        if now < at {
+            at
+        } else {
+            now
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_bounds_the_99th_percentile_and_keeps_the_max() {
+        let m = LagMeter::default();
+        for _ in 0..99 {
+            m.record(Duration::from_micros(300));
+        }
+        m.record(Duration::from_millis(50));
+        let s = m.summary();
+        assert_eq!(s.timers, 100);
+        assert_eq!(s.max, Duration::from_millis(50));
+        // 300 µs falls in the bucket below 512 µs.
+        assert_eq!(s.p99, Duration::from_micros(512));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_deadline_reports_the_virtual_time_it_fired_at() {
+        // 2 virtual seconds are 2 real milliseconds.
+        let clock = VirtualClock::start(0.001).unwrap();
+        let t = Timers::new(clock, LagMeter::default());
+        let at = Instant::ZERO + Duration::from_secs(2);
+        let r = t.deadline(at, std::future::pending::<()>()).await;
+        assert!(r.unwrap_err() >= at);
+        assert_eq!(t.lag().summary().timers, 1);
+    }
+}

@@ -1,0 +1,187 @@
+//! Carrying out what a node decided. The node says *what* (answer, connect, send, wait,
+//! revalidate); this module does it in virtual time, through the simulated network.
+
+use super::slots::{Downstream, NodeId, Slot, SlotId};
+use super::{Engine, Ev};
+use cdn_core::node::{Action, Connect, Hop, Peer, Validators};
+use cdn_core::{CacheStatus, Instant, Response, Tier, TraceEvent};
+
+impl Engine<'_> {
+    /// Carries out the actions of node `node`, in order.
+    pub(super) fn run_actions(&mut self, node: NodeId, mut out: Vec<Action>) {
+        for action in out.drain(..) {
+            self.act(node, action);
+        }
+        self.spare.push(out);
+    }
+
+    fn act(&mut self, node: NodeId, action: Action) {
+        match action {
+            Action::Note { ticket, event } => self.trace_at_node(ticket as SlotId, event),
+            Action::Wait { ticket, until } => {
+                // The slot stays (it is not done) until the node acts on it again; the timer
+                // is always needed, since only the request ahead can wake it otherwise.
+                self.schedule(until, Ev::Timer(ticket as SlotId));
+            }
+            Action::Connect(c) => self.connect(c),
+            Action::Send {
+                ticket,
+                hop,
+                conditional,
+                until,
+            } => self.send(ticket as SlotId, hop, conditional, until),
+            Action::Answer {
+                ticket,
+                response,
+                status,
+            } => {
+                let s = ticket as SlotId;
+                self.slots.get_mut(s).done = true;
+                self.answer(s, response, status);
+                self.slots.free_if_finished(s);
+            }
+            Action::Revalidate { req, conditional } => {
+                // stale-while-revalidate: a request no client waits for.
+                let b = self.slots.alloc(Slot::new(node, req, Downstream::Nobody));
+                let mut out = self.buffer();
+                let now = self.now;
+                self.node_at(node)
+                    .receive_background(now, b as u64, &req, conditional, &mut out);
+                self.run_actions(node, out);
+                self.slots.free_if_finished(b);
+            }
+        }
+    }
+
+    /// The node opens (or reuses) a connection for the slot's next hop.
+    fn connect(&mut self, c: Connect) {
+        let s = c.ticket as SlotId;
+        let now = self.now;
+        {
+            let leg = &mut self.slots.get_mut(s).leg;
+            leg.hop = c.hop;
+            leg.peer = c.peer;
+            leg.port = c.port;
+            leg.tls = c.tls;
+            leg.source = c.source.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+            leg.reused = c.reuse;
+            leg.attempt = c.attempt;
+            leg.started = now;
+            leg.until = c.until;
+            leg.armed = false;
+            leg.conditional = None;
+            leg.outcome = super::slots::Outcome::Pending;
+        }
+        match c.peer {
+            Peer::Parent(i) => self.connect_parent(s, c.hop, i as usize),
+            Peer::Origin => self.connect_origin(s, c.hop),
+        }
+    }
+
+    /// The request goes out on the hop's connection.
+    fn send(&mut self, s: SlotId, hop: Hop, conditional: Option<Validators>, until: Instant) {
+        let now = self.now;
+        let peer = {
+            let leg = &mut self.slots.get_mut(s).leg;
+            leg.sent = now;
+            leg.until = until;
+            leg.conditional = conditional;
+            leg.peer
+        };
+        if let Some(v) = conditional {
+            let etag = v.etag.map(|e| e.0);
+            self.trace_at_node(s, TraceEvent::Conditional { etag });
+        }
+        match peer {
+            Peer::Parent(i) => {
+                // Only the parent's answer wakes this slot: its deadline is armed lazily.
+                self.slots.get_mut(s).leg.armed = false;
+                let (req, gen, trace) = {
+                    let slot = self.slots.get(s);
+                    (slot.req, slot.gen, slot.trace)
+                };
+                let node = NodeId {
+                    tier: Tier::L2,
+                    index: i,
+                };
+                let mut child = Slot::new(node, req, Downstream::Slot { slot: s, gen, hop });
+                child.downstream_validators = conditional;
+                child.trace = trace;
+                let c = self.slots.alloc(child);
+                let at = now + self.net.l1_l2_rtt / 2;
+                self.schedule(at, Ev::AtNode(c));
+            }
+            Peer::Origin => {
+                self.trace_at_node(s, TraceEvent::RequestSent);
+                // The origin's reply is computed against `until`: nothing to arm.
+                self.slots.get_mut(s).leg.armed = true;
+                let at = now + self.net.l2_origin_rtt / 2;
+                self.schedule(at, Ev::AtOrigin(s, hop));
+            }
+        }
+    }
+
+    /// The slot's node answers downstream.
+    fn answer(&mut self, s: SlotId, response: Response, status: CacheStatus) {
+        match self.slots.get(s).downstream {
+            Downstream::Client { number, sent } => {
+                self.respond_to_client(s, number, sent, status, response)
+            }
+            Downstream::Slot { slot, gen, hop } => {
+                self.counts.count_l2(status);
+                let event = TraceEvent::Responded {
+                    status: response.status,
+                    generated_by: response.generated_by,
+                };
+                self.trace_at_node(s, event);
+                let at = self.now + self.net.l1_l2_rtt / 2;
+                // Dropped if the L1 exchange gave up on this hop meanwhile.
+                let waiting = self
+                    .slots
+                    .get_gen_mut(slot, gen)
+                    .filter(|p| !p.done && p.leg.hop == hop);
+                if let Some(parent) = waiting {
+                    parent.inbox = Some((hop, response));
+                    self.schedule(at, Ev::Deliver(slot));
+                }
+            }
+            Downstream::Nobody => {}
+        }
+    }
+
+    /// A request reaches an L2.
+    pub(super) fn at_node(&mut self, s: SlotId) {
+        self.trace_at_node(s, TraceEvent::Received);
+        let (req, validators, traced) = {
+            let slot = self.slots.get(s);
+            (slot.req, slot.downstream_validators, slot.trace.is_some())
+        };
+        let mut out = self.buffer();
+        let now = self.now;
+        self.node_mut(s)
+            .receive(now, s as u64, &req, validators, traced, &mut out);
+        if out.is_empty() {
+            // A hung node: nothing will ever happen here, so the L1 waiting on it must not
+            // sleep past its deadline.
+            self.slots.get_mut(s).done = true;
+            if let Some(parent) = self.slots.get(s).parent() {
+                self.arm(parent);
+            }
+        }
+        let node = self.slots.get(s).node;
+        self.run_actions(node, out);
+    }
+
+    /// A parent's answer reaches the L1.
+    pub(super) fn deliver(&mut self, s: SlotId) {
+        let Some((hop, response)) = self.slots.get_mut(s).inbox.take() else {
+            return;
+        };
+        let mut out = self.buffer();
+        let now = self.now;
+        self.node_mut(s)
+            .answered(now, s as u64, hop, &response, &mut out);
+        let node = self.slots.get(s).node;
+        self.run_actions(node, out);
+    }
+}

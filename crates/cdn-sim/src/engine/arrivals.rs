@@ -1,0 +1,156 @@
+//! Client requests arriving at the edge: the workloads merged in time order, each request's
+//! cache key computed without rendering its URL, and the L1's first decision. A plain edge
+//! hit is answered here without ever taking a slot.
+
+use super::slots::{Downstream, NodeId, Slot};
+use super::Engine;
+use cdn_core::message::UrlHasher;
+use cdn_core::node::Action;
+use cdn_core::topology::l1_for_client;
+use cdn_core::{CacheKey, Request, Tier};
+
+/// A workload's URL template, pre-hashed.
+pub(super) struct UrlShape {
+    prefix: UrlHasher,
+    suffix: Option<Vec<u8>>,
+    eligible: bool,
+}
+
+impl UrlShape {
+    /// The cache key of the URL for key number `n` — equal to
+    /// `CacheKey::for_url(host, &template.render(n))`, without rendering it.
+    fn key(&self, n: u64) -> CacheKey {
+        let mut h = self.prefix;
+        if let Some(suffix) = &self.suffix {
+            h.write_decimal(n);
+            h.write(suffix);
+        }
+        h.finish()
+    }
+}
+
+impl Engine<'_> {
+    /// What every request of each workload shares: the cache key's prefix (host and the
+    /// template up to `{key}`) and whether the URL is eligible for caching — the key is
+    /// digits, so it never changes a path's extension.
+    pub(super) fn shapes(&self) -> Vec<UrlShape> {
+        let eligibility = self.l1[0].settings().policy.eligibility;
+        self.workloads
+            .iter()
+            .map(|w| {
+                let (prefix, suffix) = w.path.parts();
+                let mut hasher = UrlHasher::new(&self.hostname);
+                hasher.write(prefix.as_bytes());
+                UrlShape {
+                    prefix: hasher,
+                    suffix: suffix.map(|s| s.as_bytes().to_vec()),
+                    eligible: eligibility.allows(&w.path.render(0)),
+                }
+            })
+            .collect()
+    }
+
+    /// The next request to reach an L1, and from which workload. Arrivals are not queued:
+    /// each generator is already in time order, so the next one is merged with the queue
+    /// here, and the queue stays as small as the requests in flight.
+    pub(super) fn next_arrival_source(&self) -> Option<(cdn_core::Instant, usize)> {
+        let mut best: Option<(cdn_core::Instant, usize)> = None;
+        let to_l1 = self.net.client_rtt / 2;
+        for (i, w) in self.workloads.iter().enumerate() {
+            let late = self
+                .lateness
+                .as_ref()
+                .map_or(Default::default(), |l| l.arrival(i));
+            if let Some(t) = w.peek().map(|t| t + to_l1 + late) {
+                if best.is_none_or(|(bt, _)| t < bt) {
+                    best = Some((t, i));
+                }
+            }
+        }
+        best
+    }
+
+    /// The next request of workload `w` reaches its L1.
+    pub(super) fn arrive(&mut self, w: usize) {
+        let a = self.workloads[w].next_arrival().expect("peeked");
+        if let Some(l) = self.lateness.as_mut() {
+            l.next_arrival(w);
+        }
+        let shape = &self.url_shapes[w];
+        let gen = &self.workloads[w];
+        let req = Request {
+            method: gen.method,
+            scheme: gen.scheme,
+            key: shape.key(a.key),
+            client: a.client,
+            encoding: a.encoding,
+            eligible: shape.eligible,
+        };
+        let number = self.counts.next_request();
+        let l1 = l1_for_client(a.client, self.l1.len());
+        let traced = self.tracing.wants(number);
+        // The ticket is the slot the request will take; a plain hit never needs the slot.
+        let s = self.slots.next_id();
+        let mut out = self.buffer();
+        let now = self.now;
+        self.l1[l1].receive(now, s as u64, &req, None, traced, &mut out);
+        if let (
+            false,
+            [Action::Answer {
+                response, status, ..
+            }],
+        ) = (traced, out.as_slice())
+        {
+            // Fast path: served by the edge at once.
+            let (response, status) = (*response, *status);
+            self.record_client_response(number, a.at, status, response);
+            out.clear();
+            self.spare.push(out);
+            return;
+        }
+        let node = NodeId {
+            tier: Tier::L1,
+            index: l1 as u16,
+        };
+        let mut slot = Slot::new(node, req, Downstream::Client { number, sent: a.at });
+        if traced {
+            let path = self.workloads[w].path.render(a.key);
+            slot.trace = Some(self.tracing.start(number, path, a.client, a.at));
+        }
+        let allocated = self.slots.alloc(slot);
+        debug_assert_eq!(allocated, s);
+        self.trace_at_node(s, cdn_core::TraceEvent::Received);
+        self.run_actions(node, out);
+        self.slots.free_if_finished(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::PathTemplate;
+
+    #[test]
+    fn pre_hashed_keys_equal_hashing_the_rendered_url() {
+        for template in [
+            "/assets/{key}.png",
+            "/{key}",
+            "/a/b?x={key}&y=1",
+            "/logo.png",
+        ] {
+            let t = PathTemplate::new(template);
+            let (prefix, suffix) = t.parts();
+            let mut h = UrlHasher::new("www.example.com");
+            h.write(prefix.as_bytes());
+            let shape = UrlShape {
+                prefix: h,
+                suffix: suffix.map(|s| s.as_bytes().to_vec()),
+                eligible: true,
+            };
+            for n in [0, 7, 42, 999_999, u64::MAX] {
+                let expected = CacheKey::for_url("www.example.com", &t.render(n));
+                assert_eq!(shape.key(n), expected, "{template} {n}");
+            }
+        }
+    }
+}

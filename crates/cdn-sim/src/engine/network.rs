@@ -1,0 +1,214 @@
+//! The simulated network: what the kernel and the wire would do with a node's connections.
+//! This is the simulator's stand-in for sockets — it observes (refused, dropped, reset, TLS
+//! failed, answered) and reports to the node, which decides what it means.
+//!
+//! Timing, from `[network]`: a TCP handshake is one RTT (the SYN's verdict is taken when it
+//! reaches the origin, half an RTT in), TLS 1.3 one more, and a request/response one more
+//! plus the origin's own time. A refused or unroutable SYN is known after one RTT; a dropped
+//! one only at the connect deadline. Between tiers, connections are warm: an L2 that is up
+//! (or hung) is connected at once, one that is down refuses after one RTT.
+
+use super::slots::{Outcome, SlotId};
+use super::{Engine, Ev};
+use cdn_core::node::Hop;
+use cdn_core::origin::{ConnectVerdict, OriginReply};
+use cdn_core::{tls, FailureKind, NodeState, Tier, TraceEvent};
+
+impl Engine<'_> {
+    /// An L1 connects to its parent `i`.
+    pub(super) fn connect_parent(&mut self, s: SlotId, hop: Hop, i: usize) {
+        let parent = &self.l2[i];
+        let listening = parent.listening();
+        let (peer, up) = (parent.name().to_string(), parent.state() == NodeState::Up);
+        let attempt = self.slots.get(s).leg.attempt;
+        let event = TraceEvent::Connect {
+            to: Tier::L2,
+            peer,
+            port: 443,
+            egress: None,
+            reused: up,
+            verdict: (!listening).then_some(ConnectVerdict::Refuse),
+            attempt,
+        };
+        self.trace_at_node(s, event);
+        if listening {
+            self.node_connected(s, hop);
+        } else {
+            self.slots.get_mut(s).leg.outcome = Outcome::Failed(FailureKind::Refused);
+            let at = self.now + self.net.l1_l2_rtt;
+            self.schedule(at, Ev::Outcome(s, hop));
+        }
+    }
+
+    /// A node connects to the origin (an L2, or an L1 going direct).
+    pub(super) fn connect_origin(&mut self, s: SlotId, hop: Hop) {
+        if !self.origin.resolves() {
+            let mut out = self.buffer();
+            let now = self.now;
+            self.node_mut(s)
+                .hop_failed(now, s as u64, hop, FailureKind::Dns, &mut out);
+            let node = self.slots.get(s).node;
+            self.run_actions(node, out);
+            return;
+        }
+        if self.slots.get(s).leg.reused {
+            let event = self.origin_connect_event(s, None);
+            self.trace_at_node(s, event);
+            self.node_connected(s, hop);
+            return;
+        }
+        let at = self.now + self.net.l2_origin_rtt / 2;
+        self.schedule(at, Ev::Syn(s, hop));
+    }
+
+    /// Tells the slot's node its connection is up; the node sends the request.
+    fn node_connected(&mut self, s: SlotId, hop: Hop) {
+        let mut out = self.buffer();
+        let now = self.now;
+        self.node_mut(s).connected(now, s as u64, hop, &mut out);
+        let node = self.slots.get(s).node;
+        self.run_actions(node, out);
+    }
+
+    fn origin_connect_event(&self, s: SlotId, verdict: Option<ConnectVerdict>) -> TraceEvent {
+        let leg = &self.slots.get(s).leg;
+        TraceEvent::Connect {
+            to: Tier::Origin,
+            peer: self.hostname.clone(),
+            port: leg.port,
+            egress: Some(leg.source),
+            reused: leg.reused,
+            verdict,
+            attempt: leg.attempt,
+        }
+    }
+
+    /// The SYN reaches the origin: the firewall, the listeners and the accept queue decide.
+    pub(super) fn syn(&mut self, s: SlotId, hop: Hop) {
+        let leg = self.slots.get(s).leg;
+        if leg.hop != hop {
+            return;
+        }
+        let verdict = self.origin.connect(leg.source, leg.port);
+        if self.tracing.is_traced(self.slots.get(s).trace) {
+            // Logged at the connecting node, at the moment it started the connection.
+            let event = self.origin_connect_event(s, Some(verdict));
+            self.trace_at_node_at(s, leg.started, event);
+        }
+        let now = self.now;
+        let one_way = self.net.l2_origin_rtt / 2;
+        let (outcome, at) = match verdict {
+            ConnectVerdict::Refuse => (Outcome::Failed(FailureKind::Refused), now + one_way),
+            ConnectVerdict::Unreachable => {
+                (Outcome::Failed(FailureKind::Unreachable), now + one_way)
+            }
+            ConnectVerdict::Drop => (Outcome::Deadline, leg.until),
+            ConnectVerdict::Accept => {
+                // Connected at the node after one RTT; TLS adds one more (TLS 1.3).
+                let tcp = now + one_way;
+                if tcp > leg.until {
+                    (Outcome::Deadline, leg.until)
+                } else if let Some(policy) = leg.tls {
+                    let cfg = self.origin.config();
+                    let handshake = tls::handshake(
+                        tls::OriginLeg {
+                            port: leg.port,
+                            tls: true,
+                            verify: policy.verify,
+                        },
+                        cfg.https,
+                        cfg.cert,
+                        policy.trust_origin_ca,
+                    );
+                    let done = tcp + self.net.l2_origin_rtt;
+                    match handshake {
+                        Err(kind) => (Outcome::Failed(kind), done),
+                        Ok(()) => {
+                            let event = TraceEvent::TlsEstablished {
+                                verified: policy.verify,
+                            };
+                            self.trace_at_node_at(s, done, event);
+                            self.schedule(done, Ev::Connected(s, hop));
+                            return;
+                        }
+                    }
+                } else {
+                    self.schedule(tcp, Ev::Connected(s, hop));
+                    return;
+                }
+            }
+        };
+        self.slots.get_mut(s).leg.outcome = outcome;
+        self.schedule(at, Ev::Outcome(s, hop));
+    }
+
+    /// The origin connection of hop `hop` is established.
+    pub(super) fn origin_connected(&mut self, s: SlotId, hop: Hop) {
+        if self.slots.get(s).leg.hop == hop {
+            self.node_connected(s, hop);
+        }
+    }
+
+    /// The request reaches the origin: its defences and workers decide, and the reply (or
+    /// the read deadline, whichever comes first) is on its way back.
+    pub(super) fn at_origin(&mut self, s: SlotId, hop: Hop) {
+        let (leg, req) = {
+            let slot = self.slots.get(s);
+            (slot.leg, slot.req)
+        };
+        if leg.hop != hop {
+            return;
+        }
+        let now = self.now;
+        let one_way = self.net.l2_origin_rtt / 2;
+        let reply = self
+            .origin
+            .handle_request(now, leg.source, &req, leg.conditional);
+        let broken = |kind| (Outcome::Failed(kind), now + one_way);
+        let (outcome, at) = match reply {
+            OriginReply::Respond {
+                done,
+                response,
+                rejected_by,
+            } => {
+                if let Some(by) = rejected_by {
+                    self.trace_at_origin(s, TraceEvent::Defended { by });
+                }
+                let arrives = done + one_way;
+                if arrives > leg.until {
+                    (Outcome::Deadline, leg.until)
+                } else {
+                    (Outcome::Response(response), arrives)
+                }
+            }
+            OriginReply::Hang => (Outcome::Deadline, leg.until.max(now)),
+            OriginReply::Reset => broken(FailureKind::Reset),
+            OriginReply::Close => broken(FailureKind::ClosedEarly),
+            OriginReply::Garbage => broken(FailureKind::InvalidResponse),
+        };
+        self.slots.get_mut(s).leg.outcome = outcome;
+        self.schedule(at, Ev::Outcome(s, hop));
+    }
+
+    /// The node learns how hop `hop` went.
+    pub(super) fn outcome(&mut self, s: SlotId, hop: Hop) {
+        let leg = &mut self.slots.get_mut(s).leg;
+        if leg.hop != hop {
+            return;
+        }
+        let outcome = std::mem::replace(&mut leg.outcome, Outcome::Pending);
+        let mut out = self.buffer();
+        let now = self.now;
+        let ticket = s as u64;
+        match outcome {
+            Outcome::Response(resp) => self.node_mut(s).answered(now, ticket, hop, &resp, &mut out),
+            Outcome::Failed(kind) => self
+                .node_mut(s)
+                .hop_failed(now, ticket, hop, kind, &mut out),
+            Outcome::Deadline => self.node_mut(s).timer(now, ticket, &mut out),
+            Outcome::Pending => {}
+        }
+        let node = self.slots.get(s).node;
+        self.run_actions(node, out);
+    }
+}

@@ -1,0 +1,356 @@
+//! `--mode net`: the scenario on real sockets (`cdn-net`), reported like a simulation.
+//!
+//! The same workload generators produce the same requests; `cdn-net` sends them as real
+//! HTTP to real proxies in front of a real origin, with the links' round-trip times emulated
+//! and time scaled. The report has `"mode": "net"` and a `timing` section.
+//!
+//! **Faithful by default.** Without `--time-scale`, the scale is chosen per scenario
+//! ([`pace`]): as fast as possible while this machine's measured timer lateness stays well
+//! within the lateness the scenario's counts tolerate (found by perturbing the simulation).
+//! During the run every timer's lateness is measured; if any exceeded what the scenario
+//! tolerates, the run is reported as not faithful, with the command that would run it
+//! faithfully. Net mode is not byte-for-byte reproducible: latencies always vary a little.
+
+pub mod pace;
+
+use crate::latency::LatencyCounts;
+use crate::report::{NetTiming, Report, RunCounts, StatusCounts};
+use crate::scenario::Scenario;
+use crate::workload::WorkloadGen;
+use cdn_core::config::build_nodes;
+use cdn_core::{CacheStatus, Instant, Tier, Trace};
+use cdn_net::origin::NetworkAccess;
+use cdn_net::{LagSummary, NetArrival, NetCdn, NetEvent, NetSpec};
+use pace::Pace;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The most requests a net-mode run will send (real sockets, real time).
+pub const MAX_NET_REQUESTS: usize = 100_000;
+
+/// Options of a net-mode run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NetOptions {
+    /// Real seconds per virtual second; `None` chooses it ([`pace`]).
+    pub time_scale: Option<f64>,
+    /// Override the scenario's seed.
+    pub seed: Option<u64>,
+    /// Record the hop-by-hop stories of the first N requests.
+    pub trace: usize,
+}
+
+/// Why a net-mode run could not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetModeError {
+    /// Too many requests for real sockets.
+    #[error("the scenario sends more than {MAX_NET_REQUESTS} requests; net mode is for small runs (use sim mode, or lower rate/duration/count)")]
+    TooManyRequests,
+    /// `--time-scale` out of range.
+    #[error("--time-scale {0} is out of range; allowed: {min} to {max} (real seconds per virtual second)", min = pace::MIN_TIME_SCALE, max = pace::MAX_TIME_SCALE)]
+    TimeScale(f64),
+    /// The scenario needs a private network namespace and this process is not in one.
+    #[error("{fault} can only be made real inside a private network namespace; run `cdn-sim` as root (it makes one itself), or under `unshare --user --map-root-user --net` with `ip link set lo up`")]
+    NeedsNamespace {
+        /// The fault.
+        fault: &'static str,
+    },
+    /// Starting or running the network failed.
+    #[error(transparent)]
+    Net(#[from] cdn_net::NetError),
+    /// The async runtime could not start.
+    #[error("could not start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What a net-mode run produced.
+#[derive(Debug)]
+pub struct NetOutput {
+    /// The report (with its `timing` section).
+    pub report: Report,
+    /// The traced requests, in request order.
+    pub traces: Vec<Trace>,
+    /// When the timers were later than the scenario tolerates: what to run instead.
+    pub unfaithful: Option<String>,
+}
+
+/// The fault, in any of the scenario's origin configurations (initial or after an event),
+/// that needs a private network namespace.
+pub fn needs_namespace(scenario: &Scenario) -> Option<&'static str> {
+    std::iter::once(&scenario.origin)
+        .chain(scenario.events.iter().map(|e| &e.origin))
+        .find_map(cdn_net::origin::needs_private_namespace)
+}
+
+/// Moves this process into a private network namespace when the scenario needs one and it
+/// is not in one already. Call it first thing (before any thread starts): see
+/// [`cdn_net::netns::enter_private`].
+pub fn prepare_namespace(scenario: &Scenario) -> Result<(), NetModeError> {
+    match needs_namespace(scenario) {
+        Some(_) if cdn_net::netns::in_private_namespace() => Ok(()),
+        Some(_) => Ok(cdn_net::netns::enter_private()?),
+        None => Ok(()),
+    }
+}
+
+/// The scenario's requests, in time order, as real-network arrivals; the first `trace` are
+/// traced.
+pub fn arrivals(
+    scenario: &Scenario,
+    seed: u64,
+    trace: usize,
+) -> Result<Vec<NetArrival>, NetModeError> {
+    let mut gens: Vec<WorkloadGen> = scenario
+        .workloads
+        .iter()
+        .enumerate()
+        .map(|(i, w)| WorkloadGen::new(w, i, scenario.duration, seed))
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let next = gens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.peek().map(|t| (t, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        let g = &mut gens[i];
+        let a = g.next_arrival().expect("peeked");
+        if out.len() == MAX_NET_REQUESTS {
+            return Err(NetModeError::TooManyRequests);
+        }
+        out.push(NetArrival {
+            at: a.at,
+            path: g.path.render(a.key),
+            client: a.client,
+            encoding: a.encoding,
+            method: g.method,
+            scheme: g.scheme,
+            traced: out.len() < trace,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether this process may produce namespace-only faults (root in a private namespace).
+fn access() -> NetworkAccess {
+    if cdn_net::netns::is_root() && cdn_net::netns::in_private_namespace() {
+        NetworkAccess::PrivateNamespace
+    } else {
+        NetworkAccess::Unprivileged
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, NetModeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(NetModeError::Runtime)
+}
+
+/// The pace of a run: the given scale (checked), or one chosen for the scenario on this
+/// machine now.
+fn pace(
+    scenario: &Scenario,
+    seed: u64,
+    given: Option<f64>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Pace, NetModeError> {
+    let tolerated = pace::tolerated_lateness(scenario, seed);
+    if let Some(s) = given {
+        if !(pace::MIN_TIME_SCALE..=pace::MAX_TIME_SCALE).contains(&s) {
+            return Err(NetModeError::TimeScale(s));
+        }
+        return Ok(Pace {
+            time_scale: s,
+            tolerated,
+            calibration: None,
+        });
+    }
+    let calibration = rt.block_on(cdn_net::calibrate())?;
+    Ok(Pace {
+        time_scale: pace::choose_scale(calibration, tolerated),
+        tolerated,
+        calibration: Some(calibration),
+    })
+}
+
+/// Runs `scenario` on real sockets and reports it.
+pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetModeError> {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    if let (Some(fault), NetworkAccess::Unprivileged) = (needs_namespace(scenario), access()) {
+        return Err(NetModeError::NeedsNamespace { fault });
+    }
+    let arrivals = arrivals(scenario, seed, options.trace)?;
+    let requests = arrivals.len() as u64;
+    let events = scenario
+        .events
+        .iter()
+        .map(|e| NetEvent {
+            at: Instant::ZERO + e.at,
+            cdn: e.cdn.clone(),
+            origin: e.origin.clone(),
+            network: e.network,
+        })
+        .collect();
+    let runtime = runtime()?;
+    let pace = pace(scenario, seed, options.time_scale, &runtime)?;
+    let t = scenario.cdn.timeouts(scenario.profile);
+    // Long enough for the slowest legitimate answer: every timeout of both tiers, plus the
+    // longest queueing the collapse timeouts can add.
+    let cap = t.parent_read * 2 + t.connect * t.connect_attempts + t.read + Duration::from_secs(60);
+    let (run, origin_requests, l2, lag) = runtime.block_on(async {
+        let mut cdn = NetCdn::start(NetSpec {
+            profile: scenario.profile,
+            cdn: scenario.cdn.clone(),
+            origin: scenario.origin.clone(),
+            network: scenario.network,
+            seed,
+            time_scale: pace.time_scale,
+            access: access(),
+        })
+        .await?;
+        let run = cdn_net::run(&mut cdn, arrivals, events, scenario.network, cap).await;
+        let origin_requests = cdn.origin_requests();
+        let l2 = cdn.answered(Tier::L2);
+        let lag = cdn.timers().lag().summary();
+        cdn.shutdown(Duration::from_secs(2)).await;
+        Ok::<_, NetModeError>((run?, origin_requests, l2, lag))
+    })?;
+    let mut status: BTreeMap<u16, [u64; 3]> = BTreeMap::new();
+    let mut l1 = StatusCounts::default();
+    let mut latency = LatencyCounts::default();
+    for o in &run.outcomes {
+        let tier = match o.generated_by {
+            Tier::L1 => 0,
+            Tier::L2 => 1,
+            Tier::Origin => 2,
+        };
+        status.entry(o.status).or_insert([0; 3])[tier] += 1;
+        l1.count(o.l1_status);
+        latency.record(o.latency);
+    }
+    let mut l2_counts = StatusCounts::default();
+    for s in CacheStatus::ALL {
+        for _ in 0..l2[s.index()] {
+            l2_counts.count(s);
+        }
+    }
+    let mut sc = scenario.clone();
+    sc.seed = seed;
+    let mut report = Report::build(
+        &sc,
+        RunCounts {
+            requests,
+            status,
+            origin_requests,
+            l1,
+            l2: l2_counts,
+            latency,
+            egress_pools: egress_pools(scenario, seed),
+        },
+    );
+    report.mode = "net".into();
+    let faithful = lag.max <= pace.tolerated;
+    report.timing = Some(timing(&pace, &lag, faithful, options.time_scale.is_some()));
+    let unfaithful = (!faithful).then(|| advice(scenario, &pace, &lag));
+    Ok(NetOutput {
+        report,
+        traces: run.traces,
+        unfaithful,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn timing(pace: &Pace, lag: &LagSummary, faithful: bool, given: bool) -> NetTiming {
+    NetTiming {
+        time_scale: pace.time_scale,
+        chosen: if given { "given" } else { "auto" }.into(),
+        tolerated_ms: ms(pace.tolerated),
+        timers: lag.timers,
+        lag_p99_ms: ms(lag.p99),
+        lag_max_ms: ms(lag.max),
+        faithful,
+    }
+}
+
+/// What to say when the timers were later than the scenario tolerates.
+fn advice(scenario: &Scenario, pace: &Pace, lag: &LagSummary) -> String {
+    let late = format!(
+        "timers fired up to {:.1} ms late (virtual) at time scale {}, but this scenario's counts \
+         change with lateness above {:.1} ms: they may differ from the simulator's",
+        ms(lag.max),
+        pace.time_scale,
+        ms(pace.tolerated)
+    );
+    if pace.time_scale >= 1.0 || pace.tolerated.is_zero() {
+        return format!(
+            "{late}. Even real time is not slow enough on this machine now: run it when the \
+             machine is idle (`cdn-sim run {} --mode net`)",
+            scenario.name
+        );
+    }
+    // Real lateness scales with nothing; virtual lateness is real / scale: slow down until
+    // the lateness seen would be half of what is tolerated.
+    let real = lag.max.as_secs_f64() * pace.time_scale;
+    let slower = pace::choose_scale(Duration::from_secs_f64(real), pace.tolerated);
+    let slower = (slower * 1000.0).ceil() / 1000.0;
+    format!(
+        "{late}. To run it faithfully: `cdn-sim run {} --mode net --time-scale {slower}`",
+        scenario.name
+    )
+}
+
+/// Each L2's egress pool as CIDR blocks, as the simulator reports them.
+fn egress_pools(scenario: &Scenario, seed: u64) -> BTreeMap<String, Vec<String>> {
+    build_nodes(&scenario.cdn, scenario.profile, Tier::L2, seed)
+        .iter()
+        .map(|n| {
+            let blocks = n
+                .egress()
+                .as_cidrs()
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            (n.name().to_string(), blocks)
+        })
+        .collect()
+}
+
+/// `cdn-sim serve`: starts the topology, prints where to point `curl`, and runs until
+/// Ctrl-C; then stops accepting and lets in-flight requests finish.
+pub fn serve(scenario: &Scenario, time_scale: f64) -> Result<(), NetModeError> {
+    if !(pace::MIN_TIME_SCALE..=pace::MAX_TIME_SCALE).contains(&time_scale) {
+        return Err(NetModeError::TimeScale(time_scale));
+    }
+    if let (Some(fault), NetworkAccess::Unprivileged) = (needs_namespace(scenario), access()) {
+        return Err(NetModeError::NeedsNamespace { fault });
+    }
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let cdn = NetCdn::start(NetSpec {
+            profile: scenario.profile,
+            cdn: scenario.cdn.clone(),
+            origin: scenario.origin.clone(),
+            network: scenario.network,
+            seed: scenario.seed,
+            time_scale,
+            access: access(),
+        })
+        .await?;
+        for (i, addr) in cdn.l1_addrs().iter().enumerate() {
+            println!("L1 {} listening on http://{addr}/", scenario.cdn.l1[i].name);
+        }
+        println!("try: curl -si http://{}/assets/1.png", cdn.l1_addrs()[0]);
+        println!("Ctrl-C stops (in-flight requests get 2 s to finish)");
+        let _ = tokio::signal::ctrl_c().await;
+        println!("stopping: no new connections; in-flight requests get 2 s");
+        let cut = cdn.shutdown(Duration::from_secs(2)).await;
+        println!("stopped ({cut} requests cut off)");
+        Ok(())
+    })
+}
