@@ -104,8 +104,9 @@ enum Command {
         after_help = "Keys: any key an [[event]] can change (cdn.*, network.*, origin.*), nodes by name\n\
             (l2.NAME.KEY, l1.NAME.KEY; l2.*.KEY for every L2), workload.KEY (every workload) or\n\
             workload[i].KEY, and seed, duration, profile. Values are TOML; anything else is a\n\
-            string (10r/s, 127.0.1.1-127.0.1.8 need no quotes). A single address for egress is\n\
-            a pool of that range. The first --set is the plot's x axis.\n\n\
+            string (10r/s, 127.0.1.1-127.0.1.8 need no quotes). For a list key (egress) one\n\
+            value is a list of one: l2.NAME.egress=127.0.1.1-127.0.1.8 is an 8-address pool.\n\
+            The first --set is the plot's x axis.\n\n\
             Examples:\n  \
             cdn-sim sweep alibaba-security-503 --set origin.limit_req.rate=10r/s,20r/s,40r/s,80r/s \\\n    \
             --set origin.workers=2,8 --jobs 2 --plot sweep.svg\n  \
