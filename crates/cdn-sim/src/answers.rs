@@ -13,8 +13,9 @@
 //! which would make the replay unnecessary.)
 //!
 //! Memory is bounded: time bins are merged pairwise when the run outlasts them (at most
-//! [`MAX_BINS`]), latencies are counted by distinct value, and send times are kept only for
-//! requests still in flight.
+//! [`MAX_BINS`]), latencies are counted in buckets of a fixed 1-2-5 grid ([`Histogram`]; the
+//! exact percentiles are the engine's report), and send times are kept only for requests
+//! still in flight.
 //!
 //! ```
 //! use cdn_sim::{answers::Answers, builtin};
@@ -26,7 +27,6 @@
 //! ```
 
 use crate::engine::{simulate, SimOptions};
-use crate::latency::LatencyCounts;
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
@@ -113,6 +113,67 @@ fn initial_bin(duration: Duration) -> Duration {
     }
 }
 
+/// Bucket edges in microseconds: 0, then 1, 2, 5, 10, 20, 50, … up to 5·10¹¹ µs (six days).
+pub fn grid() -> Vec<u64> {
+    let mut edges = vec![0];
+    let mut unit = 1u64;
+    while unit <= 100_000_000_000 {
+        edges.extend([unit, 2 * unit, 5 * unit]);
+        unit *= 10;
+    }
+    edges
+}
+
+/// Latencies counted in the buckets of [`grid`], with their exact sum and maximum.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Histogram {
+    /// Count per bucket: `counts[i]` holds latencies in `grid()[i] .. grid()[i + 1]` µs
+    /// (the last bucket is open-ended).
+    pub counts: Vec<u64>,
+    /// Latencies counted.
+    pub total: u64,
+    /// Their sum, in microseconds.
+    pub sum_us: u128,
+    /// The longest, in microseconds.
+    pub max_us: u64,
+}
+
+impl Histogram {
+    /// Counts one latency.
+    pub fn record(&mut self, d: Duration, grid: &[u64]) {
+        let us = d.as_micros() as u64;
+        if self.counts.is_empty() {
+            self.counts = vec![0; grid.len()];
+        }
+        let i = grid.partition_point(|&e| e <= us).saturating_sub(1);
+        self.counts[i] += 1;
+        self.total += 1;
+        self.sum_us += us as u128;
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Histogram) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; other.counts.len()];
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.sum_us += other.sum_us;
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    /// The mean in milliseconds, rounded as the run report rounds it.
+    pub fn mean_ms(&self) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        (self.sum_us as f64 / self.total as f64 / 1000.0 * 1000.0).round() / 1000.0
+    }
+}
+
 /// Send times of the requests still in flight, from a replay of the workload generators.
 struct SendTimes {
     gens: Vec<WorkloadGen>,
@@ -168,11 +229,12 @@ impl SendTimes {
 pub struct Answers {
     /// Answers over time.
     pub timeline: Timeline,
-    /// Latency counts per status code.
-    pub latency: BTreeMap<u16, LatencyCounts>,
+    /// Latencies per status code.
+    pub latency: BTreeMap<u16, Histogram>,
     /// The first request numbers (up to the `keep` given) that ended with each status.
     pub firsts: BTreeMap<u16, Vec<u64>>,
     keep: usize,
+    grid: Vec<u64>,
     sends: SendTimes,
     /// `(at, half the client RTT from then on)`, from the scenario's events.
     half_rtt: Vec<(Instant, Duration)>,
@@ -192,6 +254,7 @@ impl Answers {
             latency: BTreeMap::new(),
             firsts: BTreeMap::new(),
             keep,
+            grid: grid(),
             sends: SendTimes::new(scenario, seed),
             half_rtt,
             pending: None,
@@ -251,7 +314,7 @@ impl Answers {
         self.latency
             .entry(status)
             .or_default()
-            .record(done.saturating_since(sent));
+            .record(done.saturating_since(sent), &self.grid);
         self.timeline.add(done, status, tier);
         let firsts = self.firsts.entry(status).or_default();
         if firsts.len() < self.keep {
@@ -261,12 +324,12 @@ impl Answers {
 
     /// Answers counted.
     pub fn total(&self) -> u64 {
-        self.latency.values().map(LatencyCounts::len).sum()
+        self.latency.values().map(|h| h.total).sum()
     }
 
     /// Every latency, whatever the status.
-    pub fn all_latencies(&self) -> LatencyCounts {
-        let mut all = LatencyCounts::default();
+    pub fn all_latencies(&self) -> Histogram {
+        let mut all = Histogram::default();
         for l in self.latency.values() {
             all.merge(l);
         }

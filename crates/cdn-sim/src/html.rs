@@ -179,7 +179,7 @@ pub fn render(page: &Page) -> String {
         "Latency from the visitor sending the request to receiving the answer, in buckets that grow ×2–×2.5 \
          each (a log scale), split by status code. Errors after a timeout sit far to the right: the timeout is \
          the wait.",
-        &latency_chart(answers),
+        &latency_chart(answers, report),
     );
     let rows: Vec<BarRow> = [("l1", "L1 edge"), ("l2", "L2 parent")]
         .iter()
@@ -308,58 +308,38 @@ fn at_a_glance(h: &mut String, r: &Report) {
     let _ = writeln!(h, "</table>");
 }
 
-/// Latency buckets on a 1-2-5 grid (milliseconds), stacked by status.
-fn latency_chart(answers: &Answers) -> String {
+/// Latency buckets on a 1-2-5 grid (from the first bucket anyone fell in to the last),
+/// stacked by status.
+fn latency_chart(answers: &Answers, report: &Report) -> String {
+    let grid = crate::answers::grid();
     let all = answers.all_latencies();
-    let (min_us, max_us) = match (all.iter_micros().next(), all.iter_micros().last()) {
-        (Some((a, _)), Some((b, _))) => (a, b),
-        _ => (1, 1),
-    };
-    // Edges in microseconds on a 1-2-5 grid (…, 1 ms, 2 ms, 5 ms, 10 ms, …), from the last
-    // edge at or below the shortest latency to the first above the longest.
-    let mut grid: Vec<u64> = vec![0];
-    let mut unit = 1u64;
-    while grid.last().is_some_and(|&e| e <= max_us) {
-        grid.extend([unit, 2 * unit, 5 * unit]);
-        unit *= 10;
-    }
-    let lo = grid.iter().rposition(|&e| e <= min_us).unwrap_or(0);
-    let hi = grid
-        .iter()
-        .position(|&e| e > max_us)
-        .unwrap_or(grid.len() - 1);
-    let edges = grid[lo..=hi].to_vec();
-    let buckets = edges.len() - 1;
+    let used = |i: &usize| all.counts.get(*i).is_some_and(|n| *n > 0);
+    let lo = (0..grid.len()).find(used).unwrap_or(0);
+    let hi = (0..grid.len()).rev().find(used).unwrap_or(0);
     let label = |us: u64| svg::human(std::time::Duration::from_micros(us)).replace(' ', "");
-    let names: Vec<String> = (0..buckets)
-        .map(|i| format!("{}–{}", label(edges[i]), label(edges[i + 1])))
+    let names: Vec<String> = (lo..=hi)
+        .map(|i| match grid.get(i + 1) {
+            Some(&next) => format!("{}–{}", label(grid[i]), label(next)),
+            None => format!("≥ {}", label(grid[i])),
+        })
         .collect();
     let layers: Vec<Layer> = answers
         .latency
         .iter()
-        .map(|(code, counts)| {
-            let mut values = vec![0.0; buckets];
-            for (us, n) in counts.iter_micros() {
-                let i = edges
-                    .partition_point(|&e| e <= us)
-                    .saturating_sub(1)
-                    .min(buckets - 1);
-                values[i] += n as f64;
-            }
-            Layer {
-                label: format!("{code} {}", meaning(*code)),
-                color: status_color(*code).into(),
-                values,
-            }
+        .map(|(code, h)| Layer {
+            label: format!("{code} {}", meaning(*code)),
+            color: status_color(*code).into(),
+            values: (lo..=hi)
+                .map(|i| h.counts.get(i).copied().unwrap_or(0) as f64)
+                .collect(),
         })
         .collect();
-    let l = all.percentile_ms(50.0);
-    let p99 = all.percentile_ms(99.0);
+    let l = &report.latency_ms;
     chart::columns(&Columns {
         title: "Latency distribution".into(),
         subtitle: format!(
-            "answers per latency bucket (from … up to, not including …); p50 {l} ms, p99 {p99} ms, max {} ms",
-            all.max_ms()
+            "answers per latency bucket (from … up to, not including …); p50 {} ms, p99 {} ms, max {} ms",
+            l.p50, l.p99, l.max
         ),
         x: XAxis::Categories(names),
         x_label: "time from sending the request to receiving the answer".into(),

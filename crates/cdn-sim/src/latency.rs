@@ -31,19 +31,6 @@ impl LatencyCounts {
         self.total == 0
     }
 
-    /// Adds every latency `other` counted.
-    pub fn merge(&mut self, other: &LatencyCounts) {
-        for (&us, &n) in &other.counts {
-            *self.counts.entry(us).or_insert(0) += n;
-        }
-        self.total += other.total;
-    }
-
-    /// (latency in microseconds, how many), shortest first.
-    pub fn iter_micros(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.counts.iter().map(|(&us, &n)| (us, n))
-    }
-
     /// The nearest-rank percentile `p` (0 < p ≤ 100), in milliseconds.
     ///
     /// ```
