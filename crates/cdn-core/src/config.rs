@@ -1,14 +1,23 @@
 //! `[cdn]` and `[network]` configuration: tiers, nodes, timeouts and policies.
 //!
-//! Timeouts left unset come from the [`Profile`]; [`CdnConfig::timeouts`] resolves them.
+//! Every `[cdn]` key a scenario leaves unset takes the [`Profile`]'s value (cited in
+//! `docs/profiles.md`). Two kinds of key:
+//! - `Option` keys are resolved when asked: [`CdnConfig::timeouts`] and
+//!   [`CdnConfig::cache_policy`];
+//! - the keys in [`PROFILE_KEYS`], which the drivers read as plain values, are filled in when
+//!   the configuration is made: [`CdnConfig::for_profile`], or
+//!   [`CdnConfig::with_profile_defaults`] for one read from a file (which knows the keys
+//!   written).
 
 use crate::addr::AddrSpec;
-use crate::cache::{CachePolicy, Eligibility, UncacheablePolicy};
+use crate::cache::{CachePolicy, Eligibility, StaleOnError, UncacheablePolicy};
 use crate::egress::EgressSelection;
+use crate::failure::FailureKind;
 use crate::origin::ConfigError;
 use crate::profile::Profile;
 use crate::tls::SslMode;
 use crate::units::serde_units;
+use crate::upstream::{ParentWait, RetryCondition, RetryOn, SynSchedule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -184,11 +193,23 @@ pub fn build_nodes(
         .collect()
 }
 
-/// `[cdn]`: behaviour shared by all nodes.
+/// The `[cdn]` keys whose default is the profile's and which are plain values (not `Option`):
+/// a file's configuration gets them from [`CdnConfig::with_profile_defaults`].
+pub const PROFILE_KEYS: [&str; 5] = [
+    "ssl_mode",
+    "collapse",
+    "on_parent_error",
+    "stale_if_error",
+    "stale_while_revalidate",
+];
+
+/// `[cdn]`: behaviour shared by all nodes. `CdnConfig::default()` is Cloudflare's; use
+/// [`CdnConfig::for_profile`] for another vendor's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CdnConfig {
-    /// How the CDN connects to the origin (default `full`).
+    /// How the CDN connects to the origin (default: the profile's; Cloudflare, nginx,
+    /// Alibaba, Varnish `full`; CloudFront and Fastly verify: `strict`).
     pub ssl_mode: SslMode,
     /// Per TCP connect attempt, L2 → origin and L1 → L2 (default: the profile's).
     #[serde(
@@ -202,8 +223,11 @@ pub struct CdnConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub read_timeout: Option<Duration>,
-    /// L1 → L2: request sent → first response byte. Default: long enough for L2's own
-    /// timeouts to fire first (`connect_attempts × connect_timeout + read_timeout + 1s`).
+    /// L1 → L2: request sent → first response byte. Default: the profile's — the same as
+    /// `read_timeout` where the L1 runs the same configuration (nginx, Varnish, Fastly), else
+    /// long enough for the L2's own timeouts to fire first (`connect_attempts ×
+    /// connect_timeout + read_timeout (× connect_attempts when response timeouts are retried)
+    /// + 1s`).
     #[serde(
         with = "serde_units::opt_duration",
         skip_serializing_if = "Option::is_none"
@@ -211,20 +235,64 @@ pub struct CdnConfig {
     pub parent_read_timeout: Option<Duration>,
     /// Connect attempts before giving up (default: the profile's; CloudFront 3, others 1).
     pub connect_attempts: Option<u32>,
-    /// Request collapsing (cache lock) at every tier (default true).
+    /// Which failures earn another attempt, e.g. `["connect_failure", "response_timeout"]`
+    /// (default: the profile's; CloudFront also retries response timeouts, Alibaba also 5xx).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<Vec<RetryCondition>>,
+    /// Connected, the request never acknowledged: give up after this long (default: the
+    /// profile's; Cloudflare 90 s → 522; others have none and the read timeout fires).
+    #[serde(
+        with = "serde_units::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ack_timeout: Option<Duration>,
+    /// Between two writes of the request (default: the profile's; Cloudflare 30 s).
+    #[serde(
+        with = "serde_units::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_timeout: Option<Duration>,
+    /// The largest response header accepted (default: the profile's; Cloudflare 128 KiB →
+    /// 520, nginx `proxy_buffer_size` 4 KiB → 502, Varnish 32 KiB → 503).
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    pub response_header_limit: Option<u64>,
+    /// Request collapsing (cache lock) at every tier (default: the profile's; nginx off:
+    /// `proxy_cache_lock off`).
     pub collapse: bool,
-    /// Honour `stale-if-error` from the origin (default true).
+    /// Honour `stale-if-error` from the origin (default: the profile's; Fastly and Varnish
+    /// do not).
     pub stale_if_error: bool,
-    /// What L1 does when its L2 fails (default `relay`).
+    /// A stale copy without `stale-if-error`, when upstream fails: `directive` (only the
+    /// directive's window), `unreachable` (Cloudflare: any stale copy when the origin cannot
+    /// be contacted) or `5xx` (CloudFront: on 5xx or no response). Default: the profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_on_error: Option<StaleOnError>,
+    /// What L1 does when its L2 fails (default: the profile's; nginx `next_parent`, as
+    /// `proxy_next_upstream error timeout`; others `relay`).
     pub on_parent_error: ParentErrorPolicy,
+    /// Whether an L2's own 5xx counts as a failed parent for `on_parent_error` (default: the
+    /// profile's; nginx no — only connection errors and timeouts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reroute_on_parent_5xx: Option<bool>,
     /// Reuse idle connections to the next tier (default true). The egress address is
     /// picked for each *new* L2 → origin connection.
     pub keepalive: bool,
     /// Status for a certificate that fails verification, where the vendor does not document
     /// one (default: the profile's; 526 for cloudflare, 502 for nginx-like profiles).
     pub cert_error_status: Option<u16>,
-    /// Honour `stale-while-revalidate` from the origin (default true).
+    /// Honour `stale-while-revalidate` from the origin (default: the profile's).
     pub stale_while_revalidate: bool,
+    /// Revalidate stale copies in the background (default: the profile's; nginx off:
+    /// `proxy_cache_background_update off` makes the request that finds the copy stale wait).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_update: Option<bool>,
+    /// Serve a stale copy this long after expiry while one request refreshes it, when it has
+    /// no `stale-while-revalidate` (default: the profile's; Varnish `default_grace` 10 s).
+    #[serde(
+        with = "serde_units::opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grace: Option<Duration>,
     /// Cloudflare Always Online: on 502, 504 or 52x serve any stored copy however stale,
     /// ignoring `stale-if-error`; never on 404, 500 or 503 (default false).
     pub always_online: bool,
@@ -267,12 +335,20 @@ impl Default for CdnConfig {
             read_timeout: None,
             parent_read_timeout: None,
             connect_attempts: None,
+            retry_on: None,
+            ack_timeout: None,
+            write_timeout: None,
+            response_header_limit: None,
             collapse: true,
             stale_if_error: true,
+            stale_on_error: None,
             on_parent_error: ParentErrorPolicy::Relay,
+            reroute_on_parent_5xx: None,
             keepalive: true,
             cert_error_status: None,
             stale_while_revalidate: true,
+            background_update: None,
+            grace: None,
             always_online: false,
             status_ttl: BTreeMap::new(),
             cache_eligibility: None,
@@ -285,7 +361,8 @@ impl Default for CdnConfig {
     }
 }
 
-/// Resolved timeouts for a run.
+/// Resolved upstream settings for a run: timeouts, the SYN schedule, retries and the
+/// response-header limit. The drivers ask it how long to wait and when to give up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Timeouts {
     /// Per connect attempt.
@@ -294,33 +371,173 @@ pub struct Timeouts {
     pub read: Duration,
     /// L1 → L2 read timeout.
     pub parent_read: Duration,
-    /// Connect attempts.
+    /// Attempts in all (connect failures, and whatever else `retry_on` covers).
     pub connect_attempts: u32,
+    /// Connected, request never acknowledged: give up after this long (none: the read
+    /// timeout fires).
+    pub ack: Option<Duration>,
+    /// Between two writes of the request. A request that fits the socket buffer is written
+    /// at once, so with bodiless requests it never fires; kept for completeness.
+    pub write: Option<Duration>,
+    /// When the SYNs of one connect attempt go out.
+    pub syn: SynSchedule,
+    /// Which failures earn another attempt.
+    pub retry_on: RetryOn,
+    /// The largest response header accepted, in bytes.
+    pub response_header_limit: Option<u64>,
+}
+
+impl Timeouts {
+    /// Offsets from the start of a connect attempt at which its SYNs are sent: what a trace
+    /// of a dropped SYN shows (Cloudflare: eight, at 0, 1, 2, 3, 4, 5, 7 and 11 s, then the
+    /// 522 at 19 s).
+    ///
+    /// ```
+    /// use cdn_core::{CdnConfig, Profile};
+    /// let t = CdnConfig::default().timeouts(Profile::Cloudflare);
+    /// assert_eq!(t.syn_transmissions().len(), 8);
+    /// ```
+    pub fn syn_transmissions(&self) -> Vec<Duration> {
+        self.syn.transmissions(self.connect)
+    }
+
+    /// How a tier gives up on a connection that carried its request and never answered, and
+    /// after how long from the moment the request was sent. `acknowledged`: whether the
+    /// peer's TCP acknowledged the request (a hung application) or not (a black hole).
+    ///
+    /// ```
+    /// use cdn_core::{CdnConfig, FailureKind, Profile};
+    /// use std::time::Duration;
+    /// let cf = CdnConfig::default().timeouts(Profile::Cloudflare);
+    /// assert_eq!(cf.silence(false), (FailureKind::AckTimeout, Duration::from_secs(90)));   // 522
+    /// assert_eq!(cf.silence(true), (FailureKind::ReadTimeout, Duration::from_secs(120)));  // 524
+    /// let nginx = CdnConfig::for_profile(Profile::Nginx).timeouts(Profile::Nginx);
+    /// assert_eq!(nginx.silence(false), (FailureKind::ReadTimeout, Duration::from_secs(60))); // 504
+    /// ```
+    pub fn silence(&self, acknowledged: bool) -> (FailureKind, Duration) {
+        match self.ack {
+            Some(ack) if !acknowledged && ack < self.read => (FailureKind::AckTimeout, ack),
+            _ => (FailureKind::ReadTimeout, self.read),
+        }
+    }
+
+    /// Whether attempt number `attempt` (from 1), which failed with `kind`, is followed by
+    /// another.
+    ///
+    /// ```
+    /// use cdn_core::{CdnConfig, FailureKind, Profile};
+    /// let cloudfront = CdnConfig::for_profile(Profile::Cloudfront).timeouts(Profile::Cloudfront);
+    /// assert!(cloudfront.retries(FailureKind::ReadTimeout, 2)); // ConnectionAttempts covers response timeouts
+    /// assert!(!cloudfront.retries(FailureKind::ReadTimeout, 3));
+    /// assert!(!cloudfront.retries(FailureKind::Reset, 1));
+    /// ```
+    pub fn retries(&self, kind: FailureKind, attempt: u32) -> bool {
+        attempt < self.connect_attempts && self.retry_on.covers(kind)
+    }
+
+    /// The failure a response whose headers are `bytes` long causes, if they exceed the limit.
+    ///
+    /// ```
+    /// use cdn_core::{CdnConfig, FailureKind, Profile};
+    /// let cf = CdnConfig::default().timeouts(Profile::Cloudflare);
+    /// assert_eq!(cf.header_failure(200 * 1024), Some(FailureKind::HeaderTooLarge)); // 520
+    /// assert_eq!(cf.header_failure(1024), None);
+    /// ```
+    pub fn header_failure(&self, bytes: u64) -> Option<FailureKind> {
+        self.response_header_limit
+            .is_some_and(|limit| bytes > limit)
+            .then_some(FailureKind::HeaderTooLarge)
+    }
 }
 
 impl CdnConfig {
-    /// The timeouts in force: scenario overrides, else the profile's defaults.
+    /// Every default of `profile` (`CdnConfig::default()` is Cloudflare's).
+    ///
+    /// ```
+    /// use cdn_core::{CdnConfig, ParentErrorPolicy, Profile, SslMode};
+    /// let nginx = CdnConfig::for_profile(Profile::Nginx);
+    /// assert!(!nginx.collapse); // proxy_cache_lock off
+    /// assert_eq!(nginx.on_parent_error, ParentErrorPolicy::NextParent);
+    /// assert_eq!(CdnConfig::for_profile(Profile::Cloudfront).ssl_mode, SslMode::Strict);
+    /// ```
+    pub fn for_profile(profile: Profile) -> CdnConfig {
+        CdnConfig::default().with_profile_defaults(profile, |_| false)
+    }
+
+    /// The keys of [`PROFILE_KEYS`] that were not `written` (in a file's `[cdn]` table) take
+    /// `profile`'s value; the ones written keep theirs.
+    pub fn with_profile_defaults(
+        mut self,
+        profile: Profile,
+        written: impl Fn(&str) -> bool,
+    ) -> CdnConfig {
+        let d = profile.defaults();
+        if !written("ssl_mode") {
+            self.ssl_mode = d.ssl_mode.value;
+        }
+        if !written("collapse") {
+            self.collapse = d.collapse.value;
+        }
+        if !written("on_parent_error") {
+            self.on_parent_error = d.on_parent_error.value;
+        }
+        if !written("stale_if_error") {
+            self.stale_if_error = d.stale_if_error.value;
+        }
+        if !written("stale_while_revalidate") {
+            self.stale_while_revalidate = d.stale_while_revalidate.value;
+        }
+        self
+    }
+
+    /// The upstream settings in force: scenario overrides, else the profile's defaults.
     ///
     /// ```
     /// use cdn_core::{CdnConfig, Profile};
     /// use std::time::Duration;
     /// let t = CdnConfig::default().timeouts(Profile::Cloudflare);
     /// assert_eq!(t.connect, Duration::from_secs(19));
-    /// assert_eq!(t.parent_read, Duration::from_secs(19 + 100 + 1));
+    /// assert_eq!(t.read, Duration::from_secs(120));
+    /// assert_eq!(t.parent_read, Duration::from_secs(19 + 120 + 1));
+    /// // An nginx L1 waits for its L2 with the same proxy_read_timeout.
+    /// let nginx = CdnConfig::for_profile(Profile::Nginx).timeouts(Profile::Nginx);
+    /// assert_eq!(nginx.parent_read, nginx.read);
     /// ```
     pub fn timeouts(&self, profile: Profile) -> Timeouts {
         let d = profile.defaults();
-        let connect = self.connect_timeout.unwrap_or(d.connect_timeout);
-        let read = self.read_timeout.unwrap_or(d.read_timeout);
-        let connect_attempts = self.connect_attempts.unwrap_or(d.connect_attempts);
+        let connect = self.connect_timeout.unwrap_or(d.connect_timeout.value);
+        let read = self.read_timeout.unwrap_or(d.read_timeout.value);
+        let connect_attempts = self.connect_attempts.unwrap_or(d.connect_attempts.value);
+        let retry_on = self
+            .retry_on
+            .as_deref()
+            .map(RetryOn::from_conditions)
+            .unwrap_or(d.retry_on.value);
         let parent_read = self
             .parent_read_timeout
-            .unwrap_or(connect * connect_attempts + read + Duration::from_secs(1));
+            .unwrap_or_else(|| match d.parent_wait.value {
+                ParentWait::SameAsRead => read,
+                ParentWait::OutlastParent => {
+                    let reads = if retry_on.response_timeout {
+                        connect_attempts
+                    } else {
+                        1
+                    };
+                    connect * connect_attempts + read * reads + Duration::from_secs(1)
+                }
+            });
         Timeouts {
             connect,
             read,
             parent_read,
             connect_attempts,
+            ack: self.ack_timeout.or(d.ack_timeout.value),
+            write: self.write_timeout.or(d.write_timeout.value),
+            syn: d.syn_schedule.value,
+            retry_on,
+            response_header_limit: self
+                .response_header_limit
+                .or(d.response_header_limit.value.map(|b| b.0)),
         }
     }
 
@@ -335,16 +552,25 @@ impl CdnConfig {
     pub fn cache_policy(&self, profile: Profile) -> CachePolicy {
         let d = CachePolicy::for_profile(profile);
         CachePolicy {
-            profile,
             status_ttl: self.status_ttl.clone(),
             stale_if_error: self.stale_if_error,
+            stale_on_error: self.stale_on_error.unwrap_or(d.stale_on_error),
             stale_while_revalidate: self.stale_while_revalidate,
+            background_update: self.background_update.unwrap_or(d.background_update),
+            grace: self.grace.unwrap_or(d.grace),
             always_online: self.always_online,
             eligibility: self.cache_eligibility.unwrap_or(d.eligibility),
             collapse_timeout: self.collapse_timeout.unwrap_or(d.collapse_timeout),
             collapse_age: self.collapse_age.unwrap_or(d.collapse_age),
             collapse_uncacheable: self.collapse_uncacheable.unwrap_or(d.collapse_uncacheable),
+            ..d
         }
+    }
+
+    /// Whether an L2's own 5xx counts as a failed parent for `on_parent_error`.
+    pub fn reroutes_on_parent_5xx(&self, profile: Profile) -> bool {
+        self.reroute_on_parent_5xx
+            .unwrap_or(profile.defaults().reroute_on_parent_5xx.value)
     }
 
     /// Checks what types alone cannot: node counts, unique names, states, attempts.
@@ -402,6 +628,12 @@ impl CdnConfig {
             return Err(ConfigError::new(
                 "cdn.connect_attempts",
                 "must be at least 1",
+            ));
+        }
+        if self.response_header_limit == Some(0) {
+            return Err(ConfigError::new(
+                "cdn.response_header_limit",
+                "must be more than 0B; e.g. response_header_limit = \"128KiB\"",
             ));
         }
         if let Some(s) = self.cert_error_status {

@@ -42,6 +42,16 @@ pub enum FailureKind {
     Unreachable,
     /// Connected and sent the request, but no response header before the read timeout.
     ReadTimeout,
+    /// Connected, but the request was never acknowledged (a middlebox or an MTU black hole
+    /// swallows everything after the handshake) until the ACK timeout: Cloudflare's 522 after
+    /// 90 s. A proxy without an ACK timeout sees a [`ReadTimeout`](Self::ReadTimeout) instead.
+    AckTimeout,
+    /// Connected, but the request could not be written before the write timeout (the peer
+    /// stopped reading).
+    WriteTimeout,
+    /// The response headers were larger than the proxy accepts (Cloudflare 128 KB, nginx
+    /// `proxy_buffer_size`).
+    HeaderTooLarge,
     /// The peer reset the connection before sending a response header.
     Reset,
     /// The peer closed the connection (FIN) without sending a response.
@@ -66,6 +76,9 @@ impl FailureKind {
             FailureKind::ConnectTimeout => "connect_timeout",
             FailureKind::Unreachable => "unreachable",
             FailureKind::ReadTimeout => "read_timeout",
+            FailureKind::AckTimeout => "ack_timeout",
+            FailureKind::WriteTimeout => "write_timeout",
+            FailureKind::HeaderTooLarge => "header_too_large",
             FailureKind::Reset => "reset",
             FailureKind::ClosedEarly => "closed_early",
             FailureKind::InvalidResponse => "invalid_response",
@@ -95,6 +108,11 @@ impl fmt::Display for FailureKind {
             FailureKind::ConnectTimeout => f.write_str("connect timed out (SYN unanswered)"),
             FailureKind::Unreachable => f.write_str("no route to host"),
             FailureKind::ReadTimeout => f.write_str("no response before the read timeout"),
+            FailureKind::AckTimeout => {
+                f.write_str("connected, but the request was never acknowledged")
+            }
+            FailureKind::WriteTimeout => f.write_str("the request could not be written in time"),
+            FailureKind::HeaderTooLarge => f.write_str("response headers too large"),
             FailureKind::Reset => f.write_str("connection reset before the response"),
             FailureKind::ClosedEarly => f.write_str("connection closed without a response"),
             FailureKind::InvalidResponse => f.write_str("reply was not HTTP"),

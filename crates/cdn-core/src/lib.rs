@@ -27,8 +27,9 @@
 //! | [`origin`] | the origin and its defences ([`Origin`], `limit_req`, `limit_conn`, firewall) |
 //! | [`tls`] | SSL modes × certificate states |
 //! | [`failure`] | [`FailureKind`]: what went wrong on a hop, vendor-neutral |
-//! | [`profile`] | [`Profile`]: the *only* place a failure becomes a status code |
+//! | [`profile`] | [`Profile`]: every vendor default with its source; the *only* place a failure becomes a status code |
 //! | [`config`] | `[cdn]` / `[network]` configuration and resolved timeouts |
+//! | [`upstream`] | SYN schedules, retries, how long an L1 waits for its L2 |
 //! | [`trace`] | per-request hop-by-hop [`Trace`] |
 //!
 //! ## Example: what does each vendor answer when the origin refuses connections?
@@ -58,6 +59,7 @@ pub mod tls;
 pub mod topology;
 pub mod trace;
 pub mod units;
+pub mod upstream;
 
 pub use addr::{AddrSpec, Cidr};
 pub use cache::{CacheControl, CacheStatus};

@@ -258,6 +258,9 @@ pub struct Response {
     pub vary: Vary,
     /// Whether a `Set-Cookie` header is present (shared caches do not store those).
     pub set_cookie: bool,
+    /// Bytes of the response head as it arrived (status line and headers; 0 when not
+    /// measured): a tier refuses one over its vendor's limit.
+    pub header_bytes: u32,
 }
 
 impl Response {
@@ -277,6 +280,7 @@ impl Response {
             etag: None,
             vary: Vary::None,
             set_cookie: false,
+            header_bytes: 0,
         }
     }
 

@@ -46,6 +46,12 @@ pub enum TraceEvent {
         /// Attempt number, from 1.
         attempt: u32,
     },
+    /// One SYN of a connect attempt that got no answer: the first, or a retransmission on the
+    /// profile's schedule ([`Timeouts::syn_transmissions`](crate::Timeouts::syn_transmissions)).
+    SynSent {
+        /// 1 for the first SYN, 2, 3, ... for the retransmissions.
+        transmission: u32,
+    },
     /// The TLS handshake succeeded.
     TlsEstablished {
         /// Whether the certificate was verified.

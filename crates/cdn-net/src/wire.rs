@@ -139,6 +139,7 @@ pub fn response_from_http(
             _ => Vary::None,
         },
         set_cookie: headers.contains_key(header::SET_COOKIE),
+        header_bytes: 0,
     }
 }
 

@@ -11,106 +11,35 @@ use cdn_core::{CdnConfig, OriginConfig, Profile, SslMode, Tier};
 use cdn_net::proxy::{Proxy, ProxySpec, Upstream};
 use cdn_net::{Certificates, HostEntry, OriginOptions, OriginServer, Resolver, VirtualClock};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::nginx::{free_port, Nginx};
+
 const HOST: &str = "www.example.com";
 
-struct Nginx {
-    child: Child,
-    port: u16,
-    _dir: tempdir::Dir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM to the master makes it stop its workers; SIGKILL would orphan them.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-mod tempdir {
-    /// A temporary directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn free_port(ip: Ipv4Addr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts nginx on 127.0.0.20, or `None` (with a SKIPPED line) if nginx is not installed.
-fn start_nginx() -> Option<Nginx> {
-    let Some(nginx) = cdn_net::netns::tool("nginx") else {
-        assert!(
-            !cdn_net::netns::is_root(),
-            "nginx is missing: crates/cdn-net/tests/setup.sh installs it (run as root)"
-        );
-        eprintln!("SKIPPED: needs nginx (run crates/cdn-net/tests/setup.sh as root)");
-        return None;
-    };
+/// Starts nginx on 127.0.0.20 as a rate-limited origin, or `None` (with a SKIPPED line) if
+/// nginx is not installed. Returns it and its port.
+fn start_nginx() -> Option<(Nginx, u16)> {
     let ip = Ipv4Addr::new(127, 0, 0, 20);
     let port = free_port(ip);
-    let dir = std::env::temp_dir().join(format!("cdn-net-nginx-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(dir.join("html")).unwrap();
-    std::fs::write(dir.join("html/obj.png"), vec![b'x'; 1024]).unwrap();
-    let user = if cdn_net::netns::is_root() {
-        "user root;"
-    } else {
-        ""
-    };
-    let conf = format!(
-        "{user}\nworker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n\
-           fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
-           limit_req_zone $binary_remote_addr zone=perip:10m rate=10r/s;\n\
-           server {{\n    listen {ip}:{port};\n    root {d}/html;\n\
-             location /assets/ {{ limit_req zone=perip burst=5 nodelay; try_files /obj.png =404; }}\n  }}\n}}\n",
-        d = dir.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(nginx)
-        .args([
-            "-c",
-            &dir.join("nginx.conf").to_string_lossy(),
-            "-p",
-            &dir.to_string_lossy(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect((ip, port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(Nginx {
-        child,
-        port,
-        _dir: tempdir::Dir(dir),
-    })
+    let nginx = Nginx::start(
+        "fidelity",
+        |d| {
+            std::fs::create_dir_all(d.join("html")).unwrap();
+            std::fs::write(d.join("html/obj.png"), vec![b'x'; 1024]).unwrap();
+            format!(
+                "  limit_req_zone $binary_remote_addr zone=perip:10m rate=10r/s;\n\
+                 server {{\n    listen {ip}:{port};\n    access_log off;\n    root {d}/html;\n\
+                 location /assets/ {{ limit_req zone=perip burst=5 nodelay; try_files /obj.png =404; }}\n  }}",
+                d = d.display()
+            )
+        },
+        &[SocketAddr::from((ip, port))],
+    )?;
+    Some((nginx, port))
 }
 
 /// An L2 shield whose origin (by name) is at `origin`; back-to-origin from 127.0.1.1.
@@ -185,7 +114,9 @@ async fn schedule(shield: SocketAddr, offsets_ms: &[u64]) -> (u32, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_req_counts_agree_with_real_nginx() {
-    let Some(nginx) = start_nginx() else { return };
+    let Some((nginx, nginx_port)) = start_nginx() else {
+        return;
+    };
     let certs = Arc::new(Certificates::generate(HOST).unwrap());
     let clock = VirtualClock::start(1.0).unwrap();
 
@@ -196,8 +127,8 @@ async fn limit_req_counts_agree_with_real_nginx() {
         HOST,
         HostEntry {
             ip,
-            http_port: nginx.port,
-            https_port: nginx.port,
+            http_port: nginx_port,
+            https_port: nginx_port,
         },
     );
     let s1 = shield(to_nginx, certs.clone(), clock).await;

@@ -32,7 +32,7 @@ pub const CODES: [u16; 14] = [
 
 /// The failures a tier can meet on its way to the next tier, with what a person would say
 /// happened.
-const FAILURES: [(FailureKind, &str); 10] = [
+const FAILURES: [(FailureKind, &str); 13] = [
     (
         FailureKind::Refused,
         "connection refused: nothing listens, or a firewall REJECTs (RST / ICMP port unreachable)",
@@ -50,6 +50,14 @@ const FAILURES: [(FailureKind, &str); 10] = [
         "connected and request sent, no response header in time",
     ),
     (
+        FailureKind::AckTimeout,
+        "connected, but the request is never acknowledged (a black hole after the handshake)",
+    ),
+    (
+        FailureKind::WriteTimeout,
+        "connected, but the origin stops reading the request",
+    ),
+    (
         FailureKind::Reset,
         "connection reset (RST) before the response",
     ),
@@ -58,6 +66,10 @@ const FAILURES: [(FailureKind, &str); 10] = [
         "connection closed (FIN) without a response",
     ),
     (FailureKind::InvalidResponse, "a reply that is not HTTP"),
+    (
+        FailureKind::HeaderTooLarge,
+        "response headers larger than the proxy accepts",
+    ),
     (
         FailureKind::TlsHandshake,
         "TLS handshake failed (e.g. plain HTTP on port 443)",
@@ -81,14 +93,17 @@ fn secs(d: std::time::Duration) -> String {
 /// The wait before a failure is concluded, under `profile`, if it is a timeout.
 fn wait(profile: Profile, kind: FailureKind) -> Option<String> {
     let d = profile.defaults();
+    let attempts = d.connect_attempts.value;
     match kind {
-        FailureKind::ConnectTimeout if d.connect_attempts > 1 => Some(format!(
-            "{} × {}",
-            d.connect_attempts,
-            secs(d.connect_timeout)
-        )),
-        FailureKind::ConnectTimeout => Some(secs(d.connect_timeout)),
-        FailureKind::ReadTimeout => Some(secs(d.read_timeout)),
+        FailureKind::ConnectTimeout if attempts > 1 => {
+            Some(format!("{attempts} × {}", secs(d.connect_timeout.value)))
+        }
+        FailureKind::ConnectTimeout => Some(secs(d.connect_timeout.value)),
+        FailureKind::ReadTimeout => Some(secs(d.read_timeout.value)),
+        // Without an ACK timeout of its own, an unacknowledged request waits for the read
+        // timeout.
+        FailureKind::AckTimeout => Some(secs(d.ack_timeout.value.unwrap_or(d.read_timeout.value))),
+        FailureKind::WriteTimeout => d.write_timeout.value.map(secs),
         _ => None,
     }
 }
@@ -115,6 +130,7 @@ pub fn profile_table(code: u16) -> String {
     if passed_through {
         rows.push((FailureKind::UpstreamStatus(code), ""));
     }
+    let mut relays_09 = false;
     for (kind, what) in rows {
         let label = match kind {
             FailureKind::UpstreamStatus(c) => format!("the origin itself answered {c}"),
@@ -123,6 +139,7 @@ pub fn profile_table(code: u16) -> String {
         let _ = write!(s, "| {label} |");
         for p in ALL_PROFILES {
             let g = p.error_for(kind);
+            relays_09 |= g.status == cdn_core::profile::HTTP_09_RELAY;
             let cell = if matches!(kind, FailureKind::UpstreamStatus(_)) {
                 format!("**{}** passed through", g.status)
             } else if g.status == code {
@@ -145,12 +162,20 @@ pub fn profile_table(code: u16) -> String {
          origin and relayed unchanged. Certificates are checked only in `ssl_mode = \"strict\"` / \
          `\"origin_pull_strict\"` (nginx: `proxy_ssl_verify on`), and `cdn.cert_error_status` \
          overrides the certificate row. Waits are the profile's defaults \
-         (`cdn.connect_timeout`, `cdn.connect_attempts`, `cdn.read_timeout` override them).\n",
+         ([docs/profiles.md](../profiles.md) cites each; `cdn.connect_timeout`, \
+         `cdn.connect_attempts`, `cdn.read_timeout` override them).\n",
     );
+    if relays_09 {
+        s.push_str(
+            "\nStatus 9 is nginx relaying a reply that is not HTTP as HTTP/0.9: no status line, \
+             `009` in its access log (measured against nginx 1.22).\n",
+        );
+    }
     s
 }
 
-/// The built-in scenario whose trace illustrates `code`: the first one `explain` suggests.
+/// The built-in scenario whose trace illustrates `code`: the first one `explain` suggests
+/// (pages' codes name plain built-ins, without `--set`).
 pub fn scenario_for(code: u16) -> &'static str {
     explain::lookup(code)
         .and_then(|e| e.scenarios.first().copied())
@@ -264,7 +289,7 @@ mod tests {
     fn the_522_table_comes_from_the_profiles() {
         let t = profile_table(522);
         assert!(t.contains("SYN unanswered"));
-        let cf = Profile::Cloudflare.defaults().connect_timeout;
+        let cf = Profile::Cloudflare.defaults().connect_timeout.value;
         assert!(t.contains(&format!("**522** after {}", secs(cf))), "{t}");
         assert!(!t.contains("connection refused"), "only rows that give 522");
     }

@@ -16,11 +16,28 @@ pub struct Explanation {
     pub fixes: &'static [&'static str],
     /// What other vendors answer in the same situation.
     pub elsewhere: &'static str,
-    /// Built-in scenarios that show it.
+    /// Built-in scenarios that show it, each optionally followed by `--set KEY=VALUE`
+    /// arguments of `cdn-sim run` (e.g. `"origin-garbage --set profile=nginx"`).
     pub scenarios: &'static [&'static str],
 }
 
 const ALL: &[Explanation] = &[
+    Explanation {
+        code: 9,
+        title: "HTTP/0.9 relay (nginx: no status line at all)",
+        generated_by: "an nginx tier whose upstream answered with something that is not HTTP: it relays the bytes as they came",
+        causes: &[
+            "the upstream's reply does not start with a status line (a different protocol, a misrouted port, a crashed backend writing junk)",
+            "nginx then answers as HTTP/0.9: no status line, no headers, just the upstream's bytes, and keeps the connection open; its access log shows status 009",
+            "browsers and curl refuse an HTTP/0.9 answer on a non-default port; the simulator reports it as status 9",
+        ],
+        fixes: &[
+            "find what listens on the upstream port (without proxy_cache, nginx's error log says \"upstream sent no valid HTTP/1.0 header\")",
+            "measured against nginx 1.22 by crates/cdn-net/tests/nginx_upstream.rs",
+        ],
+        elsewhere: "Cloudflare 520; Alibaba and CloudFront 502; Fastly and Varnish 503",
+        scenarios: &["origin-garbage --set profile=nginx"],
+    },
     Explanation {
         code: 403,
         title: "Forbidden",
@@ -71,8 +88,9 @@ const ALL: &[Explanation] = &[
         generated_by: "the proxy tier whose own connection to the next tier failed (nginx-like profiles: L2 for origin failures)",
         causes: &[
             "nothing listens on the origin port, or a firewall REJECTs the CDN's egress address (connect() failed: Connection refused)",
-            "the origin reset or closed the connection, or answered with something that is not HTTP",
-            "TLS handshake failed, or (with verification on) the origin's certificate did not verify",
+            "the origin reset or closed the connection (nginx relays a reply that is not HTTP as HTTP/0.9 instead: see explain 9)",
+            "the origin's response headers do not fit the proxy's buffer (nginx proxy_buffer_size, 4 KiB: \"upstream sent too big header\")",
+            "TLS handshake failed, or (with verification on) the origin's certificate did not verify — CloudFront verifies by default",
             "the origin hostname does not resolve; no route to the origin",
             "or the origin itself answered 502 (passed through)",
         ],
@@ -103,17 +121,18 @@ const ALL: &[Explanation] = &[
     Explanation {
         code: 504,
         title: "Gateway Timeout",
-        generated_by: "the proxy tier whose connect or read timed out (nginx-like profiles: L2); L1 if its own parent read timeout is shorter",
+        generated_by: "the proxy tier whose connect or read timed out — and the first one to give up: two tiers of nginx both wait 60 s, the edge started first, so the edge (L1) generates it",
         causes: &[
-            "SYN dropped (firewall DROP, full accept queue): connect timeout (nginx 60 s, Alibaba 10 s)",
-            "connected but no response header before the read timeout (nginx 60 s, Alibaba 30 s)",
+            "SYN dropped (firewall DROP, full accept queue): connect timeout (nginx 60 s, Alibaba 10 s, CloudFront 3 × 10 s)",
+            "connected but no response header before the read timeout (nginx 60 s, Alibaba 30 s, CloudFront 30 s, retried up to 3 times)",
+            "connected, but the request was never acknowledged (a black hole): without an ACK timeout of its own, nginx waits its read timeout",
         ],
         fixes: &[
             "whitelist the CDN's back-to-origin ranges instead of dropping them",
             "find the slow handler; raise the read timeout only if the work really takes that long",
         ],
         elsewhere: "Cloudflare: 522 for connect timeouts, 524 for read timeouts",
-        scenarios: &["nginx-origin-hung", "firewall-drop-nginx", "nested-timeouts"],
+        scenarios: &["nginx-origin-hung", "firewall-drop-nginx", "nested-timeouts", "nginx-l1-times-out-first"],
     },
     Explanation {
         code: 520,
@@ -122,10 +141,11 @@ const ALL: &[Explanation] = &[
         causes: &[
             "the origin reset the connection (RST) after the request",
             "the origin closed the connection without answering, or answered with garbage",
+            "response headers over 128 KB (often too many cookies)",
             "e.g. Apache mod_antiloris closing excess connections without a reply",
         ],
-        fixes: &["check the origin's error log for crashes; look for connection-limiting modules"],
-        elsewhere: "nginx-like profiles: 502",
+        fixes: &["check the origin's error log for crashes; look for connection-limiting modules; trim cookies"],
+        elsewhere: "nginx-like profiles: 502 (nginx relays garbage as HTTP/0.9: explain 9)",
         scenarios: &["origin-reset", "origin-close", "origin-garbage"],
     },
     Explanation {
@@ -148,18 +168,20 @@ const ALL: &[Explanation] = &[
     Explanation {
         code: 522,
         title: "Connection timed out (Cloudflare)",
-        generated_by: "the Cloudflare tier connecting to the origin, after the connect timeout (19 s)",
+        generated_by: "the Cloudflare tier connecting to the origin: after the 19 s connect (SYNs at 0, 1, 2, 3, 4, 5, 7 and 11 s), or 90 s after a request the origin never acknowledged",
         causes: &[
             "a firewall silently DROPs the egress address (not a REJECT: that would be 521)",
             "the origin's accept queue is full, so SYNs are dropped",
             "a whitelist of fixed egress IPs while the CDN's pool rotates",
+            "connected, but the request is never acknowledged (a middlebox or an MTU black hole): the 90 s TCP ACK timeout",
         ],
         fixes: &[
-            "whitelist the CDN's back-to-origin ranges (e.g. from DescribeL2VipsByDomain), and keep the list current",
+            "allow every range Cloudflare publishes at https://www.cloudflare.com/ips/, and keep the list current",
             "raise the listen backlog / fix the overloaded accept loop",
+            "for a black hole: check MTU / PMTU discovery and middleboxes between Cloudflare and the origin",
         ],
         elsewhere: "nginx: 504 after proxy_connect_timeout (60 s); Alibaba 504 after 10 s",
-        scenarios: &["firewall-drop", "whitelist-rotating-pool", "accept-queue-full"],
+        scenarios: &["firewall-drop", "whitelist-rotating-pool", "accept-queue-full", "blackhole-vs-hung"],
     },
     Explanation {
         code: 523,
@@ -173,11 +195,11 @@ const ALL: &[Explanation] = &[
     Explanation {
         code: 524,
         title: "A timeout occurred (Cloudflare)",
-        generated_by: "the Cloudflare tier connected to the origin, after the read timeout (100 s)",
-        causes: &["the origin accepted the connection and the request but sent no response header in time"],
-        fixes: &["make the handler faster or asynchronous (poll for results); 100 s is the limit on most plans"],
+        generated_by: "the Cloudflare tier connected to the origin, after the proxy read timeout (120 s), or a 30 s write timeout",
+        causes: &["the origin accepted the connection and acknowledged the request but sent no response header in time"],
+        fixes: &["make the handler faster or asynchronous (poll for results); 120 s is the limit below Enterprise"],
         elsewhere: "nginx: 504 after proxy_read_timeout (60 s); Alibaba 504 after 30 s",
-        scenarios: &["origin-hung"],
+        scenarios: &["origin-hung", "blackhole-vs-hung"],
     },
     Explanation {
         code: 525,
@@ -214,6 +236,9 @@ const ALL: &[Explanation] = &[
 /// How each code travels from the tier that generated it to the visitor, and when a cache
 /// hides it.
 const PROPAGATION: &[(u16, &str)] = &[
+    (9, "The nginx L2 that got the non-HTTP reply relays the bytes as an HTTP/0.9 response (no \
+         status line, no headers); the L1 relays that. Browsers and curl refuse it on a non-default \
+         port, so the visitor sees a broken page rather than an error code. Not cached."),
     (403, "The origin answers 403 over a working connection. The L2 relays it, the L1 relays it: \
            the visitor gets 403 generated by the origin. Without freshness information it is not \
            cached; with Cache-Control it is cached like any response, so a brief block can outlive the fix."),
@@ -226,13 +251,14 @@ const PROPAGATION: &[(u16, &str)] = &[
     (502, "The L2 whose connection to the origin failed generates 502; the L1 relays it (with \
            on_parent_error = next_parent an L1 first tries another L2). When the L1's own hop to its L2 \
            fails, the L1 generates it. Not cached unless proxy_cache_valid / status_ttl names 502; \
-           stale-if-error and Always Online serve a stored copy instead."),
+           stale-if-error serves a stored copy instead."),
     (503, "Usually generated by the origin (limit_req, limit_conn, a full queue) and passed through \
            both tiers. Fastly and Varnish profiles generate 503 themselves for every failed fetch. Only \
            requests that reach the origin can get it: cache hits hide it."),
-    (504, "Generated by the tier whose connect or read timed out — the L2 for the origin, after its \
-           timeout — and relayed by the L1. If the L1 waits for its L2 less long than the L2 waits for the \
-           origin, the L1 times out first and generates 504 itself (nested timeouts). stale-if-error covers 504."),
+    (504, "Generated by the tier whose wait runs out first and relayed by the tiers in front. The \
+           L2 waits for the origin while the L1 waits for the L2: nginx uses the same 60 s at both and the \
+           L1 started first, so by default an nginx L1 times out first and generates 504 itself, with \
+           nothing in the L2's logs yet. stale-if-error covers 504."),
     (520, "The L2 that got the reset, the empty close or the garbage generates 520; the L1 relays it. \
            Not cached; Always Online and stale-if-error serve a stored copy instead."),
     (521, "The L2 whose connection was refused generates 521 at once (no wait); the L1 relays it. Not \
@@ -243,7 +269,7 @@ const PROPAGATION: &[(u16, &str)] = &[
            fetches that left from those addresses fail. Cache hits never connect, so they hide it."),
     (523, "The L2 that got ICMP host/network unreachable generates 523 at once; the L1 relays it. \
            Cache hits hide it."),
-    (524, "The L2 waited its read timeout after sending the request (100–120 s), then generates 524; \
+    (524, "The L2 waited its read timeout after sending the request (120 s), then generates 524; \
            the L1 relays it. The origin may still finish the work: the visitor just never sees it."),
     (525, "The L2 whose TLS handshake with the origin failed generates 525 at once; the L1 relays it. \
            Cache hits hide it."),
@@ -275,9 +301,11 @@ pub fn commands(e: &Explanation) -> Vec<String> {
         .collect()
 }
 
-/// The page about `code` under `docs/errors/`.
-pub fn page(code: u16) -> String {
-    format!("docs/errors/{code}.md")
+/// The page about `code` under `docs/errors/`, for the codes that have one.
+pub fn page(code: u16) -> Option<String> {
+    crate::error_pages::CODES
+        .contains(&code)
+        .then(|| format!("docs/errors/{code}.md"))
 }
 
 /// The standard reason phrase of a status code (RFC 9110 and RFC 6585), or `""`.
@@ -343,9 +371,8 @@ pub fn render(e: &Explanation) -> String {
     for c in commands(e) {
         s.push_str(&format!("  {c}\n"));
     }
-    s.push_str(&format!(
-        "\nmore, with a sequence diagram: {}\n",
-        page(e.code)
-    ));
+    if let Some(p) = page(e.code) {
+        s.push_str(&format!("\nmore, with a sequence diagram: {p}\n"));
+    }
     s
 }

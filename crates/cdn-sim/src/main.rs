@@ -40,7 +40,7 @@ enum Command {
     /// fired later than the scenario tolerates (the report is printed; the message says how to
     /// run it faithfully).
     #[command(
-        after_help = "Examples:\n  cdn-sim run origin-down --trace 1\n  cdn-sim run limit-req-one-ip --trace-status 503   # the first request that got 503\n  cdn-sim run origin-down-mid-run --html report.html  # a page with charts and diagrams\n  cdn-sim run scenarios/limit-req-100rps.toml --json\n  cdn-sim run my-site.toml --seed 42"
+        after_help = "Examples:\n  cdn-sim run origin-down --trace 1\n  cdn-sim run limit-req-one-ip --trace-status 503   # the first request that got 503\n  cdn-sim run origin-down --set profile=nginx        # the same fault, another vendor\n  cdn-sim run origin-down-mid-run --html report.html  # a page with charts and diagrams\n  cdn-sim run scenarios/limit-req-100rps.toml --json\n  cdn-sim run my-site.toml --seed 42"
     )]
     Run {
         /// A path to a scenario file (TOML) or the name of a built-in scenario (`cdn-sim list`).
@@ -60,8 +60,12 @@ enum Command {
         trace: Option<usize>,
         /// Trace the first requests (one, or --trace N) that ended with this status code,
         /// e.g. 503 (sim mode; the scenario runs twice: once to find them, once to trace).
-        #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(100..=599))]
+        #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(1..=999))]
         trace_status: Option<u16>,
+        /// Change one key of the scenario for this run, e.g. `--set profile=nginx` or
+        /// `--set origin.workers=8` (repeatable; the keys `cdn-sim sweep` takes).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
         /// Also write the run as one self-contained HTML page (charts of status codes over
         /// time, by tier, latency, cache statuses, the topology and sequence diagrams of the
         /// first request of each status); sim mode.
@@ -369,10 +373,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             seed,
             trace,
             trace_status,
+            sets,
             html,
             time_scale,
         } => {
-            let sc = load_or_exit(&scenario)?;
+            let sc = if sets.is_empty() {
+                load_or_exit(&scenario)?
+            } else {
+                let fail = |msg: String| {
+                    eprintln!("cdn-sim: {msg}");
+                    ExitCode::from(2)
+                };
+                let pairs = sets
+                    .iter()
+                    .map(|s| cdn_sim::sweep::set::parse_pair(s))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(fail)?;
+                let (source, file) = load_source(&scenario)?;
+                cdn_sim::sweep::set::scenario_with(&source, &file, &pairs).map_err(fail)?
+            };
             if let Mode::Net = mode {
                 if let Some(f) = time_scale {
                     check_time_scale(f)?;
@@ -455,6 +474,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             if let (Some(path), Some(answers)) = (&html, &out.answers) {
                 let mut command = format!("cdn-sim run {scenario} --seed {}", sc.seed);
+                for s in &sets {
+                    command.push_str(&format!(" --set {s}"));
+                }
                 if let Some(c) = trace_status {
                     command.push_str(&format!(" --trace-status {c}"));
                 }

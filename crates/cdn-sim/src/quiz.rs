@@ -411,11 +411,10 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
             writeln!(out, "{}\n", crate::report::wrap(p, 92, "  "))?;
         }
         if explain::lookup(shown_code).is_some() {
-            writeln!(
-                out,
-                "  Read more: cdn-sim explain {shown_code} · {}",
-                explain::page(shown_code)
-            )?;
+            let page = explain::page(shown_code)
+                .map(|p| format!(" · {p}"))
+                .unwrap_or_default();
+            writeln!(out, "  Read more: cdn-sim explain {shown_code}{page}")?;
         }
         writeln!(
             out,

@@ -376,6 +376,10 @@ fn describe(e: &TraceEvent) -> String {
             };
             format!("connect to {to} {peer}:{port}{from}{att}: {what}")
         }
+        TraceEvent::SynSent { transmission: 1 } => "SYN sent: no answer".into(),
+        TraceEvent::SynSent { transmission } => {
+            format!("SYN retransmitted (#{transmission}): no answer")
+        }
         TraceEvent::TlsEstablished { verified } => {
             if *verified {
                 "TLS established, certificate verified".into()

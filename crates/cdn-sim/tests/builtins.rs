@@ -84,9 +84,11 @@ fn single_fault_lessons() {
     only(&report("origin-down"), 521, "l2");
     only(&report("nginx-origin-down"), 502, "l2");
     only(&report("origin-hung"), 524, "l2");
-    only(&report("nginx-origin-hung"), 504, "l2");
+    // An nginx edge waits for its shield with the same 60 s proxy_read_timeout, started
+    // first: its timer fires first (docs/profiles.md, parent_wait).
+    only(&report("nginx-origin-hung"), 504, "l1");
     only(&report("firewall-drop"), 522, "l2");
-    only(&report("firewall-drop-nginx"), 504, "l2");
+    only(&report("firewall-drop-nginx"), 504, "l1");
     only(&report("firewall-reject"), 521, "l2");
     only(&report("accept-queue-full"), 522, "l2");
     only(&report("origin-reset"), 520, "l2");
@@ -97,7 +99,11 @@ fn single_fault_lessons() {
     only(&report("nested-timeouts"), 504, "l1");
     only(&report("cloudfront-connect-retries"), 504, "l2");
     assert_eq!(report("firewall-drop").latency_ms.p50, 19_020.0);
-    assert_eq!(report("origin-hung").latency_ms.p50, 100_060.0);
+    // Client → L1 → L2 (10 ms), SYN/SYN-ACK (20 ms), TLS (20 ms), request to the origin
+    // (10 ms), then Cloudflare's 120 s proxy read timeout, and 10 ms back to the client.
+    assert_eq!(report("origin-hung").latency_ms.p50, 120_060.0);
+    // The edge sent its request 5 ms after the client did and gives up 60 s later; 5 ms back.
+    assert_eq!(report("nginx-origin-hung").latency_ms.p50, 60_010.0);
     assert_eq!(
         report("cloudfront-connect-retries").latency_ms.p50,
         30_020.0
@@ -186,5 +192,62 @@ fn seed_changes_random_choices_only_where_randomness_is_used() {
         a.to_json(),
         b.to_json(),
         "zipf key choice depends on the seed"
+    );
+}
+
+#[test]
+fn nginx_edge_times_out_before_its_shield() {
+    let r = report("nginx-l1-times-out-first");
+    // The first request: the shield gets it at 10 ms and sends it at 410 ms (SYN and SYN-ACK
+    // 200 ms, TLS 200 ms); the origin answers 59.6 s after receiving it at 510 ms, and the 200
+    // is back at the shield at 60 210 ms, inside its 60 s (60 410 ms). The edge sent at 5 ms:
+    // its 60 s ended at 60 005 ms. 504 from l1, 60 010 ms for the client.
+    assert_eq!(r.generated(504, "l1"), 1, "{:?}", r.generated_by);
+    assert_eq!(r.latency_ms.max, 60_010.0);
+    // The shield cached the 200 it got (max-age=600): the second request is a HIT there.
+    assert_eq!(r.generated(200, "l2"), 1, "{:?}", r.generated_by);
+    assert_eq!(r.cache["l2"].statuses.get("HIT"), Some(&1));
+    assert_eq!(r.origin_requests, 1);
+}
+
+#[test]
+fn cloudfront_serves_expired_copies_when_the_origin_answers_5xx() {
+    let r = report("cloudfront-stale-on-5xx");
+    assert_eq!(r.count(200), r.requests, "{:?}", r.status);
+    assert!(r.cache["l2"].statuses.get("STALE").copied().unwrap_or(0) > 0);
+    // 10 pages warmed at t = 0; each copy expires 5 s later and from then on the origin
+    // answers 503. Each failed refetch serves the expired copy and holds it for the 10 s
+    // error caching minimum TTL, so a page is fetched again at most at ~5, ~15 and ~25 s
+    // (the workload ends at 30 s): at most 10 + 3 × 10 origin requests.
+    assert!(r.origin_requests <= 40, "{}", r.origin_requests);
+    // The same failure under Cloudflare: a 503 is an answer, not an unreachable origin, so it
+    // is passed through once the copies expire.
+    let s = builtin::source("cloudfront-stale-on-5xx")
+        .unwrap()
+        .replace("profile = \"cloudfront\"", "profile = \"cloudflare\"");
+    let s = cdn_sim::scenario::Scenario::from_toml(&s, "t.toml").unwrap();
+    let cf = simulate(&s, SimOptions::default()).report;
+    assert!(cf.count(503) > 100, "{:?}", cf.status);
+}
+
+#[test]
+fn blackhole_and_hung_are_different_silences() {
+    use cdn_core::origin::Origin;
+    let s = builtin::load("blackhole-vs-hung").unwrap();
+    let timeouts = s.cdn.timeouts(s.profile);
+    // What the core answers for each half of the lesson: the drivers ask exactly this.
+    let blackhole = Origin::new(s.origin.clone());
+    let (kind, after) = timeouts.silence(blackhole.acknowledges());
+    assert_eq!(s.profile.error_for(kind).status, 522);
+    assert_eq!(after.as_secs(), 90);
+    let hung = Origin::new(s.events[0].origin.clone());
+    let (kind, after) = timeouts.silence(hung.acknowledges());
+    assert_eq!(s.profile.error_for(kind).status, 524);
+    assert_eq!(after.as_secs(), 120);
+    // A black-holed request never reaches the server.
+    let r = report("blackhole-vs-hung");
+    assert_eq!(
+        r.origin_requests, 1,
+        "only the hung origin's request arrived"
     );
 }

@@ -20,10 +20,12 @@ fn every_suggested_command_traces_its_code() {
             .filter(|l| l.starts_with("cdn-sim run "))
             .collect();
         assert!(!commands.is_empty(), "explain {code} suggests nothing");
-        assert!(
-            text.contains(&format!("docs/errors/{code}.md")),
-            "explain {code} links its page"
-        );
+        if (100..=599).contains(&code) {
+            assert!(
+                text.contains(&format!("docs/errors/{code}.md")),
+                "explain {code} links its page"
+            );
+        }
         for c in commands {
             let args: Vec<&str> = c.split_whitespace().skip(1).collect();
             let run = Command::new(bin).args(&args).output().unwrap();

@@ -3,6 +3,11 @@
 //!
 //! Default network: client RTT 10 ms, L1–L2 RTT 10 ms, L2–origin RTT 20 ms; visitors use
 //! HTTPS with ssl_mode = full, so a TLS handshake costs one more L2–origin RTT.
+//!
+//! One exception to "the L2 generates it": an nginx L1 waits for its L2 with the same 60 s
+//! `proxy_read_timeout` (docs/profiles.md, `parent_wait`), and it started waiting first, so
+//! when the L2's 60 s connect or read timeout is running, the L1's fires first and the L1
+//! generates the 504 — 60 s after it sent the request, i.e. client RTT + 60 s for the client.
 
 mod common;
 use common::*;
@@ -13,6 +18,8 @@ const PATH_MS: f64 = 10.0 + 10.0;
 const REFUSED_MS: f64 = PATH_MS + 20.0;
 /// TCP handshake + TLS handshake before the request is sent.
 const CONNECTED_MS: f64 = PATH_MS + 20.0 + 20.0;
+/// Client → L1 and back: what a client waits on top of a timeout that fires at the L1.
+const CLIENT_MS: f64 = 10.0;
 
 const PROFILES: [(&str, Codes); 3] = [
     (
@@ -21,8 +28,10 @@ const PROFILES: [(&str, Codes); 3] = [
             refused: 521,
             connect_timeout: (522, 19_000.0),
             unreachable: 523,
-            read_timeout: (524, 100_000.0),
+            read_timeout: (524, 120_000.0),
+            l1_waits_as_long: false,
             broken: 520,
+            garbage: 520,
             tls: 525,
             dns: 530,
         },
@@ -34,7 +43,10 @@ const PROFILES: [(&str, Codes); 3] = [
             connect_timeout: (504, 60_000.0),
             unreachable: 502,
             read_timeout: (504, 60_000.0),
+            l1_waits_as_long: true,
             broken: 502,
+            // Relayed as HTTP/0.9, status 009 (crates/cdn-net/tests/nginx_upstream.rs).
+            garbage: 9,
             tls: 502,
             dns: 502,
         },
@@ -46,7 +58,9 @@ const PROFILES: [(&str, Codes); 3] = [
             connect_timeout: (504, 10_000.0),
             unreachable: 502,
             read_timeout: (504, 30_000.0),
+            l1_waits_as_long: false,
             broken: 502,
+            garbage: 502,
             tls: 502,
             dns: 502,
         },
@@ -58,7 +72,10 @@ struct Codes {
     connect_timeout: (u16, f64),
     unreachable: u16,
     read_timeout: (u16, f64),
+    /// The L1 waits for its L2 as long as the L2 waits for the origin: its timer fires first.
+    l1_waits_as_long: bool,
     broken: u16,
+    garbage: u16,
     tls: u16,
     dns: u16,
 }
@@ -94,7 +111,10 @@ fn firewall_drop_times_out_the_connect() {
             "[[origin.firewall]]\nsource = \"any\"\naction = \"drop\"",
         ));
         let (code, timeout) = c.connect_timeout;
-        assert_all(&r, code, "l2", PATH_MS + timeout);
+        match c.l1_waits_as_long {
+            true => assert_all(&r, code, "l1", CLIENT_MS + timeout),
+            false => assert_all(&r, code, "l2", PATH_MS + timeout),
+        }
         assert_eq!(r.origin_requests, 0);
     }
 }
@@ -104,7 +124,10 @@ fn full_accept_queue_times_out_the_connect() {
     for (p, c) in PROFILES {
         let r = run(&one_request(p, "[origin]\nstate = \"accept_queue_full\""));
         let (code, timeout) = c.connect_timeout;
-        assert_all(&r, code, "l2", PATH_MS + timeout);
+        match c.l1_waits_as_long {
+            true => assert_all(&r, code, "l1", CLIENT_MS + timeout),
+            false => assert_all(&r, code, "l2", PATH_MS + timeout),
+        }
     }
 }
 
@@ -121,7 +144,10 @@ fn connected_but_no_response_times_out_the_read() {
     for (p, c) in PROFILES {
         let r = run(&one_request(p, "[origin]\nstate = \"hung\""));
         let (code, timeout) = c.read_timeout;
-        assert_all(&r, code, "l2", CONNECTED_MS + timeout);
+        match c.l1_waits_as_long {
+            true => assert_all(&r, code, "l1", CLIENT_MS + timeout),
+            false => assert_all(&r, code, "l2", CONNECTED_MS + timeout),
+        }
         assert_eq!(r.origin_requests, 1, "{p}: the request reached the origin");
     }
 }
@@ -129,10 +155,14 @@ fn connected_but_no_response_times_out_the_read() {
 #[test]
 fn reset_close_and_garbage_before_headers() {
     for (p, c) in PROFILES {
-        for state in ["reset", "close", "garbage"] {
+        for (state, code) in [
+            ("reset", c.broken),
+            ("close", c.broken),
+            ("garbage", c.garbage),
+        ] {
             let r = run(&one_request(p, &format!("[origin]\nstate = \"{state}\"")));
             // The failure is seen one L2–origin RTT after the request was sent.
-            assert_all(&r, c.broken, "l2", CONNECTED_MS + 20.0);
+            assert_all(&r, code, "l2", CONNECTED_MS + 20.0);
         }
     }
 }

@@ -62,9 +62,11 @@ fn unknown_key_in_cdn() {
         &[
             "unknown key `foo`",
             "allowed: ssl_mode, connect_timeout, read_timeout, parent_read_timeout, \
-             connect_attempts, collapse, stale_if_error, on_parent_error, keepalive, \
-             cert_error_status, stale_while_revalidate, always_online, status_ttl, \
-             cache_eligibility, collapse_timeout, collapse_age, collapse_uncacheable, l1, l2",
+             connect_attempts, retry_on, ack_timeout, write_timeout, response_header_limit, \
+             collapse, stale_if_error, stale_on_error, on_parent_error, reroute_on_parent_5xx, \
+             keepalive, cert_error_status, stale_while_revalidate, background_update, grace, \
+             always_online, status_ttl, cache_eligibility, collapse_timeout, collapse_age, \
+             collapse_uncacheable, l1, l2",
         ],
     );
 }
@@ -402,7 +404,7 @@ fn bad_origin_state() {
     assert_eq!(
         err.to_string(),
         "bad.toml:3: origin.state: unknown value \"dwn\"; allowed: up, down, hung, \
-         accept_queue_full, reset, close, garbage, unreachable, dns_failure"
+         blackhole, accept_queue_full, reset, close, garbage, unreachable, dns_failure"
     );
 }
 

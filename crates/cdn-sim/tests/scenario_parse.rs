@@ -471,3 +471,39 @@ fn the_reference_examples_are_accurate() {
     }
     assert!(complete >= 2, "docs/scenarios.md lost its examples");
 }
+
+/// `[cdn]` keys a file leaves out take the profile's value; keys it writes win — in the base
+/// document and in every event's world.
+#[test]
+fn unset_cdn_keys_take_the_profile_s_values_and_written_keys_win() {
+    let nginx = parse("name = \"n\"\nprofile = \"nginx\"\n[[workload]]\n");
+    assert!(!nginx.cdn.collapse, "proxy_cache_lock off");
+    assert_eq!(nginx.cdn.on_parent_error, ParentErrorPolicy::NextParent);
+    let t = nginx.cdn.timeouts(nginx.profile);
+    assert_eq!(
+        t.parent_read, t.read,
+        "an nginx edge waits as long as its shield"
+    );
+    let written = parse(
+        "name = \"n\"\nprofile = \"nginx\"\n[cdn]\ncollapse = true\non_parent_error = \"relay\"\n\
+         [[workload]]\n[[event]]\nat = \"1s\"\ncdn = { read_timeout = \"5s\" }\n",
+    );
+    assert!(written.cdn.collapse);
+    assert_eq!(written.cdn.on_parent_error, ParentErrorPolicy::Relay);
+    assert!(
+        written.events[0].cdn.collapse,
+        "the event keeps the written key"
+    );
+    let cloudfront = parse("name = \"c\"\nprofile = \"cloudfront\"\n[[workload]]\n");
+    assert_eq!(cloudfront.cdn.ssl_mode, SslMode::Strict);
+    let ev = parse(
+        "name = \"c\"\nprofile = \"cloudfront\"\n[[workload]]\n[[event]]\nat = \"1s\"\n\
+         origin = { state = \"down\" }\n",
+    );
+    assert_eq!(ev.events[0].cdn.ssl_mode, SslMode::Strict, "events too");
+    // Without a profile, the library's default is Cloudflare's.
+    assert_eq!(
+        CdnConfig::default(),
+        CdnConfig::for_profile(Profile::Cloudflare)
+    );
+}

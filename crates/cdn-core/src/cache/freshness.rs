@@ -1,6 +1,7 @@
 //! Whether a shared cache may store a response, and for how long it is fresh
 //! (RFC 9111 §3 and §4.2.1, plus each vendor's defaults).
 
+use super::heuristics::{ErrorCaching, ErrorVerdict};
 use super::CachePolicy;
 use crate::message::{Method, Response, Vary};
 use std::time::Duration;
@@ -42,10 +43,15 @@ impl Storability {
 }
 
 /// Decides storage for a shared cache:
-/// - never: non-GET/HEAD, `no-store`, `private`, `Set-Cookie`, `Vary: *`;
+/// - never: non-GET/HEAD, `no-store`, `private`, `Set-Cookie`, `Vary: *`; `no-cache` where
+///   the vendor does not store it (Alibaba); a status the vendor never caches (Varnish,
+///   Fastly: only their listed statuses, whatever the headers say);
+/// - the vendor's error rules first where it has them (CloudFront: some errors always, some
+///   only with `max-age`, 416 never; for the greater of the header and the minimum TTL);
 /// - lifetime: `s-maxage`, else `max-age`, else `Expires − Date`, else the scenario's
-///   `status_ttl` for the status, else the profile's default TTL (Cloudflare: 200/206/301
-///   120 min, 302/303 20 min, 404/410 3 min, 5xx never);
+///   `status_ttl` for the status, else the profile's default freshness (Cloudflare:
+///   200/206/301 120 min, 302/303 20 min, 404/410 3 min, 5xx never; Alibaba: 10 % of the time
+///   since `Last-Modified`, 10 s to 1 h);
 /// - `max-age=0` without `no-cache` is not stored; `no-cache` is stored and always revalidated.
 ///
 /// ```
@@ -67,6 +73,24 @@ pub fn freshness_lifetime(
     if method == Method::Other {
         return Storability::bypass("method is not cacheable");
     }
+    let explicit = cc.shared_max_age().or_else(|| {
+        response
+            .expires
+            .map(|exp| exp.saturating_since(response.date))
+    });
+    if let Some(rules) = policy.error_caching {
+        // A scenario's status_ttl is the per-status error caching minimum TTL.
+        let rules = match policy.status_ttl.get(&response.status) {
+            Some(&min_ttl) => ErrorCaching { min_ttl, ..rules },
+            None => rules,
+        };
+        // "Always cached" errors are cached whatever their directives say.
+        if rules.always.contains(&response.status) {
+            if let ErrorVerdict::Store(ttl) = rules.verdict(response, explicit) {
+                return Storability::Store(ttl);
+            }
+        }
+    }
     if cc.no_store {
         return Storability::bypass("no-store");
     }
@@ -79,14 +103,26 @@ pub fn freshness_lifetime(
     if response.vary == Vary::Any {
         return Storability::bypass("Vary: *");
     }
-    let explicit = cc.shared_max_age().or_else(|| {
-        response
-            .expires
-            .map(|exp| exp.saturating_since(response.date))
-    });
+    if cc.no_cache && !policy.no_cache_stored {
+        return Storability::bypass("no-cache (this CDN does not store no-cache responses)");
+    }
+    if let Some(rules) = policy.error_caching {
+        match rules.verdict(response, explicit) {
+            ErrorVerdict::Store(ttl) => return Storability::Store(ttl),
+            ErrorVerdict::DoNotStore => {
+                return Storability::no("this error is cached only with max-age, or never")
+            }
+            ErrorVerdict::NoRule => {}
+        }
+    }
+    if let Some(statuses) = policy.storable_statuses {
+        if !statuses.contains(&response.status) {
+            return Storability::no("this CDN never caches this status");
+        }
+    }
     let lifetime = match explicit {
         Some(lifetime) => lifetime,
-        None => match policy.status_ttl(response.status) {
+        None => match policy.default_lifetime(response) {
             Some(ttl) => ttl,
             None => return Storability::no("no explicit freshness and no TTL for this status"),
         },
@@ -95,43 +131,6 @@ pub fn freshness_lifetime(
         return Storability::bypass("freshness lifetime is zero (max-age=0 or Expires ≤ Date)");
     }
     Storability::Store(lifetime)
-}
-
-impl crate::profile::Profile {
-    /// How long a response of `status` without explicit freshness is cached, per vendor
-    /// defaults; `None` means not cached.
-    pub fn default_ttl(self, status: u16) -> Option<Duration> {
-        use crate::profile::Profile;
-        let secs = match self {
-            Profile::Cloudflare => match status {
-                200 | 206 | 301 => 7200,
-                302 | 303 => 1200,
-                404 | 410 => 180,
-                _ => return None,
-            },
-            // CloudFront: default TTL 24 h; errors are cached for 10 s (its error caching
-            // minimum TTL), including the 502/504 it generates itself.
-            Profile::Cloudfront => match status {
-                200..=299 | 301 | 308 => 86_400,
-                400 | 403 | 404 | 405 | 414 | 416 | 500..=504 => 10,
-                _ => return None,
-            },
-            // Fastly: 3600 s for its default cacheable statuses.
-            Profile::Fastly => match status {
-                200 | 203 | 300 | 301 | 302 | 404 | 410 => 3600,
-                _ => return None,
-            },
-            // Varnish builtin VCL: default_ttl 120 s for its cacheable statuses.
-            Profile::Varnish => match status {
-                200 | 203 | 300 | 301 | 302 | 304 | 307 | 404 | 410 | 414 => 120,
-                _ => return None,
-            },
-            // nginx caches only what proxy_cache_valid names (scenario key `status_ttl`);
-            // Alibaba's defaults are not documented in our sources.
-            Profile::Nginx | Profile::Alibaba => return None,
-        };
-        Some(Duration::from_secs(secs))
-    }
 }
 
 #[cfg(test)]
@@ -259,6 +258,84 @@ mod tests {
                 &r
             ),
             Storability::DoNotStore { bypass: true, .. }
+        ));
+    }
+
+    #[test]
+    fn alibaba_uses_a_tenth_of_the_time_since_last_modified() {
+        let mut r = resp(200, "");
+        r.date = Instant::ZERO + Duration::from_secs(100_000);
+        r.last_modified = Some(Instant::ZERO + Duration::from_secs(99_000));
+        // 10 % of 1000 s.
+        assert_eq!(
+            ttl(Profile::Alibaba, &r),
+            Storability::Store(Duration::from_secs(100))
+        );
+        r.last_modified = Some(Instant::ZERO + Duration::from_secs(99_990));
+        assert_eq!(
+            ttl(Profile::Alibaba, &r),
+            Storability::Store(Duration::from_secs(10))
+        );
+        r.last_modified = Some(Instant::ZERO);
+        assert_eq!(
+            ttl(Profile::Alibaba, &r),
+            Storability::Store(Duration::from_secs(3600))
+        );
+        // no-cache is not stored at Alibaba (it is, and revalidated, at Cloudflare).
+        assert!(matches!(
+            ttl(Profile::Alibaba, &resp(200, "no-cache, max-age=60")),
+            Storability::DoNotStore { bypass: true, .. }
+        ));
+    }
+
+    #[test]
+    fn cloudfront_error_caching_rules() {
+        let secs = |s| Storability::Store(Duration::from_secs(s));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(503, "")), secs(10));
+        // The greater of the header and the minimum TTL; "always" ignores no-store.
+        assert_eq!(ttl(Profile::Cloudfront, &resp(404, "max-age=60")), secs(60));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(404, "max-age=3")), secs(10));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(502, "no-store")), secs(10));
+        // 403 only with max-age; 416 never.
+        assert!(matches!(
+            ttl(Profile::Cloudfront, &resp(403, "")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(403, "max-age=30")), secs(30));
+        assert!(matches!(
+            ttl(Profile::Cloudfront, &resp(416, "max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+        // 307 without Cache-Control is not cached; 302 gets the default TTL (24 h).
+        assert!(matches!(
+            ttl(Profile::Cloudfront, &resp(307, "")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Cloudfront, &resp(302, "")), secs(86_400));
+    }
+
+    #[test]
+    fn varnish_and_fastly_cache_only_their_statuses() {
+        let secs = |s| Storability::Store(Duration::from_secs(s));
+        // Varnish: 204 gets default_ttl; 302/307 only with explicit freshness; 503 never.
+        assert_eq!(ttl(Profile::Varnish, &resp(204, "")), secs(120));
+        assert!(matches!(
+            ttl(Profile::Varnish, &resp(302, "")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Varnish, &resp(302, "max-age=30")), secs(30));
+        assert!(matches!(
+            ttl(Profile::Varnish, &resp(503, "max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+        assert!(matches!(
+            ttl(Profile::Varnish, &resp(200, "no-cache, max-age=30")),
+            Storability::DoNotStore { .. }
+        ));
+        assert_eq!(ttl(Profile::Fastly, &resp(410, "")), secs(3600));
+        assert!(matches!(
+            ttl(Profile::Fastly, &resp(500, "max-age=30")),
+            Storability::DoNotStore { .. }
         ));
     }
 }

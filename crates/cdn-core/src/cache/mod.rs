@@ -3,12 +3,14 @@
 
 mod cache_control;
 mod freshness;
+mod heuristics;
 mod policy;
 mod status;
 mod store;
 
 pub use cache_control::CacheControl;
 pub use freshness::{freshness_lifetime, Storability, HEURISTICALLY_CACHEABLE};
-pub use policy::{CachePolicy, Eligibility, UncacheablePolicy, STATIC_EXTENSIONS};
+pub use heuristics::{DefaultFreshness, ErrorCaching, ErrorVerdict};
+pub use policy::{CachePolicy, Eligibility, StaleOnError, UncacheablePolicy, STATIC_EXTENSIONS};
 pub use status::CacheStatus;
 pub use store::{Entry, KeyBuildHasher, KeyHasher, Store};

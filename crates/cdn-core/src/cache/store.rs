@@ -176,6 +176,7 @@ impl Store {
                 etag: style.etag,
                 vary: style.vary,
                 set_cookie: false,
+                header_bytes: 0,
             },
             stored_at: p.stored_at,
             lifetime,

@@ -92,6 +92,10 @@ pub enum Action {
         conditional: Option<Validators>,
         /// The read deadline: the response head must arrive by then.
         until: Instant,
+        /// If the peer's TCP does not acknowledge what is sent for this long, give up with
+        /// [`FailureKind::AckTimeout`](crate::FailureKind::AckTimeout) (Linux
+        /// `TCP_USER_TIMEOUT`); `None`: only the read deadline applies.
+        ack_timeout: Option<std::time::Duration>,
     },
     /// The request waits behind another request for the same key. Call
     /// [`CacheNode::timer`](super::CacheNode::timer) at `until` unless an action for it came

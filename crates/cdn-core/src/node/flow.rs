@@ -145,7 +145,8 @@ impl CacheNode {
                     });
                 }
                 // A stale copy has not been validated: never turned into a 304.
-                let status = if revalidate {
+                let first = revalidate && !self.settings.policy.updating_starts_revalidation;
+                let status = if first {
                     CacheStatus::Stale
                 } else {
                     CacheStatus::Updating

@@ -22,7 +22,7 @@
 //! The node never reads a clock, never blocks, never allocates per request on the hit path.
 
 use crate::cache::KeyBuildHasher;
-use crate::cache::{freshness_lifetime, CacheStatus, Entry, Storability, Store};
+use crate::cache::{freshness_lifetime, CacheStatus, Entry, StaleOnError, Storability, Store};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
 use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
@@ -181,10 +181,26 @@ pub fn is_error_for_stale(status: u16) -> bool {
     matches!(status, 500 | 502 | 503 | 504 | 520..=527 | 530)
 }
 
-/// Statuses on which Cloudflare Always Online serves a stored copy: 502, 504 and its 52x
-/// connection errors — never 404, 500 or 503.
+/// Statuses on which Cloudflare Always Online serves a stored copy: "an HTTP response status
+/// code in the range 520–527" (developers.cloudflare.com/cache/how-to/always-online/) —
+/// never 404, 500 or 503.
 pub fn is_error_for_always_online(status: u16) -> bool {
-    matches!(status, 502 | 504 | 520..=527 | 530)
+    matches!(status, 520..=527)
+}
+
+/// Statuses that mean a Cloudflare tier could not get a usable answer from the origin (its
+/// 52x codes, generated here or relayed from the upper tier): where its default serves a
+/// stale copy (`STALE`: "Cloudflare could not contact the origin web server").
+fn is_origin_unreachable(status: u16) -> bool {
+    matches!(status, 520..=527 | 530)
+}
+
+/// The validators of a stored copy, for a conditional request, if it has any.
+fn validators(e: &Entry) -> Option<Validators> {
+    e.response.has_validator().then_some(Validators {
+        etag: e.response.etag,
+        last_modified: e.response.last_modified,
+    })
 }
 
 impl CacheNode {
@@ -277,7 +293,9 @@ impl CacheNode {
 
     /// Looks a request up and counts the hit or miss.
     pub(crate) fn lookup(&mut self, now: Instant, req: &Request) -> Lookup {
-        let stale_while_revalidate = self.settings.policy.stale_while_revalidate;
+        let p = &self.settings.policy;
+        let (stale_while_revalidate, grace, background_update) =
+            (p.stale_while_revalidate, p.grace, p.background_update);
         let forward = |status| Lookup::Forward {
             status,
             conditional: None,
@@ -299,26 +317,34 @@ impl CacheNode {
             self.stats.hit += 1;
             return Lookup::Hit(self.served(&e, now));
         }
-        if stale_while_revalidate && !cc.forbids_stale() && !cc.no_cache {
-            if let Some(window) = cc.stale_while_revalidate {
-                if e.staleness(now) <= Duration::from_secs(window.into()) {
-                    self.stats.hit += 1;
-                    let revalidate = self.revalidating.insert(key);
-                    return Lookup::ServeStale {
-                        response: self.served(&e, now),
-                        revalidate,
-                    };
-                }
+        // The stale window: the response's stale-while-revalidate, else the vendor's grace.
+        let window = match cc.stale_while_revalidate {
+            Some(w) if stale_while_revalidate => Some(Duration::from_secs(w.into())),
+            _ => (!grace.is_zero()).then_some(grace),
+        };
+        let stale_ok = !cc.forbids_stale() && !cc.no_cache;
+        if window.is_some_and(|w| stale_ok && e.staleness(now) <= w) {
+            let revalidate = self.revalidating.insert(key);
+            if revalidate && !background_update {
+                // nginx without proxy_cache_background_update: the request that finds the
+                // copy stale refreshes it itself and waits; the others are served stale
+                // (UPDATING) until it is done (`store`, `revalidated` or `on_error`).
+                self.stats.miss += 1;
+                return Lookup::Forward {
+                    status: CacheStatus::Expired,
+                    conditional: validators(&e),
+                };
             }
+            self.stats.hit += 1;
+            return Lookup::ServeStale {
+                response: self.served(&e, now),
+                revalidate,
+            };
         }
         self.stats.miss += 1;
-        let conditional = e.response.has_validator().then_some(Validators {
-            etag: e.response.etag,
-            last_modified: e.response.last_modified,
-        });
         Lookup::Forward {
             status: CacheStatus::Expired,
-            conditional,
+            conditional: validators(&e),
         }
     }
 
@@ -338,6 +364,8 @@ impl CacheNode {
         req: &Request,
         resp: &Response,
     ) -> StoreOutcome {
+        // An answer for the URL ends a foreground revalidation of it (see `lookup`).
+        self.revalidation_done(req);
         if !req.eligible {
             return StoreOutcome::NotStored {
                 bypass: false,
@@ -383,6 +411,7 @@ impl CacheNode {
         req: &Request,
         not_modified: &Response,
     ) -> Option<Response> {
+        self.revalidation_done(req);
         let (_, e) = self.entry(req)?;
         let mut fresh = e.response;
         fresh.date = not_modified.date;
@@ -402,6 +431,12 @@ impl CacheNode {
     /// What to do with a stored copy when the next tier failed with `status` (the code this
     /// node would otherwise send). `disconnected` is true when the hop itself failed rather
     /// than the next tier answering an error.
+    ///
+    /// In order: Always Online (520–527, any copy); the copy's `stale-if-error` window where
+    /// the vendor honours it; else the vendor's default ([`StaleOnError`]: Cloudflare serves
+    /// any stale copy when the origin could not be contacted, CloudFront on any 5xx and holds
+    /// it for the error caching minimum TTL); a copy whose directives forbid stale gets a 504
+    /// when the hop failed (RFC 9111 §5.2.2.2).
     pub(crate) fn on_error(
         &mut self,
         now: Instant,
@@ -409,12 +444,18 @@ impl CacheNode {
         status: u16,
         disconnected: bool,
     ) -> OnError {
-        let policy = &self.settings.policy;
-        let (always_online, stale_if_error) = (policy.always_online, policy.stale_if_error);
+        self.revalidation_done(req);
+        let p = &self.settings.policy;
+        let (always_online, stale_if_error, stale_on_error, error_caching) = (
+            p.always_online,
+            p.stale_if_error,
+            p.stale_on_error,
+            p.error_caching,
+        );
         if !req.eligible || req.method == Method::Other {
             return OnError::PassError;
         }
-        let Some((_, e)) = self.entry(req) else {
+        let Some((key, e)) = self.entry(req) else {
             return OnError::PassError;
         };
         if always_online {
@@ -426,11 +467,31 @@ impl CacheNode {
         }
         let cc = *e.cache_control();
         let stale_ok = !cc.forbids_stale() && !cc.no_cache;
-        if stale_if_error && stale_ok && is_error_for_stale(status) {
-            if let Some(window) = cc.stale_if_error {
-                if e.staleness(now) <= Duration::from_secs(window.into()) {
-                    return OnError::ServeStale(self.served(&e, now));
+        if stale_ok && is_error_for_stale(status) {
+            let serve = match cc.stale_if_error {
+                // The directive's window decides (stale-if-error=0: never).
+                Some(window) if stale_if_error => {
+                    e.staleness(now) <= Duration::from_secs(window.into())
                 }
+                _ => match stale_on_error {
+                    StaleOnError::Directive => false,
+                    StaleOnError::Unreachable => is_origin_unreachable(status),
+                    StaleOnError::ServerError => {
+                        // "For the duration of the error caching minimum TTL, CloudFront
+                        // continues to respond to viewer requests by serving the object from
+                        // the edge cache": fresh again for that long.
+                        if let Some(rules) = error_caching {
+                            let age = e.age(now);
+                            let mut held = e.response;
+                            held.age = age;
+                            self.store.insert(now, key, held, age + rules.min_ttl);
+                        }
+                        true
+                    }
+                },
+            };
+            if serve {
+                return OnError::ServeStale(self.served(&e, now));
             }
         }
         if !stale_ok && disconnected {
@@ -499,8 +560,10 @@ impl CacheNode {
 mod tests {
     use super::*;
     use crate::cache::CacheControl;
+    use crate::cache::CachePolicy;
     use crate::egress::EgressSelection;
     use crate::message::Encoding;
+    use crate::profile::Profile;
 
     fn node() -> CacheNode {
         let pool = EgressPool::new(
@@ -725,5 +788,147 @@ mod tests {
         );
         assert_eq!(CacheNode::not_modified_for(&r, other), None);
         assert_eq!(CacheNode::not_modified_for(&r, None), None);
+    }
+
+    fn node_for(p: Profile) -> CacheNode {
+        let mut n = node();
+        n.settings.policy = CachePolicy::for_profile(p);
+        n
+    }
+
+    #[test]
+    fn nginx_makes_the_request_that_finds_the_copy_stale_wait() {
+        // proxy_cache_background_update off: the first request past expiry refreshes the copy
+        // itself (EXPIRED, conditional); the others are served stale (UPDATING) meanwhile.
+        let p = Profile::Nginx;
+        let mut n = node_for(p);
+        let req = Request::get(CacheKey(1));
+        n.store(
+            at(0),
+            at(0),
+            &req,
+            &origin("max-age=10, stale-while-revalidate=30", at(0)),
+        );
+        assert!(matches!(
+            n.lookup(at(15), &req),
+            Lookup::Forward {
+                status: CacheStatus::Expired,
+                conditional: Some(_)
+            }
+        ));
+        assert!(matches!(
+            n.lookup(at(16), &req),
+            Lookup::ServeStale {
+                revalidate: false,
+                ..
+            }
+        ));
+        // Its answer ends the revalidation: the next stale lookup refreshes again.
+        n.store(
+            at(17),
+            at(15),
+            &req,
+            &origin("max-age=10, stale-while-revalidate=30", at(17)),
+        );
+        assert!(matches!(n.lookup(at(18), &req), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn varnish_graces_a_copy_without_any_directive_for_10_s() {
+        let p = Profile::Varnish;
+        let mut n = node_for(p);
+        let req = Request::get(CacheKey(1));
+        n.store(at(0), at(0), &req, &origin("max-age=10", at(0)));
+        assert!(matches!(
+            n.lookup(at(19), &req),
+            Lookup::ServeStale {
+                revalidate: true,
+                ..
+            }
+        ));
+        n.revalidation_done(&req);
+        // 11 s past expiry: outside default_grace, a synchronous fetch.
+        assert!(matches!(
+            n.lookup(at(21), &req),
+            Lookup::Forward {
+                status: CacheStatus::Expired,
+                ..
+            }
+        ));
+        // And stale-if-error means nothing to it.
+        n.store(
+            at(0),
+            at(0),
+            &req,
+            &origin("max-age=10, stale-if-error=600", at(0)),
+        );
+        assert_eq!(n.on_error(at(100), &req, 503, true), OnError::PassError);
+    }
+
+    #[test]
+    fn cloudflare_serves_stale_when_it_cannot_reach_the_origin_unless_told_not_to() {
+        let p = Profile::Cloudflare;
+        let req = Request::get(CacheKey(1));
+        let mut n = node_for(p);
+        n.store(at(0), at(0), &req, &origin("max-age=10", at(0)));
+        // An hour past expiry, the origin refuses: STALE (cf-cache-status).
+        assert!(matches!(
+            n.on_error(at(3600), &req, 521, true),
+            OnError::ServeStale(_)
+        ));
+        // The origin answering 503 is not "could not contact".
+        assert_eq!(n.on_error(at(3600), &req, 503, false), OnError::PassError);
+        // stale-if-error=0 opts out; must-revalidate forbids it (504 when disconnected).
+        n.store(
+            at(0),
+            at(0),
+            &req,
+            &origin("max-age=10, stale-if-error=0", at(0)),
+        );
+        assert_eq!(n.on_error(at(60), &req, 521, true), OnError::PassError);
+        n.store(
+            at(0),
+            at(0),
+            &req,
+            &origin("max-age=10, must-revalidate", at(0)),
+        );
+        assert_eq!(n.on_error(at(60), &req, 521, true), OnError::GatewayTimeout);
+    }
+
+    #[test]
+    fn cloudfront_serves_an_expired_copy_on_5xx_and_holds_it_for_the_error_ttl() {
+        let p = Profile::Cloudfront;
+        let req = Request::get(CacheKey(1));
+        let mut n = node_for(p);
+        n.store(at(0), at(0), &req, &origin("max-age=10", at(0)));
+        assert!(matches!(
+            n.on_error(at(100), &req, 503, false),
+            OnError::ServeStale(_)
+        ));
+        // Fresh again for the error caching minimum TTL (10 s), then stale.
+        assert!(matches!(n.lookup(at(109), &req), Lookup::Hit(_)));
+        assert!(matches!(n.lookup(at(111), &req), Lookup::Forward { .. }));
+    }
+
+    #[test]
+    fn always_online_is_520_to_527_only() {
+        let req = Request::get(CacheKey(1));
+        let mut n = node_for(Profile::Cloudflare);
+        n.settings.policy.always_online = true;
+        n.store(
+            at(0),
+            at(0),
+            &req,
+            &origin("max-age=10, stale-if-error=0", at(0)),
+        );
+        for s in 520..=527 {
+            assert!(
+                matches!(n.on_error(at(99), &req, s, true), OnError::ServeStale(_)),
+                "{s}"
+            );
+        }
+        for s in [502, 504, 530] {
+            assert_eq!(n.on_error(at(99), &req, s, true), OnError::PassError, "{s}");
+        }
     }
 }

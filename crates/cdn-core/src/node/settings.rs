@@ -36,6 +36,8 @@ pub struct NodeSettings {
     pub cert_error_status: Option<u16>,
     /// How many parents (L2 nodes) an L1 chooses from.
     pub parents: usize,
+    /// Whether a parent's own 5xx counts as a failed parent (for `on_parent_error`).
+    pub reroute_on_parent_5xx: bool,
 }
 
 impl NodeSettings {
@@ -51,6 +53,7 @@ impl NodeSettings {
             on_parent_error: cdn.on_parent_error,
             cert_error_status: cdn.cert_error_status,
             parents: cdn.l2.len(),
+            reroute_on_parent_5xx: cdn.reroutes_on_parent_5xx(profile),
         }
     }
 }

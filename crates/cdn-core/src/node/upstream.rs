@@ -26,13 +26,10 @@ use crate::time::Instant;
 use crate::topology::nth_parent;
 use crate::trace::TraceEvent;
 
-/// Failures after which a new connect attempt may follow (CloudFront's `ConnectionAttempts`):
-/// the SYN was refused, unanswered or unroutable. A name that does not resolve is not retried.
-fn retries_connect(kind: FailureKind) -> bool {
-    matches!(
-        kind,
-        FailureKind::Refused | FailureKind::ConnectTimeout | FailureKind::Unreachable
-    )
+/// Failures of the connection itself: the SYN was refused, unanswered or unroutable, or the
+/// name did not resolve. Their wait is counted from the first attempt.
+fn connect_failure(kind: FailureKind) -> bool {
+    kind.is_connect_failure()
 }
 
 impl CacheNode {
@@ -57,12 +54,20 @@ impl CacheNode {
         ex.sent_at = now;
         ex.route.attempt = 0;
         ex.route.first_attempt = now;
-        self.connect(now, ticket, &mut ex, out);
+        self.connect(now, ticket, &mut ex, false, out);
         self.exchanges.insert(ticket, ex);
     }
 
-    /// The next connect attempt for `ex` (the caller stores `ex`).
-    fn connect(&mut self, now: Instant, ticket: Ticket, ex: &mut Exchange, out: &mut Vec<Action>) {
+    /// The next connect attempt for `ex` (the caller stores `ex`); `fresh` asks for a new
+    /// connection even where an idle one could be reused (a retry after a failed exchange).
+    fn connect(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        ex: &mut Exchange,
+        fresh: bool,
+        out: &mut Vec<Action>,
+    ) {
         let r = &mut ex.route;
         r.hop += 1;
         r.attempt += 1;
@@ -87,8 +92,8 @@ impl CacheNode {
             }
             Peer::Origin => {
                 let leg = self.settings.ssl_mode.origin_leg(ex.req.scheme);
-                let (source, reuse) =
-                    self.take_connection(&ex.req, leg.port, self.settings.keepalive);
+                let keepalive = self.settings.keepalive && !fresh;
+                let (source, reuse) = self.take_connection(&ex.req, leg.port, keepalive);
                 let r = &mut ex.route;
                 r.source = Some(source);
                 r.port = leg.port;
@@ -123,17 +128,19 @@ impl CacheNode {
         if ex.route.hop != hop || !matches!(ex.phase, Phase::Connecting { .. }) {
             return;
         }
-        let until = now
-            + match ex.route.peer {
-                Peer::Parent(_) => read.parent_read,
-                Peer::Origin => read.read,
-            };
+        let (until, ack_timeout) = match ex.route.peer {
+            Peer::Parent(_) => (now + read.parent_read, None),
+            // A request the origin's TCP never acknowledges fails sooner where the vendor has
+            // an ACK timeout shorter than its read timeout (Cloudflare: 90 s → 522).
+            Peer::Origin => (now + read.read, read.ack.filter(|&a| a < read.read)),
+        };
         ex.phase = Phase::Awaiting { since: now, until };
         out.push(Action::Send {
             ticket,
             hop,
             conditional: ex.conditional,
             until,
+            ack_timeout,
         });
     }
 
@@ -195,11 +202,38 @@ impl CacheNode {
         }
         let mut ex = self.exchanges.remove(&ticket).expect("checked");
         let r = ex.route;
-        // A parent that generated a server error of its own counts as a failed parent.
+        // A head over the vendor's limit is a failed hop (Cloudflare 520, nginx 502).
+        let head = u64::from(resp.header_bytes);
+        if let Some(kind) = self.settings.timeouts.header_failure(head) {
+            self.upstream_failed(now, ticket, ex, kind, out);
+            return;
+        }
+        // A parent that generated a server error of its own counts as a failed parent
+        // (where the vendor retries on such answers).
         let parent_failed = matches!(r.peer, Peer::Parent(_))
+            && self.settings.reroute_on_parent_5xx
             && resp.generated_by == Tier::L2
             && resp.is_server_error();
         if parent_failed && self.reroute(now, ticket, &mut ex, out) {
+            self.exchanges.insert(ticket, ex);
+            return;
+        }
+        // An origin's own 5xx, where the vendor retries on it (Alibaba).
+        let upstream = FailureKind::UpstreamStatus(resp.status);
+        let timeouts = self.settings.timeouts;
+        let retry = timeouts.retries(upstream, r.attempt);
+        if r.peer == Peer::Origin && resp.is_server_error() && retry {
+            let since = match ex.phase {
+                Phase::Awaiting { since, .. } => since,
+                _ => now,
+            };
+            let waited = now.saturating_since(since);
+            let event = TraceEvent::Failed {
+                failure: upstream,
+                waited,
+            };
+            self.note(out, &ex, ticket, event);
+            self.connect(now, ticket, &mut ex, true, out);
             self.exchanges.insert(ticket, ex);
             return;
         }
@@ -223,24 +257,21 @@ impl CacheNode {
             Phase::Connecting { since, .. } | Phase::Awaiting { since, .. } => since,
             Phase::Deciding | Phase::Waiting { .. } => now,
         };
-        let attempts = self.settings.timeouts.connect_attempts;
-        let more_attempts = ex.route.peer == Peer::Origin && ex.route.attempt < attempts;
-        if retries_connect(kind) && more_attempts {
+        let timeouts = self.settings.timeouts;
+        if ex.route.peer == Peer::Origin && timeouts.retries(kind, ex.route.attempt) {
             let waited = now.saturating_since(since);
-            self.note(
-                out,
-                &ex,
-                ticket,
-                TraceEvent::Failed {
-                    failure: kind,
-                    waited,
-                },
-            );
-            self.connect(now, ticket, &mut ex, out);
+            let event = TraceEvent::Failed {
+                failure: kind,
+                waited,
+            };
+            self.note(out, &ex, ticket, event);
+            // A connection that carried the request is dropped: the retry opens a new one.
+            let fresh = !connect_failure(kind);
+            self.connect(now, ticket, &mut ex, fresh, out);
             self.exchanges.insert(ticket, ex);
             return;
         }
-        let waited = if retries_connect(kind) {
+        let waited = if connect_failure(kind) {
             now.saturating_since(ex.route.first_attempt)
         } else {
             now.saturating_since(since)
@@ -290,7 +321,7 @@ impl CacheNode {
         ex.route.attempt = 0;
         ex.route.first_attempt = now;
         self.note(out, ex, ticket, TraceEvent::Retry { policy });
-        self.connect(now, ticket, ex, out);
+        self.connect(now, ticket, ex, false, out);
         true
     }
 

@@ -39,6 +39,11 @@ pub enum OriginState {
     Down,
     /// Accepts connections and reads requests, never answers.
     Hung,
+    /// The handshake completes, then nothing the CDN sends is acknowledged (a middlebox or an
+    /// MTU black hole swallows it): the request never reaches the server. Cloudflare gives up
+    /// after its 90 s ACK timeout (522); a proxy without one waits its read timeout (nginx:
+    /// 504 after 60 s).
+    Blackhole,
     /// The accept queue is full: new SYNs are silently dropped.
     AcceptQueueFull,
     /// Reads the request, then resets the connection (RST).
@@ -118,6 +123,11 @@ pub struct OriginConfig {
     /// Body size (default 10 KiB).
     #[serde(with = "serde_units::size")]
     pub object_size: u64,
+    /// Bytes of response headers the application sends (default 512 B). Above the CDN's
+    /// limit the response is refused: Cloudflare 128 KB → 520, nginx `proxy_buffer_size`
+    /// (4 KiB) → 502 "upstream sent too big header".
+    #[serde(with = "serde_units::size")]
+    pub header_size: u64,
     /// Ordered firewall rules; first match wins; no match ⇒ allow.
     pub firewall: Vec<FirewallRule>,
     /// nginx `limit_req` (off by default).
@@ -157,6 +167,7 @@ impl Default for OriginConfig {
             status: 200,
             cache_control: "max-age=60".into(),
             object_size: 10 * 1024,
+            header_size: DEFAULT_HEADER_SIZE,
             firewall: Vec::new(),
             limit_req: None,
             limit_conn: None,
@@ -169,6 +180,15 @@ impl Default for OriginConfig {
         }
     }
 }
+
+/// `[origin] header_size` unless a scenario says otherwise: a typical response header block
+/// (status line, Date, Server, Content-Type, Content-Length, Cache-Control, ETag,
+/// Last-Modified) is a few hundred bytes.
+pub const DEFAULT_HEADER_SIZE: u64 = 512;
+
+/// Header bytes of a response a defence (limit_req, limit_conn, a full queue) produces: nginx's
+/// own error page's headers.
+const DEFENCE_HEADER_SIZE: u64 = 160;
 
 /// A value in a configuration that is well-typed but not allowed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -282,7 +302,8 @@ pub enum OriginReply {
         /// Set when a defence produced this response.
         rejected_by: Option<Defence>,
     },
-    /// Never answers.
+    /// Never answers: a hung application (the request was acknowledged) or a black hole
+    /// (it was not; see [`Origin::acknowledges`]).
     Hang,
     /// Resets the connection.
     Reset,
@@ -368,6 +389,30 @@ impl Origin {
         &self.config
     }
 
+    /// Whether the origin's TCP acknowledges what the CDN sends on an accepted connection:
+    /// false for [`OriginState::Blackhole`]. A driver whose request got
+    /// [`OriginReply::Hang`] asks this, then [`Timeouts::silence`](crate::Timeouts::silence)
+    /// for when and how it gives up.
+    ///
+    /// ```
+    /// use cdn_core::origin::{Origin, OriginConfig, OriginState};
+    /// assert!(Origin::new(OriginConfig { state: OriginState::Hung, ..Default::default() }).acknowledges());
+    /// assert!(!Origin::new(OriginConfig { state: OriginState::Blackhole, ..Default::default() }).acknowledges());
+    /// ```
+    pub fn acknowledges(&self) -> bool {
+        self.config.state != OriginState::Blackhole
+    }
+
+    /// Bytes of response headers the origin sends with a reply: `header_size` for what the
+    /// application produces, a small error page's for a defence's rejection. A driver checks
+    /// them with [`Timeouts::header_failure`](crate::Timeouts::header_failure).
+    pub fn header_bytes(&self, rejected_by: Option<Defence>) -> u64 {
+        match rejected_by {
+            Some(_) => DEFENCE_HEADER_SIZE,
+            None => self.config.header_size,
+        }
+    }
+
     /// Whether the hostname resolves.
     pub fn resolves(&self) -> bool {
         self.config.state != OriginState::DnsFailure
@@ -414,12 +459,16 @@ impl Origin {
             etag: c.etag.then_some(Etag(c.content_version)),
             vary: c.vary,
             set_cookie: c.set_cookie,
+            header_bytes: u32::try_from(c.header_size).unwrap_or(u32::MAX),
         }
     }
 
     /// Handles a request that arrives at `now` on a connection from `source`. `conditional`
     /// carries `If-None-Match` / `If-Modified-Since` from a cache revalidating its copy: if
     /// the content is unchanged the origin answers `304 Not Modified` with no body.
+    ///
+    /// Behind a black hole the request never reaches the server: it is not counted, and the
+    /// reply is [`OriginReply::Hang`] (ask [`Origin::acknowledges`] which silence it is).
     pub fn handle_request(
         &mut self,
         now: Instant,
@@ -427,9 +476,14 @@ impl Origin {
         _req: &Request,
         conditional: Option<Validators>,
     ) -> OriginReply {
+        if self.config.state == OriginState::Blackhole {
+            return OriginReply::Hang;
+        }
         self.requests += 1;
         match self.config.state {
-            OriginState::Hung | OriginState::AcceptQueueFull => return OriginReply::Hang,
+            OriginState::Hung | OriginState::AcceptQueueFull | OriginState::Blackhole => {
+                return OriginReply::Hang
+            }
             OriginState::Reset => return OriginReply::Reset,
             OriginState::Close => return OriginReply::Close,
             OriginState::Garbage => return OriginReply::Garbage,

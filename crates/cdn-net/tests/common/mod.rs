@@ -2,6 +2,8 @@
 //! 127.0.1.0/24 (any 127.x source works without root), one request per connection.
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use std::io::{self, Write};

@@ -29,7 +29,12 @@ impl Engine<'_> {
                 hop,
                 conditional,
                 until,
-            } => self.send(ticket as SlotId, hop, conditional, until),
+                ack_timeout,
+            } => {
+                let s = ticket as SlotId;
+                self.slots.get_mut(s).leg.ack_timeout = ack_timeout;
+                self.send(s, hop, conditional, until)
+            }
             Action::Answer {
                 ticket,
                 response,

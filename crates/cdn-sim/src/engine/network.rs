@@ -94,6 +94,16 @@ impl Engine<'_> {
             // Logged at the connecting node, at the moment it started the connection.
             let event = self.origin_connect_event(s, Some(verdict));
             self.trace_at_node_at(s, leg.started, event);
+            if verdict == ConnectVerdict::Drop {
+                // Each SYN the node sends before its connect deadline, on its schedule.
+                let syns = self.node_mut(s).settings().timeouts.syn_transmissions();
+                for (i, offset) in syns.into_iter().enumerate() {
+                    let event = TraceEvent::SynSent {
+                        transmission: i as u32 + 1,
+                    };
+                    self.trace_at_node_at(s, leg.started + offset, event);
+                }
+            }
         }
         let now = self.now;
         let one_way = self.net.l2_origin_rtt / 2;
@@ -168,12 +178,15 @@ impl Engine<'_> {
         let (outcome, at) = match reply {
             OriginReply::Respond {
                 done,
-                response,
+                mut response,
                 rejected_by,
             } => {
                 if let Some(by) = rejected_by {
                     self.trace_at_origin(s, TraceEvent::Defended { by });
                 }
+                // The head as it arrives, for the node's header limit.
+                let head = self.origin.header_bytes(rejected_by);
+                response.header_bytes = u32::try_from(head).unwrap_or(u32::MAX);
                 let arrives = done + one_way;
                 if arrives > leg.until {
                     (Outcome::Deadline, leg.until)
@@ -181,7 +194,15 @@ impl Engine<'_> {
                     (Outcome::Response(response), arrives)
                 }
             }
-            OriginReply::Hang => (Outcome::Deadline, leg.until.max(now)),
+            // A black hole never acknowledges the request: the node's ACK timeout (if it has
+            // one before its read deadline) ends the wait. A hung server acknowledged it.
+            OriginReply::Hang => match leg.ack_timeout {
+                Some(ack) if !self.origin.acknowledges() && leg.sent + ack < leg.until => (
+                    Outcome::Failed(FailureKind::AckTimeout),
+                    (leg.sent + ack).max(now),
+                ),
+                _ => (Outcome::Deadline, leg.until.max(now)),
+            },
             OriginReply::Reset => broken(FailureKind::Reset),
             OriginReply::Close => broken(FailureKind::ClosedEarly),
             OriginReply::Garbage => broken(FailureKind::InvalidResponse),

@@ -60,6 +60,8 @@ pub(super) struct Leg {
     /// The request went out at (origin legs).
     pub(super) sent: Instant,
     pub(super) conditional: Option<Validators>,
+    /// Give up if the peer's TCP never acknowledges the request for this long.
+    pub(super) ack_timeout: Option<std::time::Duration>,
     /// The node's current deadline for this hop.
     pub(super) until: Instant,
     /// Whether a `Timer` for `until` is queued, or nothing can outlast it unnoticed (origin
@@ -81,6 +83,7 @@ impl Leg {
             started: Instant::ZERO,
             sent: Instant::ZERO,
             conditional: None,
+            ack_timeout: None,
             until: Instant::ZERO,
             armed: true,
             outcome: Outcome::Pending,

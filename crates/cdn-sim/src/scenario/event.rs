@@ -149,6 +149,7 @@ pub(crate) fn resolve(
             message: e.message,
         };
         let cdn: CdnConfig = section_config("cdn", &world.cdn).map_err(blamed)?;
+        let cdn = cdn.with_profile_defaults(profile, |k| world.cdn.contains_key(k));
         let network: NetworkConfig = section_config("network", &world.network).map_err(blamed)?;
         let origin: OriginConfig = section_config("origin", &world.origin).map_err(blamed)?;
         check_cdn(&cdn, profile).map_err(blamed)?;

@@ -169,13 +169,19 @@ impl Scenario {
         root: &toml::Value,
         lines: &LineIndex,
     ) -> Result<Scenario, Invalid> {
+        // Keys the file leaves unset take the profile's value (docs/profiles.md).
+        let written = |key: &str| {
+            root.get("cdn")
+                .and_then(toml::Value::as_table)
+                .is_some_and(|t| t.contains_key(key))
+        };
         let mut scenario = Scenario {
             name: raw.name,
             description: raw.description,
             seed: raw.seed,
             profile: raw.profile,
             duration: raw.duration,
-            cdn: raw.cdn,
+            cdn: raw.cdn.with_profile_defaults(raw.profile, written),
             network: raw.network,
             origin: raw.origin,
             workloads: raw.workload,
@@ -256,17 +262,18 @@ pub(crate) fn check_cdn(cdn: &CdnConfig, profile: Profile) -> Result<(), Invalid
         }
     }
     let d = profile.defaults();
-    let connect = cdn.connect_timeout.unwrap_or(d.connect_timeout);
-    let read = cdn.read_timeout.unwrap_or(d.read_timeout);
-    let attempts = cdn.connect_attempts.unwrap_or(d.connect_attempts);
+    let connect = cdn.connect_timeout.unwrap_or(d.connect_timeout.value);
+    let read = cdn.read_timeout.unwrap_or(d.read_timeout.value);
+    let attempts = cdn.connect_attempts.unwrap_or(d.connect_attempts.value);
+    // The longest wait the timeouts add up to: every attempt's connect and read.
     let total = connect
-        .checked_mul(attempts)
-        .and_then(|c| c.checked_add(read))
+        .checked_add(read)
+        .and_then(|c| c.checked_mul(attempts))
         .and_then(|c| c.checked_add(Duration::from_secs(1)));
     if total.is_none() {
         return Err(Invalid::new(
             key("cdn").key("connect_attempts"),
-            "connect_attempts × connect_timeout + read_timeout is too long to represent; \
+            "connect_attempts × (connect_timeout + read_timeout) is too long to represent; \
              use smaller values",
         )
         .near(key("cdn").key("connect_timeout")));

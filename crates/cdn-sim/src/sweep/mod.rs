@@ -32,7 +32,6 @@ use set::Setting;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use toml_edit::DocumentMut;
 
 /// The most runs one sweep may have (a typo such as a 1000-value list should not start a
 /// day of work; split larger sweeps into several).
@@ -142,30 +141,14 @@ impl Sweep {
             .ok_or_else(|| {
                 format!("sweep: more than {MAX_RUNS} combinations; split it into several sweeps")
             })?;
-        let base: DocumentMut = source
-            .parse()
-            .map_err(|e| format!("{name}: TOML syntax error: {e}"))?;
         let mut scenarios = Vec::with_capacity(runs);
         for n in 0..runs {
-            let mut doc = base.clone();
-            let combo = combination(&settings, n);
-            for (s, v) in settings.iter().zip(&combo) {
-                set::apply(&mut doc, &s.key, v)?;
-            }
-            let label: Vec<String> = settings
+            let pairs: Vec<(String, String)> = settings
                 .iter()
-                .zip(&combo)
-                .map(|(s, v)| format!("{}={v}", s.key))
+                .zip(combination(&settings, n))
+                .map(|(s, v)| (s.key.clone(), v))
                 .collect();
-            let scenario = Scenario::from_toml(&doc.to_string(), name).map_err(|e| {
-                let what = e.key.as_deref().map_or(String::new(), |k| format!("{k}: "));
-                format!(
-                    "{name} with --set {}: {what}{}",
-                    label.join(" --set "),
-                    e.message
-                )
-            })?;
-            scenarios.push(scenario);
+            scenarios.push(set::scenario_with(source, name, &pairs)?);
         }
         Ok(Sweep {
             name: scenarios

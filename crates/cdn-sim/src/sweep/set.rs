@@ -158,6 +158,57 @@ fn segments(key: &str) -> Result<Vec<Seg>, String> {
     }
 }
 
+/// The scenario `source` (named `file` in errors) with `key = value` pairs written in, loaded
+/// and checked like a file. An invalid result names the settings:
+/// `file with --set origin.workers=lots: origin.workers: expected an integer …`.
+///
+/// ```
+/// use cdn_sim::sweep::set::scenario_with;
+/// let src = cdn_sim::builtin::source("origin-garbage").unwrap();
+/// let s = scenario_with(src, "origin-garbage", &[("profile".into(), "nginx".into())]).unwrap();
+/// assert_eq!(s.profile, cdn_core::Profile::Nginx);
+/// ```
+pub fn scenario_with(
+    source: &str,
+    file: &str,
+    pairs: &[(String, String)],
+) -> Result<crate::scenario::Scenario, String> {
+    let mut doc: DocumentMut = source
+        .parse()
+        .map_err(|e| format!("{file}: TOML syntax error: {e}"))?;
+    for (k, v) in pairs {
+        apply(&mut doc, k, v)?;
+    }
+    crate::scenario::Scenario::from_toml(&doc.to_string(), file).map_err(|e| {
+        let label: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let what = e.key.as_deref().map_or(String::new(), |k| format!("{k}: "));
+        format!(
+            "{file} with --set {}: {what}{}",
+            label.join(" --set "),
+            e.message
+        )
+    })
+}
+
+/// Splits one `KEY=VALUE` (`run --set`): a single value, commas included.
+pub fn parse_pair(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+            let key = k.trim().to_string();
+            let first = key.split(['.', '[']).next().unwrap_or("");
+            if FIXED.contains(&first) {
+                return Err(format!(
+                    "--set {key}: `{first}` cannot be set from the command line"
+                ));
+            }
+            Ok((key, v.trim().to_string()))
+        }
+        _ => Err(format!(
+            "--set {arg}: expected KEY=VALUE, e.g. --set profile=nginx or --set origin.workers=8"
+        )),
+    }
+}
+
 /// The TOML value of a written value: TOML if it parses, else a string.
 fn value_of(text: &str) -> Value {
     Value::from_str(text).unwrap_or_else(|_| Value::from(text))
