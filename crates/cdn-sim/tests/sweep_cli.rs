@@ -164,3 +164,25 @@ fn bad_settings_are_one_line_errors() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+#[test]
+fn run_set_changes_one_key_for_one_run() {
+    // The same refused connection under another vendor: 521 becomes nginx's 502.
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        "origin-down",
+        "--set",
+        "profile=nginx",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["profile"], "nginx");
+    assert_eq!(v["generated_by"]["502"]["l2"], v["requests"]);
+    let o = cdn_sim(&["run", "origin-down", "--set", "origin.state=dwn"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("with --set origin.state=dwn: origin.state: unknown value"),
+        "{err}"
+    );
+}
