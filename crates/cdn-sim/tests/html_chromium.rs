@@ -230,7 +230,7 @@ fn reports_and_pictures_render_in_chromium_without_console_errors() {
         ]);
     }
     if update {
-        pages.push((plot, 520, [255; 3], Some("sweep-alibaba-security-503.png")));
+        pages.push((plot, 900, [255; 3], Some("sweep-alibaba-security-503.png")));
         let diagram: PathBuf = [
             env!("CARGO_MANIFEST_DIR"),
             "..",
@@ -244,7 +244,7 @@ fn reports_and_pictures_render_in_chromium_without_console_errors() {
         .collect();
         let copy = dir.join("sequence-522.svg");
         std::fs::copy(&diagram, &copy).unwrap();
-        pages.push((copy, 520, [255; 3], Some("sequence-522.png")));
+        pages.push((copy, 900, [255; 3], Some("sequence-522.png")));
     }
 
     for (page, height, background, committed) in &pages {

@@ -802,11 +802,16 @@ fn draw(trace: &Trace, lanes: &[Lane], rows: &[Row], id: &str) -> String {
                         num(ya - 4.0)
                     ));
                 }
-                // A lost arrow is labelled over the part it travelled.
-                let mid = (x1 + end) / 2.0;
+                // Delivered arrows are labelled in their middle; a lost one from where it
+                // left, clear of the lifeline it starts on.
+                let (lx, anchor) = match head {
+                    Head::Arrive => ((x1 + x2) / 2.0, "middle"),
+                    Head::Lost if x2 >= x1 => (x1 + 8.0, "start"),
+                    Head::Lost => (x1 - 8.0, "end"),
+                };
                 svg.raw(&format!(
-                    "<text x=\"{}\" y=\"{}\" class=\"lbl\" text-anchor=\"middle\" style=\"fill:{}\">{}</text>",
-                    num(mid),
+                    "<text x=\"{}\" y=\"{}\" class=\"lbl\" text-anchor=\"{anchor}\" style=\"fill:{}\">{}</text>",
+                    num(lx),
                     num(ya - 4.0),
                     if *color == "#333" { "#222" } else { color },
                     esc(label)
