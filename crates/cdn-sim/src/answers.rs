@@ -32,7 +32,7 @@ use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
 use cdn_core::{Instant, Tier};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -177,10 +177,12 @@ impl Histogram {
 /// Send times of the requests still in flight, from a replay of the workload generators.
 struct SendTimes {
     gens: Vec<WorkloadGen>,
-    /// Request number of `window[0]`.
-    base: u64,
-    /// (send time, answered) from `base` on.
-    window: VecDeque<(Instant, bool)>,
+    /// The number the next generated request gets.
+    next: u64,
+    /// Send time by request number, for requests generated and not yet answered: as many
+    /// as the engine has in flight (a map, not a window, so that one slow request does not
+    /// hold on to every answered one after it).
+    pending: BTreeMap<u64, Instant>,
 }
 
 impl SendTimes {
@@ -192,14 +194,14 @@ impl SendTimes {
                 .enumerate()
                 .map(|(i, w)| WorkloadGen::new(w, i, scenario.duration, seed))
                 .collect(),
-            base: 0,
-            window: VecDeque::new(),
+            next: 0,
+            pending: BTreeMap::new(),
         }
     }
 
     /// The send time of request `number`, marking it answered.
     fn take(&mut self, number: u64) -> Instant {
-        while self.base + self.window.len() as u64 <= number {
+        while self.next <= number {
             // The engine numbers requests in arrival order, merging the generators by next
             // arrival time, the lowest index first on ties.
             let mut best: Option<(Instant, usize)> = None;
@@ -212,16 +214,12 @@ impl SendTimes {
             }
             let (_, i) = best.expect("the engine answered a request its workloads never sent");
             let a = self.gens[i].next_arrival().expect("peeked");
-            self.window.push_back((a.at, false));
+            self.pending.insert(self.next, a.at);
+            self.next += 1;
         }
-        let slot = &mut self.window[(number - self.base) as usize];
-        slot.1 = true;
-        let at = slot.0;
-        while self.window.front().is_some_and(|s| s.1) {
-            self.window.pop_front();
-            self.base += 1;
-        }
-        at
+        self.pending
+            .remove(&number)
+            .expect("the engine answers each request once")
     }
 }
 
