@@ -16,8 +16,8 @@ use crate::progress::Progress;
 use crate::report::traces_to_text;
 use crate::run::{run, RunPlan};
 use crate::scenario::{Arrival, Scenario, Urls};
-use crate::svg::human;
 use crate::svg::topology::pool_addresses;
+use crate::svg::{human, scenario_word as snake};
 use rand::seq::SliceRandom;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -109,8 +109,8 @@ pub fn redact(text: &str) -> String {
 }
 
 fn replace_ci(haystack: &str, needle: &str, with: &str) -> String {
-    let lower = haystack.to_lowercase();
-    let n = needle.to_lowercase();
+    let lower = haystack.to_ascii_lowercase();
+    let n = needle.to_ascii_lowercase();
     let mut out = String::new();
     let mut i = 0;
     while let Some(k) = lower[i..].find(&n) {
@@ -142,7 +142,7 @@ pub fn describe(s: &Scenario) -> String {
         .enumerate()
         .map(|(i, n)| {
             let pool = pool_addresses(&s.cdn.l2, i, false);
-            let state = format!("{:?}", n.state).to_lowercase();
+            let state = snake(&n.state);
             format!(
                 "{} ({} egress address{}{})",
                 n.name,
@@ -209,18 +209,6 @@ pub fn describe(s: &Scenario) -> String {
     }
     for e in &s.events {
         out.push_str(&format!("  at {}: {}\n", human(e.at), redact(&e.changes)));
-    }
-    out
-}
-
-/// A value as scenario files spell it: `AcceptQueueFull` → `accept_queue_full`.
-fn snake(v: &impl std::fmt::Debug) -> String {
-    let mut out = String::new();
-    for (i, c) in format!("{v:?}").chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
     }
     out
 }

@@ -266,6 +266,23 @@ pub fn cache_color(status: CacheStatus) -> &'static str {
     }
 }
 
+/// A configuration value as scenario files spell it: `AcceptQueueFull` → `accept_queue_full`,
+/// `RoundRobin` → `round_robin` (from its `Debug` name).
+///
+/// ```
+/// assert_eq!(cdn_sim::svg::scenario_word(&cdn_core::SslMode::OriginPullStrict), "origin_pull_strict");
+/// ```
+pub fn scenario_word(v: &impl std::fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{v:?}").chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 /// The three tiers, in path order.
 pub const TIERS: [Tier; 3] = [Tier::L1, Tier::L2, Tier::Origin];
 

@@ -4,7 +4,7 @@
 //! coloured by its action with the number of pool addresses it decides, and under each tier
 //! the responses it generated in the run.
 
-use super::{human, num, status_color, text_width, tier_color, Svg};
+use super::{human, num, scenario_word, status_color, text_width, tier_color, Svg};
 use crate::report::Report;
 use crate::scenario::Scenario;
 use cdn_core::config::NodeConfig;
@@ -80,7 +80,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
         &format!(
             "profile {} · ssl_mode {} · the L2s connect to the origin on port {port} · pool colours for each phase of the run",
             scenario.profile.as_str(),
-            ssl_name(cdn.ssl_mode),
+            scenario_word(&cdn.ssl_mode),
         ),
         "small",
     );
@@ -167,7 +167,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
                 .iter()
                 .map(|(_, v)| 16.0 + rows_of(v.len()) as f64 * 16.0)
                 .sum::<f64>();
-        let state = format!("{:?}", node.state).to_lowercase();
+        let state = scenario_word(&node.state);
         svg.boxed(col_x[2], y, col_w[2], h, "#e0f2f1", tier_color(Tier::L2));
         svg.text(col_x[2] + 8.0, y + 18.0, &node.name, "bold");
         svg.text(
@@ -176,9 +176,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
             &format!(
                 "cache {} · {state} · egress {}",
                 size(node.cache.unwrap_or(1 << 30)),
-                format!("{:?}", node.egress_selection)
-                    .to_lowercase()
-                    .replace("roundrobin", "round_robin")
+                scenario_word(&node.egress_selection)
             ),
             "cap",
         );
@@ -241,7 +239,7 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
         (
             format!(
                 "state {} · {} workers, queue {}",
-                format!("{:?}", origin_cfg.state).to_lowercase(),
+                scenario_word(&origin_cfg.state),
                 origin_cfg.workers,
                 origin_cfg.queue
             ),
@@ -249,12 +247,11 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
         ),
         (
             format!(
-                "serves {} in {} · cert {:?}",
+                "serves {} in {} · cert {}",
                 origin_cfg.status,
                 human(origin_cfg.service_time),
-                origin_cfg.cert
-            )
-            .replace("cert Valid", "cert valid"),
+                scenario_word(&origin_cfg.cert)
+            ),
             "cap",
         ),
     ];
@@ -400,18 +397,6 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
     }
     svg.set_height(ly + 16.0);
     svg.finish()
-}
-
-fn ssl_name(m: cdn_core::SslMode) -> String {
-    let s = format!("{m:?}");
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 fn size(bytes: u64) -> String {
