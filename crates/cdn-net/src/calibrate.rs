@@ -22,9 +22,31 @@ const SCALE: f64 = 0.1;
 /// keepalive), spaced so they do not overlap.
 const REQUESTS: u64 = 8;
 
-/// The latest any timer of a short real run fired, in **real** time: the lateness this
-/// machine adds to every step of a net-mode run at the moment. Takes about 0.2 s.
-pub async fn calibrate() -> Result<Duration, NetError> {
+/// What the calibration run measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Calibration {
+    /// The latest any timer fired, in **real** time: the lateness this machine adds to every
+    /// step of a net-mode run at the moment.
+    pub lateness: Duration,
+    /// CPU time (user + system, all threads) one full miss costs end to end: client, edge,
+    /// shield and origin, TCP and TLS included. Many requests at once queue for the CPU.
+    pub cpu_per_request: Duration,
+}
+
+/// CPU time this process has used so far.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |u| {
+        let tv = |t: nix::sys::time::TimeVal| {
+            Duration::new(t.tv_sec().max(0) as u64, (t.tv_usec().max(0) as u32) * 1000)
+        };
+        tv(u.user_time()) + tv(u.system_time())
+    })
+}
+
+/// Runs the calibration: a few sequential full misses through a real CDN on loopback, about
+/// 0.2 s.
+pub async fn calibrate() -> Result<Calibration, NetError> {
     let cdn = CdnConfig {
         keepalive: false,
         ..CdnConfig::default()
@@ -51,16 +73,15 @@ pub async fn calibrate() -> Result<Duration, NetError> {
             traced: false,
         })
         .collect();
-    let result = run(
-        &mut net,
-        arrivals,
-        Vec::new(),
-        network,
-        Duration::from_secs(10),
-    )
-    .await;
+    let cpu_before = cpu_time();
+    let horizon = Duration::from_secs(10);
+    let result = run(&mut net, arrivals, Vec::new(), network, horizon).await;
+    let cpu = cpu_time().saturating_sub(cpu_before);
     let lag = net.timers().lag().summary();
     net.shutdown(Duration::from_secs(1)).await;
     result?;
-    Ok(lag.max.mul_f64(SCALE))
+    Ok(Calibration {
+        lateness: lag.max.mul_f64(SCALE),
+        cpu_per_request: cpu / REQUESTS as u32,
+    })
 }

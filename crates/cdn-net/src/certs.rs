@@ -71,6 +71,8 @@ pub struct Certificates {
     server_configs: Vec<Arc<ServerConfig>>,
     leaves: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
+    /// Client configurations, built once per (verify, trust_origin_ca).
+    client_configs: std::sync::OnceLock<[Arc<ClientConfig>; 4]>,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -139,6 +141,7 @@ impl Certificates {
             server_configs,
             leaves,
             provider,
+            client_configs: std::sync::OnceLock::new(),
         })
     }
 
@@ -171,6 +174,14 @@ impl Certificates {
     /// (Cloudflare "full"); `verify = true` verifies chain, validity and name against the
     /// public root, plus the origin CA when `trust_origin_ca`.
     pub fn client_config(&self, verify: bool, trust_origin_ca: bool) -> Arc<ClientConfig> {
+        let all = self.client_configs.get_or_init(|| {
+            [(false, false), (false, true), (true, false), (true, true)]
+                .map(|(v, t)| self.build_client_config(v, t))
+        });
+        all[usize::from(verify) * 2 + usize::from(trust_origin_ca)].clone()
+    }
+
+    fn build_client_config(&self, verify: bool, trust_origin_ca: bool) -> Arc<ClientConfig> {
         let verifier: Arc<dyn ServerCertVerifier> = if verify {
             let mut roots = RootCertStore::empty();
             roots
@@ -197,6 +208,9 @@ impl Certificates {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
+        // Every new connection verifies the certificate, as the model says: no resumption.
+        let mut config = config;
+        config.resumption = rustls::client::Resumption::disabled();
         Arc::new(config)
     }
 }

@@ -68,7 +68,7 @@ pub mod topology;
 pub mod trace_sink;
 pub mod wire;
 
-pub use calibrate::calibrate;
+pub use calibrate::{calibrate, Calibration};
 pub use certs::{cert_problem, cert_problem_io, Certificates};
 pub use clock::VirtualClock;
 pub use error::NetError;

@@ -181,18 +181,34 @@ impl NftTable {
         ip: Ipv4Addr,
         ports: [u16; 2],
         rules: &[FirewallRule],
+        blackhole: bool,
     ) -> Result<(), NetError> {
         check()?;
-        run("nft", &["-f", "-"], Some(&self.script(ip, ports, rules)))
+        let script = self.script(ip, ports, rules, blackhole);
+        run("nft", &["-f", "-"], Some(&script))
     }
 
-    fn script(&self, ip: Ipv4Addr, ports: [u16; 2], rules: &[FirewallRule]) -> String {
+    fn script(
+        &self,
+        ip: Ipv4Addr,
+        ports: [u16; 2],
+        rules: &[FirewallRule],
+        blackhole: bool,
+    ) -> String {
         let mut s = format!(
             "table inet {n}\ndelete table inet {n}\ntable inet {n} {{\n  chain input {{\n    \
              type filter hook input priority filter; policy accept;\n    \
              ip saddr {ip} ip daddr {ip} accept\n",
             n = self.name
         );
+        if blackhole {
+            // The handshake passes (SYN: new; the SYN-ACK goes the other way); everything
+            // after it toward the origin is eaten, so nothing the CDN sends is acknowledged.
+            s.push_str(&format!(
+                "    ip daddr {ip} tcp dport {{ {}, {} }} ct state established drop\n",
+                ports[0], ports[1]
+            ));
+        }
         for r in rules {
             let source = match r.source {
                 AddrSpec::Any => String::new(),
@@ -270,7 +286,7 @@ mod tests {
                 action: FirewallAction::Reject,
             },
         ];
-        let s = t.script("127.0.0.5".parse().unwrap(), [1000, 2000], &rules);
+        let s = t.script("127.0.0.5".parse().unwrap(), [1000, 2000], &rules, false);
         let lines: Vec<&str> = s.lines().map(str::trim).collect();
         assert_eq!(lines[5], "ip saddr 127.0.0.5 ip daddr 127.0.0.5 accept");
         assert_eq!(
@@ -284,6 +300,13 @@ mod tests {
         assert_eq!(
             lines[8],
             "ip daddr 127.0.0.5 tcp dport { 1000, 2000 } reject with tcp reset"
+        );
+        // A black hole: everything after the handshake, before any firewall rule.
+        let s = t.script("127.0.0.5".parse().unwrap(), [1000, 2000], &[], true);
+        let lines: Vec<&str> = s.lines().map(str::trim).collect();
+        assert_eq!(
+            lines[6],
+            "ip daddr 127.0.0.5 tcp dport { 1000, 2000 } ct state established drop"
         );
     }
 

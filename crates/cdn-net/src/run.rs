@@ -106,6 +106,9 @@ pub async fn run(
 ) -> Result<NetRun, NetError> {
     let timers = cdn.timers().clone();
     let clock = timers.clock();
+    // The run's virtual zero is now: the clock started before the servers (certificates,
+    // listeners), and none of that is the scenario's time.
+    let base = timers.now();
     events.sort_by_key(|e| e.at);
     let mut events = events.into_iter().peekable();
     let mut client_rtt = network.client_rtt;
@@ -118,9 +121,9 @@ pub async fn run(
         .collect();
     for (number, a) in arrivals.into_iter().enumerate() {
         // The request reaches the edge half a client round trip after the client sends it.
-        let reaches_edge = a.at + client_rtt / 2;
-        while let Some(e) = events.next_if(|e| e.at <= reaches_edge) {
-            timers.sleep_until(e.at).await;
+        let reaches_edge = base + (a.at - Instant::ZERO) + client_rtt / 2;
+        while let Some(e) = events.next_if(|e| base + (e.at - Instant::ZERO) <= reaches_edge) {
+            timers.sleep_until(base + (e.at - Instant::ZERO)).await;
             cdn.apply(&e.cdn, &e.origin, &e.network).await?;
             client_rtt = e.network.client_rtt;
         }
@@ -144,23 +147,27 @@ pub async fn run(
         }));
     }
     for e in events {
-        timers.sleep_until(e.at).await;
+        timers.sleep_until(base + (e.at - Instant::ZERO)).await;
         cdn.apply(&e.cdn, &e.origin, &e.network).await?;
     }
     let mut outcomes = Vec::with_capacity(tasks.len());
     for t in tasks {
         outcomes.push(t.await.unwrap_or(NetOutcome::failed(Duration::ZERO)));
     }
+    cdn.settle(request_cap).await;
     let traces = traced
         .into_iter()
-        .map(|(number, a)| assemble(cdn, number, &a, &outcomes[number as usize]))
+        .map(|(number, a)| assemble(cdn, base, number, &a, &outcomes[number as usize]))
         .collect();
     Ok(NetRun { outcomes, traces })
 }
 
 /// The story of a traced request from what the tiers recorded.
-fn assemble(cdn: &NetCdn, number: u64, a: &NetArrival, o: &NetOutcome) -> Trace {
-    let mut t = Trace::new(number, a.path.clone(), a.client, a.at);
+fn assemble(cdn: &NetCdn, base: Instant, number: u64, a: &NetArrival, o: &NetOutcome) -> Trace {
+    // Steps were recorded on the run's clock, whose zero is `base` earlier than the
+    // scenario's.
+    let sent = base + (a.at - Instant::ZERO);
+    let mut t = Trace::new(number, a.path.clone(), a.client, sent);
     for step in cdn.traces().take(number) {
         t.push(step.at, &step.node, step.event);
     }
@@ -173,7 +180,8 @@ fn assemble(cdn: &NetCdn, number: u64, a: &NetArrival, o: &NetOutcome) -> Trace 
         status: o.status,
         generated_by: o.generated_by,
     };
-    t.push(a.at + o.latency, "client", event);
+    t.push(sent + o.latency, "client", event);
+    t.sent = a.at;
     t
 }
 

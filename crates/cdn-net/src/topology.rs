@@ -164,6 +164,25 @@ impl NetCdn {
         sum
     }
 
+    /// Waits until no node has a request in progress (an L2 still fetching for an L1 that
+    /// gave up on it finishes, fills its cache and counts its answer, as in the simulator),
+    /// for at most `cap` of virtual time.
+    pub async fn settle(&self, cap: Duration) {
+        let until = self.timers.now() + cap;
+        let step = Duration::from_millis(5);
+        while self.timers.now() < until {
+            let busy = self
+                .l1
+                .iter()
+                .chain(&self.l2)
+                .any(|p| p.requests_in_progress() > 0);
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(step).await;
+        }
+    }
+
     /// HTTP requests that reached the origin.
     pub fn origin_requests(&self) -> u64 {
         self.origin.requests_received()

@@ -229,8 +229,11 @@ pub fn exchange_failure(e: &hyper::Error) -> FailureKind {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::ConnectionReset {
-                return FailureKind::Reset;
+            match io.kind() {
+                io::ErrorKind::ConnectionReset => return FailureKind::Reset,
+                // TCP_USER_TIMEOUT: what was sent was never acknowledged.
+                io::ErrorKind::TimedOut => return FailureKind::AckTimeout,
+                _ => {}
             }
         }
         source = s.source();

@@ -59,6 +59,7 @@ pub fn standard_scenario(requests: u64) -> Scenario {
             path: "/assets/{key}.png".into(),
             method: WorkloadMethod::Get,
             accept_encoding: vec![cdn_core::message::Encoding::Gzip],
+            trace: None,
         }],
         events: Vec::new(),
     }

@@ -10,7 +10,9 @@
 //! |---|---|
 //! | [`scenario`] | TOML scenario files → typed [`scenario::Scenario`], with file:line errors |
 //! | [`builtin`] | the embedded teaching scenarios (`cdn-sim list`) |
-//! | [`workload`] | lazy arrival generators (constant / poisson / burst; distinct / one / N keys) |
+//! | [`workload`] | lazy arrival generators (constant / poisson / burst; distinct / one / N keys; trace replay) |
+//! | [`replay`] | request logs (traces) read as a stream: native csv, libCacheSim csv and `oracleGeneral` |
+//! | [`zipf`] | Zipf key samplers (rejection-inversion; an alias table for comparison) |
 //! | [`engine`] | the discrete-event engine ([`engine::simulate`]) |
 //! | [`report`] | the run report (JSON contract, terminal table) and trace rendering |
 //! | [`latency`] | exact latency percentiles |
@@ -47,9 +49,11 @@ pub mod latency;
 pub mod net_mode;
 pub mod progress;
 pub mod quiz;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod svg;
 pub mod sweep;
 pub mod workload;
+pub mod zipf;

@@ -6,14 +6,15 @@ use crate::latency::LatencyCounts;
 use crate::scenario::Scenario;
 use cdn_core::cache::CacheStatus;
 use cdn_core::trace::TraceEvent;
-use cdn_core::Trace;
+use cdn_core::{Response, Tier, Trace};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Per-tier cache accounting: `hit` (served from this tier's cache, fresh or stale) and `miss`
-/// (asked the next tier), plus a breakdown by cache status.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// (asked the next tier), plus a breakdown by cache status; the same in bytes of body, and
+/// both as ratios.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TierCounts {
     /// Served from this tier's cache.
     pub hit: u64,
@@ -21,37 +22,116 @@ pub struct TierCounts {
     pub miss: u64,
     /// By cache status (`HIT`, `MISS`, `EXPIRED`, `STALE`, ...).
     pub statuses: BTreeMap<String, u64>,
+    /// `hit / (hit + miss)`: the object hit ratio (`null` when the tier saw no request).
+    pub hit_ratio: Option<f64>,
+    /// Body bytes of the responses this tier served from its cache (`null` when the run
+    /// does not measure bytes: net mode).
+    pub byte_hit: Option<u64>,
+    /// Body bytes of the responses this tier got from the next tier (or generated).
+    pub byte_miss: Option<u64>,
+    /// `byte_hit / (byte_hit + byte_miss)`: the byte hit ratio (`null` without bytes).
+    pub byte_hit_ratio: Option<f64>,
 }
 
-/// Per-status counters for one tier, as the engine keeps them (an array: counting is on the
-/// hot path).
+/// Per-status counters for one tier, as the engine keeps them (arrays: counting is on the
+/// hot path). Each response a tier sends downstream is counted once, by the cache status it
+/// had at this tier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatusCounts([u64; 8]);
+pub struct StatusCounts {
+    requests: [u64; 8],
+    bytes: [u64; 8],
+    /// Body bytes by the tier that generated the response: l1, l2, origin.
+    bytes_by_generator: [u64; 3],
+    /// Whether bytes were counted (by [`StatusCounts::count_response`]).
+    sized: bool,
+}
 
 impl StatusCounts {
-    /// Counts one request's cache status.
+    /// Counts one request's cache status (no bytes: for drivers that do not see bodies).
     pub fn count(&mut self, status: CacheStatus) {
-        self.0[status.index()] += 1;
+        self.requests[status.index()] += 1;
     }
+
+    /// Counts one response this tier sent downstream: its cache status here, and its body
+    /// bytes (by status and by the tier that generated it).
+    pub fn count_response(&mut self, status: CacheStatus, response: &Response) {
+        let i = status.index();
+        self.requests[i] += 1;
+        self.bytes[i] += response.body_len;
+        self.bytes_by_generator[tier_slot(response.generated_by)] += response.body_len;
+        self.sized = true;
+    }
+
+    /// Body bytes counted, if any were (`None` when only statuses were counted).
+    pub fn bytes(&self) -> Option<u64> {
+        self.sized.then(|| self.bytes.iter().sum())
+    }
+
+    /// Body bytes of the counted responses that `tier` generated, if bytes were counted.
+    pub fn bytes_generated_by(&self, tier: Tier) -> Option<u64> {
+        self.sized.then(|| self.bytes_by_generator[tier_slot(tier)])
+    }
+}
+
+fn tier_slot(tier: Tier) -> usize {
+    match tier {
+        Tier::L1 => 0,
+        Tier::L2 => 1,
+        Tier::Origin => 2,
+    }
+}
+
+/// `part / whole`, rounded to 6 decimals (reports print what a person reads), or `None` when
+/// `whole` is 0.
+fn ratio(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| ((part / whole) * 1e6).round() / 1e6)
 }
 
 impl From<StatusCounts> for TierCounts {
     fn from(c: StatusCounts) -> TierCounts {
         let mut t = TierCounts::default();
+        let (mut byte_hit, mut byte_miss) = (0, 0);
         for status in CacheStatus::ALL {
-            let n = c.0[status.index()];
+            let (n, bytes) = (c.requests[status.index()], c.bytes[status.index()]);
             if n == 0 {
                 continue;
             }
             if status.served_from_cache() {
                 t.hit += n;
+                byte_hit += bytes;
             } else {
                 t.miss += n;
+                byte_miss += bytes;
             }
             t.statuses.insert(status.as_str().to_string(), n);
         }
+        t.hit_ratio = ratio(t.hit as f64, (t.hit + t.miss) as f64);
+        if c.sized {
+            t.byte_hit = Some(byte_hit);
+            t.byte_miss = Some(byte_miss);
+            t.byte_hit_ratio = ratio(byte_hit as f64, (byte_hit + byte_miss) as f64);
+        }
         t
     }
+}
+
+/// Body bytes served to clients.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ByteCounts {
+    /// All of them.
+    pub served: u64,
+    /// Those the origin generated (the rest came from a cache or was generated by the CDN).
+    pub from_origin: u64,
+}
+
+/// How much of the traffic the CDN kept away from the origin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OriginOffload {
+    /// `1 - origin_requests / requests` (`null` without requests). Background revalidations
+    /// and requests the origin rejected count as origin requests, so it can be negative.
+    pub requests: Option<f64>,
+    /// `1 - bytes.from_origin / bytes.served` (`null` without bytes).
+    pub bytes: Option<f64>,
 }
 
 /// What a run counted, handed from the engine to [`Report::build`].
@@ -109,6 +189,10 @@ pub struct Report {
     pub origin_requests: u64,
     /// Cache accounting per tier.
     pub cache: BTreeMap<String, TierCounts>,
+    /// Body bytes served to clients (`null` when the run does not measure bytes: net mode).
+    pub bytes: Option<ByteCounts>,
+    /// The share of requests and bytes that did not reach the origin.
+    pub origin_offload: OriginOffload,
     /// Client-observed latency.
     pub latency_ms: LatencySummary,
     /// Each L2's back-to-origin pool at the end of the run, as the fewest CIDR blocks (what
@@ -166,6 +250,17 @@ impl Report {
                 .collect();
             generated_by.insert(code.to_string(), per_tier);
         }
+        let bytes = l1.bytes().map(|served| ByteCounts {
+            served,
+            from_origin: l1.bytes_generated_by(Tier::Origin).unwrap_or(0),
+        });
+        let origin_offload = OriginOffload {
+            requests: ratio(origin_requests as f64, requests as f64).map(offload),
+            bytes: bytes
+                .as_ref()
+                .and_then(|b| ratio(b.from_origin as f64, b.served as f64))
+                .map(offload),
+        };
         Report {
             scenario: scenario.name.clone(),
             mode: "sim".into(),
@@ -176,6 +271,8 @@ impl Report {
             generated_by,
             origin_requests,
             cache: BTreeMap::from([("l1".to_string(), l1.into()), ("l2".to_string(), l2.into())]),
+            bytes,
+            origin_offload,
             latency_ms: LatencySummary {
                 p50: latency.percentile_ms(50.0),
                 p90: latency.percentile_ms(90.0),
@@ -234,24 +331,38 @@ impl Report {
                 meaning(code.parse().unwrap_or(0))
             );
         }
-        let _ = writeln!(s, "\n  cache   hit      miss     hit ratio  statuses");
+        let _ = writeln!(
+            s,
+            "\n  cache   hit      miss     hit ratio  byte hit ratio  statuses"
+        );
         for (tier, c) in &self.cache {
-            let total = c.hit + c.miss;
-            let ratio = if total == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.1}%", 100.0 * c.hit as f64 / total as f64)
-            };
             let statuses: Vec<String> =
                 c.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 s,
-                "  {tier:<6}  {:<7}  {:<7}  {ratio:<9}  {}",
+                "  {tier:<6}  {:<7}  {:<7}  {:<9}  {:<14}  {}",
                 c.hit,
                 c.miss,
+                percent(c.hit_ratio),
+                percent(c.byte_hit_ratio),
                 statuses.join(", ")
             );
         }
+        let o = &self.origin_offload;
+        let bytes = match (&self.bytes, o.bytes) {
+            (Some(b), Some(_)) => format!(
+                ", {} of bytes ({} of {} came from the origin)",
+                percent(o.bytes),
+                size(b.from_origin),
+                size(b.served)
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "\n  origin offload  {} of requests{bytes}",
+            percent(o.requests)
+        );
         let _ = writeln!(
             s,
             "\n  back-to-origin pools (whitelist these CIDR blocks at the origin):"
@@ -275,6 +386,16 @@ impl Report {
         }
         s
     }
+}
+
+/// `1 - share`, kept at 6 decimals.
+fn offload(share: f64) -> f64 {
+    ((1.0 - share) * 1e6).round() / 1e6
+}
+
+/// A ratio as a percentage for the table, `-` when undefined.
+fn percent(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".to_string(), |r| format!("{:.1}%", 100.0 * r))
 }
 
 fn meaning(code: u16) -> &'static str {
@@ -328,6 +449,21 @@ pub fn traces_to_text(traces: &[Trace]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Bytes in binary units, as a person reads them: `512 B`, `4.0 KiB`, `1.5 GiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 fn ms(d: std::time::Duration) -> String {

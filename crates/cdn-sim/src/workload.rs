@@ -1,14 +1,20 @@
-//! Lazy request generators: one per `[[workload]]`, each yielding arrivals in time order.
+//! Lazy request generators: one per `[[workload]]`, each yielding arrivals in time order —
+//! generated (constant, Poisson or burst arrivals; distinct, one or N keys) or replayed from
+//! a trace file.
 //!
-//! Nothing is materialised up front, so memory does not grow with the number of requests.
+//! Nothing is materialised up front: a generator holds its next arrival and its random
+//! state (or a buffered trace reader), so memory does not grow with the number of requests,
+//! whatever `count`, `rate` or the trace's length.
 
+use crate::replay::{TraceArrivals, TraceError};
 use crate::scenario::{Arrival as ArrivalKind, Popularity, Urls, Workload, WorkloadMethod};
+use crate::zipf::RejectionInversion;
 use cdn_core::message::mix64;
 use cdn_core::message::Encoding;
 use cdn_core::{Instant, Method, Scheme};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, Zipf};
+use rand_distr::{Distribution, Exp};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -23,6 +29,11 @@ pub struct Arrival {
     pub client: Ipv4Addr,
     /// The client's normalised `Accept-Encoding`.
     pub encoding: Encoding,
+    /// The object's size from a trace (overrides the origin's `object_size` where the
+    /// driver passes it on); `None` for generated workloads.
+    pub size: Option<u64>,
+    /// The status the trace recorded for this request (`native` traces' `status` column).
+    pub status: Option<u16>,
 }
 
 /// A URL path template split around `{key}`, so formatting needs no searching.
@@ -81,23 +92,18 @@ enum KeyChooser {
     Distinct,
     One,
     Uniform(u64),
-    Zipf(Zipf<f64>),
+    Zipf(RejectionInversion),
 }
 
 /// Generates one workload's arrivals lazily.
 pub struct WorkloadGen {
     start: Instant,
     end: Instant,
-    kind: ArrivalKind,
     count: Option<u64>,
-    interval_ns: f64,
-    exp: Option<Exp<f64>>,
-    keys: KeyChooser,
     clients: u32,
     encodings: Vec<Encoding>,
     emitted: u64,
-    next_at: Instant,
-    rng: ChaCha8Rng,
+    source: Source,
     /// The URL template.
     pub path: PathTemplate,
     /// The request method.
@@ -106,34 +112,101 @@ pub struct WorkloadGen {
     pub scheme: Scheme,
 }
 
+/// Where arrivals come from.
+enum Source {
+    Generated(Generated),
+    Replayed(Replayed),
+}
+
+/// Arrivals drawn from the seeded random generator.
+struct Generated {
+    kind: ArrivalKind,
+    interval_ns: f64,
+    exp: Option<Exp<f64>>,
+    keys: KeyChooser,
+    next_at: Instant,
+    rng: ChaCha8Rng,
+}
+
+/// Arrivals read from a trace, one ahead (so `peek` needs no I/O).
+struct Replayed {
+    arrivals: Option<TraceArrivals>,
+    next: Option<(Instant, crate::replay::Record)>,
+    error: Option<TraceError>,
+}
+
+impl Replayed {
+    fn open(w: &Workload, start: Instant) -> Replayed {
+        let spec = w.trace.as_ref().expect("a trace workload");
+        let mut r = Replayed {
+            arrivals: None,
+            next: None,
+            error: None,
+        };
+        match TraceArrivals::open(spec, w.rate.per_second()) {
+            Ok(a) => r.arrivals = Some(a),
+            Err(e) => r.error = Some(e),
+        }
+        r.advance(start);
+        r
+    }
+
+    /// Reads the next record; on an error the replay stops and keeps the error.
+    fn advance(&mut self, start: Instant) {
+        self.next = None;
+        let Some(a) = self.arrivals.as_mut() else {
+            return;
+        };
+        match a.next_arrival() {
+            Ok(Some((offset_ns, record))) => {
+                self.next = Some((Instant(start.0.saturating_add(offset_ns)), record));
+            }
+            Ok(None) => self.arrivals = None,
+            Err(e) => {
+                self.error = Some(e);
+                self.arrivals = None;
+            }
+        }
+    }
+}
+
 impl WorkloadGen {
     /// A generator for `w` in a run of `duration`, seeded from the scenario seed and the
-    /// workload's index.
+    /// workload's index. A trace workload opens its file here; if that fails, or a record
+    /// is bad later, the workload ends there and [`WorkloadGen::error`] says why (a scenario
+    /// loaded from a file has had its traces read in full already, so this only happens
+    /// if a file changed since).
     pub fn new(w: &Workload, index: usize, duration: Duration, seed: u64) -> WorkloadGen {
-        let per_s = w.rate.per_second();
-        let keys = match w.urls {
-            Urls::Distinct => KeyChooser::Distinct,
-            Urls::One => KeyChooser::One,
-            Urls::Keys(n) => match w.popularity {
-                Popularity::Uniform => KeyChooser::Uniform(n.max(1)),
-                Popularity::Zipf(s) => KeyChooser::Zipf(
-                    Zipf::new(n.max(1), s).expect("validated: zipf exponent > 0, n ≥ 1"),
-                ),
-            },
-        };
         let start = Instant::ZERO + w.start;
+        let source = if w.trace.is_some() {
+            Source::Replayed(Replayed::open(w, start))
+        } else {
+            let per_s = w.rate.per_second();
+            let keys = match w.urls {
+                Urls::Distinct => KeyChooser::Distinct,
+                Urls::One => KeyChooser::One,
+                Urls::Keys(n) => match w.popularity {
+                    Popularity::Uniform => KeyChooser::Uniform(n.max(1)),
+                    Popularity::Zipf(s) => KeyChooser::Zipf(RejectionInversion::new(n.max(1), s)),
+                },
+            };
+            Source::Generated(Generated {
+                kind: w.arrival,
+                interval_ns: if per_s > 0.0 {
+                    1e9 / per_s
+                } else {
+                    f64::INFINITY
+                },
+                exp: (per_s > 0.0).then(|| Exp::new(per_s).expect("rate > 0")),
+                keys,
+                next_at: start,
+                rng: ChaCha8Rng::seed_from_u64(seed ^ mix64(index as u64 + 0x5eed)),
+            })
+        };
         WorkloadGen {
             start,
             end: Instant::ZERO + duration,
-            kind: w.arrival,
             count: w.count,
-            interval_ns: if per_s > 0.0 {
-                1e9 / per_s
-            } else {
-                f64::INFINITY
-            },
-            exp: (per_s > 0.0).then(|| Exp::new(per_s).expect("rate > 0")),
-            keys,
             clients: w.clients.max(1),
             encodings: if w.accept_encoding.is_empty() {
                 vec![Encoding::Gzip]
@@ -141,8 +214,7 @@ impl WorkloadGen {
                 w.accept_encoding.clone()
             },
             emitted: 0,
-            next_at: start,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ mix64(index as u64 + 0x5eed)),
+            source,
             path: PathTemplate::new(&w.path),
             method: match w.method {
                 WorkloadMethod::Get => Method::Get,
@@ -158,10 +230,13 @@ impl WorkloadGen {
         if self.count.is_some_and(|c| self.emitted >= c) {
             return None;
         }
-        match self.kind {
-            ArrivalKind::Burst => Some(self.start),
-            _ if self.next_at >= self.end || self.interval_ns.is_infinite() => None,
-            _ => Some(self.next_at),
+        match &self.source {
+            Source::Generated(g) => match g.kind {
+                ArrivalKind::Burst => Some(self.start),
+                _ if g.next_at >= self.end || g.interval_ns.is_infinite() => None,
+                _ => Some(g.next_at),
+            },
+            Source::Replayed(r) => r.next.map(|(at, _)| at).filter(|&at| at < self.end),
         }
     }
 
@@ -170,30 +245,54 @@ impl WorkloadGen {
         let at = self.peek()?;
         let i = self.emitted;
         self.emitted += 1;
-        match self.kind {
-            ArrivalKind::Burst => {}
-            ArrivalKind::Constant => {
-                let ns = (self.emitted as f64 * self.interval_ns).round() as u64;
-                self.next_at = Instant(self.start.0 + ns);
+        let (key, client, size, status) = match &mut self.source {
+            Source::Generated(g) => {
+                match g.kind {
+                    ArrivalKind::Burst => {}
+                    ArrivalKind::Constant => {
+                        let ns = (self.emitted as f64 * g.interval_ns).round() as u64;
+                        g.next_at = Instant(self.start.0 + ns);
+                    }
+                    ArrivalKind::Poisson => {
+                        let gap = g.exp.expect("rate > 0").sample(&mut g.rng);
+                        g.next_at = g.next_at + Duration::from_secs_f64(gap);
+                    }
+                }
+                let key = match &g.keys {
+                    KeyChooser::Distinct => i,
+                    KeyChooser::One => 0,
+                    KeyChooser::Uniform(n) => {
+                        rand_chacha::rand_core::RngCore::next_u64(&mut g.rng) % n
+                    }
+                    KeyChooser::Zipf(z) => z.sample(&mut g.rng) - 1,
+                };
+                (key, i, None, None)
             }
-            ArrivalKind::Poisson => {
-                let gap = self.exp.expect("rate > 0").sample(&mut self.rng);
-                self.next_at = self.next_at + Duration::from_secs_f64(gap);
+            Source::Replayed(r) => {
+                let (_, record) = r.next.expect("peeked");
+                r.advance(self.start);
+                let client = record.client.unwrap_or(i);
+                (record.key, client, record.size, record.status)
             }
-        }
-        let key = match &self.keys {
-            KeyChooser::Distinct => i,
-            KeyChooser::One => 0,
-            KeyChooser::Uniform(n) => rand_chacha::rand_core::RngCore::next_u64(&mut self.rng) % n,
-            KeyChooser::Zipf(z) => z.sample(&mut self.rng) as u64 - 1,
         };
-        let client = (i % u64::from(self.clients)) as u32;
+        let client = (client % u64::from(self.clients)) as u32;
         Some(Arrival {
             at,
             key,
             client: client_addr(client),
             encoding: self.encodings[client as usize % self.encodings.len()],
+            size,
+            status,
         })
+    }
+
+    /// Why a trace workload stopped before its end, if it did (the file could not be read,
+    /// or a record was bad).
+    pub fn error(&self) -> Option<&TraceError> {
+        match &self.source {
+            Source::Replayed(r) => r.error.as_ref(),
+            Source::Generated(_) => None,
+        }
     }
 }
 
@@ -215,6 +314,7 @@ mod tests {
             path: "/a/{key}.png".into(),
             method: WorkloadMethod::Get,
             accept_encoding: vec![Encoding::Gzip],
+            trace: None,
         }
     }
 

@@ -250,4 +250,20 @@ fn blackhole_and_hung_are_different_silences() {
         r.origin_requests, 1,
         "only the hung origin's request arrived"
     );
+    // And when each gives up, derived from the default RTTs (client 10, L1–L2 10, L2–origin
+    // 20 ms): the black hole's TCP handshake is done at 5 + 5 + 20 = 30 ms; its TLS
+    // ClientHello is never acknowledged, so the ACK timeout ends 90 s later and the 522
+    // travels 5 + 5 ms back: 90 040 ms. The hung origin's request (sent at 96 s) is read
+    // after TCP (30 ms) and TLS (20 ms): sent at 50 ms, 120 s of silence, 10 ms back:
+    // 120 060 ms.
+    let out = simulate(
+        &s,
+        SimOptions {
+            trace: 2,
+            ..Default::default()
+        },
+    );
+    let ms = |i: usize| out.traces[i].latency.as_millis();
+    assert_eq!((out.traces[0].status, ms(0)), (522, 90_040));
+    assert_eq!((out.traces[1].status, ms(1)), (524, 120_060));
 }

@@ -54,12 +54,18 @@ pub struct Connect {
     pub reuse: bool,
     /// Connect attempt at this peer, from 1.
     pub attempt: u32,
-    /// The connect deadline: call [`CacheNode::timer`](super::CacheNode::timer) then unless
-    /// the outcome was reported first. A TLS handshake is bounded by the same deadline plus
-    /// [`Connect::handshake_timeout`].
+    /// The TCP connect deadline: call [`CacheNode::timer`](super::CacheNode::timer) then
+    /// unless the outcome was reported first. With [`Connect::tls`], report
+    /// [`CacheNode::tcp_connected`](super::CacheNode::tcp_connected) when TCP is up: the
+    /// handshake then has [`Connect::handshake_timeout`] from that moment.
     pub until: Instant,
-    /// How long a TLS handshake may take once TCP is connected.
+    /// How long a TLS handshake may take once TCP is connected (the node's deadline moves
+    /// to it when told [`CacheNode::tcp_connected`](super::CacheNode::tcp_connected)).
     pub handshake_timeout: std::time::Duration,
+    /// If the peer's TCP stops acknowledging what is sent for this long, give up with
+    /// [`FailureKind::AckTimeout`](crate::FailureKind::AckTimeout) (Linux `TCP_USER_TIMEOUT`
+    /// on the socket); `None`: no such limit.
+    pub ack_timeout: Option<std::time::Duration>,
 }
 
 /// Something the driver must do.

@@ -17,6 +17,8 @@ pub(crate) enum Phase {
     Waiting { until: Instant },
     /// Opening a connection upstream until the connect deadline.
     Connecting { since: Instant, until: Instant },
+    /// TCP is up; the TLS handshake runs until its deadline.
+    Handshaking { since: Instant, until: Instant },
     /// The request is upstream; the response head is due by the read deadline.
     Awaiting { since: Instant, until: Instant },
 }

@@ -88,6 +88,7 @@ impl CacheNode {
                     attempt: r.attempt,
                     until,
                     handshake_timeout: t.read,
+                    ack_timeout: None,
                 }
             }
             Peer::Origin => {
@@ -111,11 +112,28 @@ impl CacheNode {
                     attempt: r.attempt,
                     until,
                     handshake_timeout: t.read,
+                    // Cloudflare's TCP ACK timeout (90 s → 522), where it is shorter than the
+                    // read timeout that would fire otherwise.
+                    ack_timeout: t.ack.filter(|&a| a < t.read),
                 }
             }
         };
         ex.phase = Phase::Connecting { since: now, until };
         out.push(Action::Connect(action));
+    }
+
+    /// TCP is up for `hop` and a TLS handshake starts: from now it has the handshake timeout
+    /// (a slow or silent handshake is not a connect timeout). Stale inputs are ignored.
+    pub fn tcp_connected(&mut self, now: Instant, ticket: Ticket, hop: u32) {
+        let handshake = self.settings.timeouts.read;
+        if let Some(ex) = self.exchanges.get_mut(&ticket) {
+            if let (true, Phase::Connecting { since, .. }) = (ex.route.hop == hop, ex.phase) {
+                ex.phase = Phase::Handshaking {
+                    since,
+                    until: now + handshake,
+                };
+            }
+        }
     }
 
     /// The connection for `hop` is open (and its TLS handshake done): the request goes out.
@@ -125,7 +143,11 @@ impl CacheNode {
         let Some(ex) = self.exchanges.get_mut(&ticket) else {
             return;
         };
-        if ex.route.hop != hop || !matches!(ex.phase, Phase::Connecting { .. }) {
+        let connecting = matches!(
+            ex.phase,
+            Phase::Connecting { .. } | Phase::Handshaking { .. }
+        );
+        if ex.route.hop != hop || !connecting {
             return;
         }
         let (until, ack_timeout) = match ex.route.peer {
@@ -156,7 +178,10 @@ impl CacheNode {
     ) {
         let current = self.exchanges.get(&ticket).is_some_and(|ex| {
             ex.route.hop == hop
-                && matches!(ex.phase, Phase::Connecting { .. } | Phase::Awaiting { .. })
+                && matches!(
+                    ex.phase,
+                    Phase::Connecting { .. } | Phase::Handshaking { .. } | Phase::Awaiting { .. }
+                )
         });
         if current {
             let ex = self.exchanges.remove(&ticket).expect("checked");
@@ -177,6 +202,8 @@ impl CacheNode {
                 return;
             }
             Phase::Connecting { until, .. } if now >= until => FailureKind::ConnectTimeout,
+            // A handshake that never finishes is a timeout reading the peer's answer.
+            Phase::Handshaking { until, .. } if now >= until => FailureKind::ReadTimeout,
             Phase::Awaiting { until, .. } if now >= until => FailureKind::ReadTimeout,
             _ => return,
         };
@@ -254,7 +281,9 @@ impl CacheNode {
         out: &mut Vec<Action>,
     ) {
         let since = match ex.phase {
-            Phase::Connecting { since, .. } | Phase::Awaiting { since, .. } => since,
+            Phase::Connecting { since, .. }
+            | Phase::Handshaking { since, .. }
+            | Phase::Awaiting { since, .. } => since,
             Phase::Deciding | Phase::Waiting { .. } => now,
         };
         let timeouts = self.settings.timeouts;

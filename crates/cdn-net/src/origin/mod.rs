@@ -354,9 +354,12 @@ impl OriginServer {
         self.https.set(&plan.https, &self.shared).await?;
         if plan.nftables {
             let ports = [self.http_addr().port(), self.https_addr().port()];
-            self.nft
-                .get_or_insert_with(NftTable::new)
-                .apply(self.ip, ports, &config.firewall)?;
+            self.nft.get_or_insert_with(NftTable::new).apply(
+                self.ip,
+                ports,
+                &config.firewall,
+                config.state == cdn_core::OriginState::Blackhole,
+            )?;
         }
         if plan.unreachable && !self.unreachable {
             netns::set_unreachable(self.ip, true)?;

@@ -68,6 +68,11 @@ pub(crate) fn plan(config: &OriginConfig, access: NetworkAccess) -> Result<Plan,
                     fault: "state = \"unreachable\" (an unreachable route)",
                 });
             }
+            if config.state == OriginState::Blackhole {
+                return Err(NetError::NeedsPrivateNamespace {
+                    fault: "state = \"blackhole\" (packets dropped after the handshake)",
+                });
+            }
             let origin = Origin::new(sockets.clone());
             let mode = |port| unprivileged_mode(&origin, &sockets, port);
             (mode(80)?, mode(443)?)

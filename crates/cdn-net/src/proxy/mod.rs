@@ -109,6 +109,12 @@ impl Proxy {
         self.shared.tier
     }
 
+    /// Requests the node is handling right now (upstream or waiting): an L2 may still be
+    /// fetching for an L1 that gave up on it.
+    pub fn requests_in_progress(&self) -> usize {
+        self.shared.node().node.requests_in_progress()
+    }
+
     /// How many requests this proxy answered with each cache status, indexed by
     /// [`CacheStatus::index`](cdn_core::CacheStatus::index).
     pub fn answered(&self) -> [u64; 8] {

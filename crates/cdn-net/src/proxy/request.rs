@@ -73,22 +73,37 @@ impl Shared {
             self.dispatch(&mut slot, &mut out, &path);
             (reg, model)
         };
-        let trace = reg.trace;
-        let (response, status) = match self.carry_out(reg, model, path).await {
-            Some(answer) => answer,
-            None => {
-                let r = Response::generated(self.tier, 503, "proxy shutting down");
-                (r, CacheStatus::Miss)
-            }
-        };
-        self.count_answer(status);
-        if self.tier != cdn_core::Tier::L1 {
-            let event = TraceEvent::Responded {
-                status: response.status,
-                generated_by: response.generated_by,
+        // The request runs to its end in a task of its own: if the downstream goes away (an
+        // L1 that gave up, a client that hung up), this node still finishes the exchange —
+        // fills its cache, releases the requests collapsed behind it — as the model does.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let s = self.clone();
+        self.tasks.spawn(async move {
+            let trace = reg.trace;
+            let (response, status) = match s.carry_out(reg, model, path).await {
+                Some(answer) => answer,
+                None => {
+                    let r = Response::generated(s.tier, 503, "proxy shutting down");
+                    (r, CacheStatus::Miss)
+                }
             };
-            self.trace(trace, event);
-        }
+            s.count_answer(status);
+            if s.tier != cdn_core::Tier::L1 {
+                let event = TraceEvent::Responded {
+                    status: response.status,
+                    generated_by: response.generated_by,
+                };
+                s.trace(trace, event);
+            }
+            let _ = tx.send((response, status));
+        });
+        let (response, status) = match rx.await {
+            Ok(answer) => answer,
+            Err(_) => (
+                Response::generated(self.tier, 503, "proxy shutting down"),
+                CacheStatus::Miss,
+            ),
+        };
         self.to_http(&response, status)
     }
 

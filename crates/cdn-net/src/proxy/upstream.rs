@@ -190,9 +190,22 @@ impl Shared {
             Ok(Ok(s)) => s,
         };
         record(Some(ConnectVerdict::Accept), false);
+        if let Some(ack) = c.ack_timeout {
+            // What the kernel does with data the peer never acknowledges: fail the socket
+            // with ETIMEDOUT after this long (real time; at least the 1 ms it can express).
+            let real = self
+                .timers
+                .clock()
+                .real_duration(ack)
+                .max(Duration::from_millis(1));
+            let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(real));
+        }
         let sender = match c.tls {
             None => self.http1(stream).await?,
             Some(policy) => {
+                // TCP is up: from now the node gives the handshake its own deadline.
+                let now = self.timers.now();
+                self.node().node.tcp_connected(now, c.ticket, c.hop);
                 // The TLS 1.3 handshake costs one more round trip.
                 let config = self
                     .certs
@@ -216,8 +229,12 @@ impl Shared {
                     Ok(Err(e)) => {
                         return Err(HopError::Failed(match cert_problem_io(&e) {
                             Some(p) => FailureKind::Certificate(p),
+                            // TCP_USER_TIMEOUT: the handshake was never acknowledged.
+                            None if e.kind() == std::io::ErrorKind::TimedOut => {
+                                FailureKind::AckTimeout
+                            }
                             None => FailureKind::TlsHandshake,
-                        }))
+                        }));
                     }
                     Ok(Ok(s)) => s,
                 };

@@ -68,6 +68,8 @@ impl Engine<'_> {
             leg.peer = c.peer;
             leg.port = c.port;
             leg.tls = c.tls;
+            leg.handshake_timeout = c.handshake_timeout;
+            leg.ack_timeout = c.ack_timeout;
             leg.source = c.source.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
             leg.reused = c.reuse;
             leg.attempt = c.attempt;
@@ -79,7 +81,11 @@ impl Engine<'_> {
         }
         match c.peer {
             Peer::Parent(i) => self.connect_parent(s, c.hop, i as usize),
-            Peer::Origin => self.connect_origin(s, c.hop),
+            Peer::Origin => {
+                // The origin's replies are computed against the node's deadlines: no timer.
+                self.slots.get_mut(s).leg.armed = true;
+                self.connect_origin(s, c.hop)
+            }
         }
     }
 
@@ -133,7 +139,7 @@ impl Engine<'_> {
                 self.respond_to_client(s, number, sent, status, response)
             }
             Downstream::Slot { slot, gen, hop } => {
-                self.counts.count_l2(status);
+                self.counts.count_l2(status, &response);
                 let event = TraceEvent::Responded {
                     status: response.status,
                     generated_by: response.generated_by,

@@ -28,9 +28,9 @@ impl Counts {
         self.requests - 1
     }
 
-    /// An L2 answered an L1 with cache status `status`.
-    pub(super) fn count_l2(&mut self, status: CacheStatus) {
-        self.l2.count(status);
+    /// An L2 answered an L1 with `response`, cache status `status` (bytes counted too).
+    pub(super) fn count_l2(&mut self, status: CacheStatus, response: &Response) {
+        self.l2.count_response(status, response);
     }
 }
 
@@ -81,7 +81,7 @@ impl Engine<'_> {
         let c = &mut self.counts;
         c.latency.record(latency);
         c.status.entry(resp.status).or_insert([0; 3])[tier_index(resp.generated_by)] += 1;
-        c.l1.count(l1);
+        c.l1.count_response(l1, &resp);
         c.finished += 1;
         if let Some(observe) = self.on_response.as_mut() {
             observe(number, resp.status, resp.generated_by);

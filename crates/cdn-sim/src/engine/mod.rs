@@ -120,6 +120,8 @@ enum Ev {
     Deliver(SlotId),
     /// A SYN of the slot's hop reaches the origin.
     Syn(SlotId, Hop),
+    /// The hop's TCP connection to the origin is up; its TLS handshake starts.
+    TcpUp(SlotId, Hop),
     /// The hop's origin connection is established (TCP, and TLS if any).
     Connected(SlotId, Hop),
     /// The hop's request reaches the origin.
@@ -134,7 +136,7 @@ enum Ev {
 
 impl Ev {
     /// How many kinds of event there are (one FIFO lane each in the queue).
-    const KINDS: usize = 8;
+    const KINDS: usize = 9;
 
     /// This event's kind, used as its queue lane: events of one kind are mostly scheduled a
     /// fixed delay after the current time, so they arrive in time order.
@@ -148,6 +150,7 @@ impl Ev {
             Ev::Outcome(..) => 5,
             Ev::Timer(_) => 6,
             Ev::World(_) => 7,
+            Ev::TcpUp(..) => 8,
         }
     }
 
@@ -156,6 +159,7 @@ impl Ev {
             Ev::AtNode(s)
             | Ev::Deliver(s)
             | Ev::Syn(s, _)
+            | Ev::TcpUp(s, _)
             | Ev::Connected(s, _)
             | Ev::AtOrigin(s, _)
             | Ev::Outcome(s, _)
@@ -263,6 +267,7 @@ impl<'s> Engine<'s> {
             Ev::AtNode(s) => self.at_node(s),
             Ev::Deliver(s) => self.deliver(s),
             Ev::Syn(s, hop) => self.syn(s, hop),
+            Ev::TcpUp(s, hop) => self.tcp_up(s, hop),
             Ev::Connected(s, hop) => self.origin_connected(s, hop),
             Ev::AtOrigin(s, hop) => self.at_origin(s, hop),
             Ev::Outcome(s, hop) => self.outcome(s, hop),

@@ -118,7 +118,18 @@ impl Engine<'_> {
                 let tcp = now + one_way;
                 if tcp > leg.until {
                     (Outcome::Deadline, leg.until)
+                } else if leg.tls.is_some() && !self.origin.acknowledges() {
+                    // A black hole passes the TCP handshake and eats everything after it, the
+                    // TLS ClientHello first: the ACK timeout, else the handshake deadline.
+                    self.schedule(tcp, Ev::TcpUp(s, hop));
+                    match leg.ack_timeout {
+                        Some(ack) if ack < leg.handshake_timeout => {
+                            (Outcome::Failed(FailureKind::AckTimeout), tcp + ack)
+                        }
+                        _ => (Outcome::Deadline, tcp + leg.handshake_timeout),
+                    }
                 } else if let Some(policy) = leg.tls {
+                    self.schedule(tcp, Ev::TcpUp(s, hop));
                     let cfg = self.origin.config();
                     let handshake = tls::handshake(
                         tls::OriginLeg {
@@ -150,6 +161,14 @@ impl Engine<'_> {
         };
         self.slots.get_mut(s).leg.outcome = outcome;
         self.schedule(at, Ev::Outcome(s, hop));
+    }
+
+    /// TCP is up for hop `hop`: the node's deadline becomes the handshake's.
+    pub(super) fn tcp_up(&mut self, s: SlotId, hop: Hop) {
+        if self.slots.get(s).leg.hop == hop {
+            let now = self.now;
+            self.node_mut(s).tcp_connected(now, s as u64, hop);
+        }
     }
 
     /// The origin connection of hop `hop` is established.

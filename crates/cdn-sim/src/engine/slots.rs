@@ -53,6 +53,8 @@ pub(super) struct Leg {
     pub(super) source: Ipv4Addr,
     pub(super) port: u16,
     pub(super) tls: Option<TlsPolicy>,
+    /// How long a TLS handshake may take once TCP is up.
+    pub(super) handshake_timeout: std::time::Duration,
     pub(super) reused: bool,
     pub(super) attempt: u32,
     /// When the connect attempt started.
@@ -78,6 +80,7 @@ impl Leg {
             source: Ipv4Addr::UNSPECIFIED,
             port: 0,
             tls: None,
+            handshake_timeout: std::time::Duration::ZERO,
             reused: false,
             attempt: 0,
             started: Instant::ZERO,

@@ -155,6 +155,7 @@ fn pace(
     scenario: &Scenario,
     seed: u64,
     given: Option<f64>,
+    arrivals: &[NetArrival],
     rt: &tokio::runtime::Runtime,
 ) -> Result<Pace, NetModeError> {
     let tolerated = pace::tolerated_lateness(scenario, seed);
@@ -165,14 +166,21 @@ fn pace(
         return Ok(Pace {
             time_scale: s,
             tolerated,
-            calibration: None,
+            machine: None,
         });
     }
-    let calibration = rt.block_on(cdn_net::calibrate())?;
+    let c = rt.block_on(cdn_net::calibrate())?;
+    let machine = pace::Machine {
+        lateness: c.lateness,
+        cpu_per_request: c.cpu_per_request,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let times: Vec<Instant> = arrivals.iter().map(|a| a.at).collect();
+    let load = pace::Load::of(&times, tolerated);
     Ok(Pace {
-        time_scale: pace::choose_scale(calibration, tolerated),
+        time_scale: pace::choose_scale(&machine, tolerated, &load),
         tolerated,
-        calibration: Some(calibration),
+        machine: Some(machine),
     })
 }
 
@@ -195,7 +203,7 @@ pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetMod
         })
         .collect();
     let runtime = runtime()?;
-    let pace = pace(scenario, seed, options.time_scale, &runtime)?;
+    let pace = pace(scenario, seed, options.time_scale, &arrivals, &runtime)?;
     let t = scenario.cdn.timeouts(scenario.profile);
     // Long enough for the slowest legitimate answer: every timeout of both tiers, plus the
     // longest queueing the collapse timeouts can add.
@@ -296,9 +304,12 @@ fn advice(scenario: &Scenario, pace: &Pace, lag: &LagSummary) -> String {
     }
     // Real lateness scales with nothing; virtual lateness is real / scale: slow down until
     // the lateness seen would be half of what is tolerated.
-    let real = lag.max.as_secs_f64() * pace.time_scale;
-    let slower = pace::choose_scale(Duration::from_secs_f64(real), pace.tolerated);
-    let slower = (slower * 1000.0).ceil() / 1000.0;
+    let machine = pace::Machine {
+        lateness: lag.max.mul_f64(pace.time_scale),
+        cpu_per_request: Duration::ZERO,
+        cores: 1,
+    };
+    let slower = pace::choose_scale(&machine, pace.tolerated, &pace::Load::default());
     format!(
         "{late}. To run it faithfully: `cdn-sim run {} --mode net --time-scale {slower}`",
         scenario.name

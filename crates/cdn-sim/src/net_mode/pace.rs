@@ -174,26 +174,97 @@ pub struct Pace {
     /// The lateness (virtual) the scenario tolerates; the run's measured lag is checked
     /// against it.
     pub tolerated: Duration,
-    /// The real lateness of this machine's timers the choice was based on (`None` when the
-    /// scale was given).
-    pub calibration: Option<Duration>,
+    /// What the machine was measured to do (`None` when the scale was given).
+    pub machine: Option<Machine>,
 }
 
-/// The fastest scale at which `calibration` (real lateness) stays under half of
-/// `tolerated` (virtual), never slower than real time nor faster than [`MIN_TIME_SCALE`].
+/// This machine, as measured just before a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Machine {
+    /// How late real timers fire (real time).
+    pub lateness: Duration,
+    /// CPU time one full miss costs, every tier included (real time).
+    pub cpu_per_request: Duration,
+    /// Cores the run can use.
+    pub cores: usize,
+}
+
+/// The most arrivals within a window of each length: how bursty the scenario is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Load {
+    /// (window length, most arrivals inside one such window), virtual time.
+    pub windows: Vec<(Duration, u64)>,
+}
+
+impl Load {
+    /// The load of arrivals at `times` (sorted), for windows from 0 (simultaneous arrivals)
+    /// up to the whole run, in steps of the scenario's tolerated lateness.
+    pub fn of(times: &[cdn_core::Instant], tolerated: Duration) -> Load {
+        let span = match (times.first(), times.last()) {
+            (Some(&a), Some(&b)) => b - a,
+            _ => return Load::default(),
+        };
+        let mut lengths: Vec<Duration> = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1000.0]
+            .iter()
+            .map(|k| tolerated.mul_f64(*k))
+            .filter(|w| *w <= span)
+            .collect();
+        lengths.push(span);
+        let windows = lengths
+            .into_iter()
+            .map(|w| {
+                // Two pointers: the most arrivals in any [t, t + w].
+                let (mut most, mut lo) = (0usize, 0usize);
+                for hi in 0..times.len() {
+                    while times[hi] - times[lo] > w {
+                        lo += 1;
+                    }
+                    most = most.max(hi - lo + 1);
+                }
+                (w, most as u64)
+            })
+            .collect();
+        Load { windows }
+    }
+}
+
+/// The fastest scale at which this run stays faithful, never slower than real time nor faster
+/// than [`MIN_TIME_SCALE`]. Two limits, both keeping the expected lateness under half of
+/// what the scenario tolerates (half: the measurements are short samples; the run itself
+/// checks the full bound):
+/// - **timers**: real lateness `L` is `L / s` virtual, so `s ≥ 2L / tolerated`;
+/// - **CPU**: `n` requests arriving within a virtual window `W` need `n · cpu / cores` real
+///   seconds and get `s · W`; what does not fit is lateness, so `s ≥ n · cpu / (cores · (W +
+///   tolerated / 2))` for every window.
 ///
 /// ```
-/// use cdn_sim::net_mode::pace::choose_scale;
+/// use cdn_sim::net_mode::pace::{choose_scale, Load, Machine};
 /// use std::time::Duration;
+/// let idle = Machine { lateness: Duration::from_millis(2), cpu_per_request: Duration::ZERO, cores: 2 };
 /// // Timers 2 ms late; the scenario tolerates 200 ms: run at 0.02.
-/// assert_eq!(choose_scale(Duration::from_millis(2), Duration::from_millis(200)), 0.02);
+/// assert_eq!(choose_scale(&idle, Duration::from_millis(200), &Load::default()), 0.02);
 /// // It tolerates 1 ms: nothing can be compressed.
-/// assert_eq!(choose_scale(Duration::from_millis(2), Duration::from_millis(1)), 1.0);
+/// assert_eq!(choose_scale(&idle, Duration::from_millis(1), &Load::default()), 1.0);
+/// // 100 requests at once, 2 ms of CPU each on 2 cores: 100 ms of work must fit in 100 ms
+/// // of tolerated lateness: real time.
+/// let busy = Machine { cpu_per_request: Duration::from_millis(2), ..idle };
+/// let burst = Load { windows: vec![(Duration::ZERO, 100)] };
+/// assert_eq!(choose_scale(&busy, Duration::from_millis(200), &burst), 1.0);
 /// ```
-pub fn choose_scale(calibration: Duration, tolerated: Duration) -> f64 {
+pub fn choose_scale(machine: &Machine, tolerated: Duration, load: &Load) -> f64 {
     if tolerated.is_zero() {
         return 1.0;
     }
-    let s = 2.0 * calibration.as_secs_f64() / tolerated.as_secs_f64();
-    s.clamp(MIN_TIME_SCALE, 1.0)
+    let tol = tolerated.as_secs_f64();
+    let timers = 2.0 * machine.lateness.as_secs_f64() / tol;
+    let cpu = machine.cpu_per_request.as_secs_f64() / machine.cores.max(1) as f64;
+    let work = load
+        .windows
+        .iter()
+        .map(|&(w, n)| n as f64 * cpu / (w.as_secs_f64() + tol / 2.0))
+        .fold(0.0, f64::max);
+    let s = timers.max(work).clamp(MIN_TIME_SCALE, 1.0);
+    // Three significant digits, rounded up (slower is the safe side).
+    let digits = 10f64.powi(2 - s.log10().floor() as i32);
+    ((s * digits).ceil() / digits).min(1.0)
 }

@@ -36,7 +36,9 @@ mod locate;
 mod workload;
 
 pub use error::ScenarioError;
-pub use workload::{Arrival, Popularity, Urls, Workload, WorkloadMethod, DEFAULT_PATH};
+pub use workload::{
+    Arrival, Popularity, Urls, Workload, WorkloadMethod, DEFAULT_PATH, MAX_BURST, MAX_RATE_PER_S,
+};
 
 use cdn_core::egress::PoolError;
 use cdn_core::units::serde_units;
@@ -125,11 +127,22 @@ fn key(k: &str) -> KeyPath {
 }
 
 impl Scenario {
-    /// Parses and validates a scenario. `file` is used only in error messages.
+    /// Parses and validates a scenario. `file` is used only in error messages; a relative
+    /// `trace` path is resolved against the current directory.
     ///
     /// Every invalid input gives one [`ScenarioError`] (the first problem, in file order
     /// where serde finds it); no input panics.
     pub fn from_toml(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::from_toml_in(source, file, None)
+    }
+
+    /// [`Scenario::from_toml`], resolving relative `trace` paths against `dir` (the
+    /// scenario file's directory) when given.
+    pub fn from_toml_in(
+        source: &str,
+        file: &str,
+        dir: Option<&Path>,
+    ) -> Result<Scenario, ScenarioError> {
         let syntax = |span: Option<std::ops::Range<usize>>, message: &str| {
             let line = span.map(|s| line_of_offset(source, s.start));
             ScenarioError::at(
@@ -153,21 +166,23 @@ impl Scenario {
                 let inner = e.into_inner();
                 translate(path, inner.message(), &root, &probe::<RawScenario>).locate(file, &lines)
             })?;
-        Scenario::from_raw(raw, &root, &lines).map_err(|e| e.locate(file, &lines))
+        Scenario::from_raw(raw, &root, &lines, dir).map_err(|e| e.locate(file, &lines))
     }
 
-    /// Reads and parses a scenario file; errors (including read errors) name `path`.
+    /// Reads and parses a scenario file; errors (including read errors) name `path`. A
+    /// relative `trace` path is resolved against the file's directory.
     pub fn from_path(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let source = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::new(&file, format!("cannot read the scenario: {e}")))?;
-        Scenario::from_toml(&source, &file)
+        Scenario::from_toml_in(&source, &file, path.parent())
     }
 
     fn from_raw(
         raw: RawScenario,
         root: &toml::Value,
         lines: &LineIndex,
+        dir: Option<&Path>,
     ) -> Result<Scenario, Invalid> {
         // Keys the file leaves unset take the profile's value (docs/profiles.md).
         let written = |key: &str| {
@@ -188,6 +203,7 @@ impl Scenario {
             events: Vec::new(),
         };
         scenario.check_base()?;
+        workload::open_traces(&mut scenario.workloads, dir)?;
         // Each event's world is checked as it is resolved, and blamed on its patch.
         scenario.events = event::resolve(&raw.event, root, scenario.profile, lines)?;
         Ok(scenario)

@@ -2,17 +2,20 @@
 
 use super::error::Invalid;
 use super::locate::KeyPath;
+use crate::replay::{self, CsvColumns, TimeUnit, TraceFormat, TraceSpec};
 use cdn_core::message::Encoding;
 use cdn_core::units::{serde_units, Rate};
 use cdn_core::Scheme;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// One `[[workload]]` table: a stream of requests. Several workloads may overlap.
+/// One `[[workload]]` table: a stream of requests, generated or replayed from a trace.
+/// Several workloads may overlap.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "WorkloadFile")]
 pub struct Workload {
     /// When the workload begins, from the start of the run (default `"0s"`).
     #[serde(default, with = "serde_units::duration")]
@@ -50,6 +53,124 @@ pub struct Workload {
     /// when the origin sends `Vary: Accept-Encoding`.
     #[serde(default = "default_encodings")]
     pub accept_encoding: Vec<Encoding>,
+    /// Replay this request log instead of generating requests (`trace = "FILE"` and the
+    /// keys that say how to read it; default: none). `urls`, `popularity` and `arrival` do
+    /// not apply; `rate` paces a csv trace that has no time column.
+    pub trace: Option<TraceSpec>,
+}
+
+/// A `[[workload]]` table as written: every key, flat (the trace keys sit beside the
+/// generator's, as in libCacheSim's parameter strings).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadFile {
+    #[serde(default, with = "serde_units::duration")]
+    start: Duration,
+    #[serde(default = "default_rate", with = "serde_units::from_str")]
+    rate: Rate,
+    #[serde(default)]
+    arrival: Arrival,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    urls: Urls,
+    #[serde(default)]
+    popularity: Popularity,
+    #[serde(default = "default_clients")]
+    clients: u32,
+    #[serde(default)]
+    scheme: Scheme,
+    #[serde(default = "default_path")]
+    path: String,
+    #[serde(default)]
+    method: WorkloadMethod,
+    #[serde(default = "default_encodings")]
+    accept_encoding: Vec<Encoding>,
+    #[serde(default)]
+    trace: Option<PathBuf>,
+    #[serde(default)]
+    format: Option<TraceFormat>,
+    #[serde(default)]
+    speed: Option<f64>,
+    #[serde(default)]
+    time_unit: Option<TimeUnit>,
+    #[serde(default)]
+    time_col: Option<u32>,
+    #[serde(default)]
+    obj_id_col: Option<u32>,
+    #[serde(default)]
+    obj_size_col: Option<u32>,
+    #[serde(default)]
+    client_col: Option<u32>,
+    #[serde(default)]
+    delimiter: Option<char>,
+    #[serde(default)]
+    has_header: Option<bool>,
+    #[serde(default)]
+    obj_id_is_num: Option<bool>,
+    #[serde(default)]
+    ignore_size_zero_req: Option<bool>,
+}
+
+impl TryFrom<WorkloadFile> for Workload {
+    type Error = String;
+
+    fn try_from(f: WorkloadFile) -> Result<Workload, String> {
+        let trace = match f.trace {
+            Some(file) => Some(TraceSpec {
+                file,
+                format: f.format.unwrap_or_default(),
+                speed: f.speed.unwrap_or(1.0),
+                time_unit: f.time_unit.unwrap_or_default(),
+                columns: CsvColumns {
+                    time_col: f.time_col,
+                    obj_id_col: f.obj_id_col,
+                    obj_size_col: f.obj_size_col,
+                    client_col: f.client_col,
+                },
+                delimiter: f.delimiter,
+                has_header: f.has_header,
+                obj_id_is_num: f.obj_id_is_num,
+                ignore_size_zero_req: f.ignore_size_zero_req,
+            }),
+            None => {
+                let given = [
+                    ("format", f.format.is_some()),
+                    ("speed", f.speed.is_some()),
+                    ("time_unit", f.time_unit.is_some()),
+                    ("time_col", f.time_col.is_some()),
+                    ("obj_id_col", f.obj_id_col.is_some()),
+                    ("obj_size_col", f.obj_size_col.is_some()),
+                    ("client_col", f.client_col.is_some()),
+                    ("delimiter", f.delimiter.is_some()),
+                    ("has_header", f.has_header.is_some()),
+                    ("obj_id_is_num", f.obj_id_is_num.is_some()),
+                    ("ignore_size_zero_req", f.ignore_size_zero_req.is_some()),
+                ];
+                if let Some((key, _)) = given.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "`{key}` only applies to a trace workload: add trace = \"FILE\" \
+                         (see docs/traces.md), or remove `{key}`"
+                    ));
+                }
+                None
+            }
+        };
+        Ok(Workload {
+            start: f.start,
+            rate: f.rate,
+            arrival: f.arrival,
+            count: f.count,
+            urls: f.urls,
+            popularity: f.popularity,
+            clients: f.clients,
+            scheme: f.scheme,
+            path: f.path,
+            method: f.method,
+            accept_encoding: f.accept_encoding,
+            trace,
+        })
+    }
 }
 
 fn default_encodings() -> Vec<Encoding> {
@@ -66,6 +187,16 @@ fn default_clients() -> u32 {
 
 /// The default URL path template.
 pub const DEFAULT_PATH: &str = "/assets/{key}.png";
+
+/// The most requests a `burst` may send: all of them are in flight at the same instant, and
+/// the engine keeps about 1.3 KiB per request in flight (measured: a burst of 1M peaks at
+/// 1.3 GB), so this bounds a burst's memory near 1.3 GB.
+pub const MAX_BURST: u64 = 1_000_000;
+
+/// The highest `rate` of one workload. Requests that miss stay in flight for at least the
+/// round trips to the origin (70 ms at the default RTTs and 20 ms service time), so 10M/s
+/// of misses keeps ~700,000 requests (~0.9 GB) in flight.
+pub const MAX_RATE_PER_S: f64 = 10_000_000.0;
 
 fn default_path() -> String {
     DEFAULT_PATH.to_string()
@@ -86,6 +217,7 @@ impl Default for Workload {
             path: default_path(),
             method: WorkloadMethod::Get,
             accept_encoding: default_encodings(),
+            trace: None,
         }
     }
 }
@@ -264,6 +396,28 @@ impl Workload {
                 format!("must be more than zero, found {per_second}/s; e.g. \"100/s\", \"600/m\""),
             ));
         }
+        if self.arrival == Arrival::Burst && self.count.is_some_and(|c| c > MAX_BURST) {
+            return Err(Invalid::new(
+                key("count"),
+                format!(
+                    "a burst of {} requests puts them all in flight at once; the simulator \
+                     holds at most {MAX_BURST} requests in flight (about 1.3 KiB each); use a \
+                     smaller count, or arrival = \"constant\" with a rate",
+                    self.count.unwrap_or(0)
+                ),
+            )
+            .near(key("arrival")));
+        }
+        if self.arrival != Arrival::Burst && per_second > MAX_RATE_PER_S {
+            return Err(Invalid::new(
+                key("rate"),
+                format!(
+                    "{per_second}/s is above the simulator's limit of {MAX_RATE_PER_S}/s per \
+                     workload: at the default round-trip times, misses at 10M/s already keep \
+                     ~700,000 requests in flight; split the load over workloads or lower it"
+                ),
+            ));
+        }
         if self.urls == Urls::Keys(0) {
             return Err(Invalid::new(
                 key("urls"),
@@ -292,6 +446,9 @@ impl Workload {
                 ),
             ));
         }
+        if let Some(t) = &self.trace {
+            self.check_trace(t)?;
+        }
         if self.urls != Urls::One && !self.path.contains("{key}") {
             return Err(Invalid::new(
                 key("path"),
@@ -303,6 +460,140 @@ impl Workload {
         }
         Ok(())
     }
+}
+
+impl Workload {
+    /// The trace keys: what each format takes, and keys of the generator that a trace
+    /// replaces.
+    fn check_trace(&self, t: &TraceSpec) -> Result<(), Invalid> {
+        let key = |k: &str| KeyPath::root().key(k);
+        if !(t.speed > 0.0 && t.speed.is_finite()) {
+            return Err(Invalid::new(
+                key("speed"),
+                format!(
+                    "must be a number above 0, found {}; e.g. speed = 2.0 replays twice as \
+                     fast as recorded",
+                    t.speed
+                ),
+            ));
+        }
+        let replaced = [
+            ("arrival", self.arrival != Arrival::Constant),
+            ("urls", self.urls != Urls::Distinct),
+            ("popularity", self.popularity != Popularity::Uniform),
+        ];
+        if let Some((k, _)) = replaced.iter().find(|(_, set)| *set) {
+            return Err(Invalid::new(
+                key(k),
+                format!(
+                    "does not apply to a trace workload: the trace says which objects are \
+                     asked for and when; remove `{k}` or `trace`"
+                ),
+            )
+            .near(key("trace")));
+        }
+        let c = t.columns;
+        let csv_only = [
+            ("time_col", c.time_col.is_some()),
+            ("obj_id_col", c.obj_id_col.is_some()),
+            ("obj_size_col", c.obj_size_col.is_some()),
+            ("client_col", c.client_col.is_some()),
+            ("delimiter", t.delimiter.is_some()),
+            ("has_header", t.has_header.is_some()),
+        ];
+        let format = t.format.as_str();
+        if t.format != TraceFormat::Csv {
+            if let Some((k, _)) = csv_only.iter().find(|(_, set)| *set) {
+                return Err(Invalid::new(
+                    key(k),
+                    format!(
+                        "only applies with format = \"csv\" (this trace's format is \
+                         \"{format}\"{})",
+                        if t.format == TraceFormat::Native {
+                            ": a native trace names its columns in its header line"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+                .near(key("format")));
+            }
+        }
+        if t.format == TraceFormat::OracleGeneral && t.obj_id_is_num.is_some() {
+            return Err(Invalid::new(
+                key("obj_id_is_num"),
+                "only applies to text traces (format = \"csv\" or \"native\"); \
+                 oracleGeneral object ids are always numbers",
+            )
+            .near(key("format")));
+        }
+        if t.format == TraceFormat::Csv {
+            if c.obj_id_col.is_none() {
+                return Err(Invalid::new(
+                    key("obj_id_col"),
+                    "required with format = \"csv\": the column (from 1) that holds the \
+                     object id; e.g. obj_id_col = 2",
+                )
+                .near(key("format")));
+            }
+            let cols = [
+                ("time_col", c.time_col),
+                ("obj_id_col", c.obj_id_col),
+                ("obj_size_col", c.obj_size_col),
+                ("client_col", c.client_col),
+            ];
+            for (i, (k, col)) in cols.iter().enumerate() {
+                let Some(col) = col else { continue };
+                if *col == 0 {
+                    return Err(Invalid::new(
+                        key(k),
+                        "columns are numbered from 1, as in libCacheSim; e.g. obj_id_col = 2",
+                    ));
+                }
+                if let Some((other, _)) = cols[..i].iter().find(|(_, o)| *o == Some(*col)) {
+                    return Err(Invalid::new(
+                        key(k),
+                        format!(
+                            "column {col} is already `{other}`; each field needs its own column"
+                        ),
+                    ));
+                }
+            }
+            if let Some(d) = t.delimiter {
+                if !d.is_ascii() || matches!(d, '"' | '\n' | '\r') {
+                    return Err(Invalid::new(
+                        key("delimiter"),
+                        format!(
+                            "{d:?} cannot separate fields; allowed: one ASCII character other \
+                             than a quote or a line break, e.g. \",\", \"\\t\", \"|\""
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves each trace's path (a relative one against `base`, the scenario file's
+/// directory) and reads the whole trace once, so that a bad record stops the scenario
+/// before it runs, with the file, record and field in the message.
+pub(crate) fn open_traces(workloads: &mut [Workload], base: Option<&Path>) -> Result<(), Invalid> {
+    for (i, w) in workloads.iter_mut().enumerate() {
+        let Some(t) = w.trace.as_mut() else { continue };
+        if let Some(base) = base {
+            if t.file.is_relative() {
+                t.file = base.join(&t.file);
+            }
+        }
+        replay::scan(t).map_err(|e| {
+            Invalid::new(
+                KeyPath::root().key("workload").index(i).key("trace"),
+                e.to_string(),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
