@@ -32,7 +32,12 @@ fn bench(c: &mut Criterion) {
 
     let scenario = standard_scenario(n);
     g.bench_function("simulate_two_tiers", |b| {
-        b.iter(|| simulate(&scenario, SimOptions::default()).report.requests)
+        b.iter(|| {
+            simulate(&scenario, SimOptions::default())
+                .unwrap()
+                .report
+                .requests
+        })
     });
 
     let keys = key_sequence(n, 1);

@@ -50,7 +50,7 @@ fn main() {
             let mut s = base.clone();
             s.profile = profile;
             apply(&mut s);
-            let r = simulate(&s, SimOptions::default()).report;
+            let r = simulate(&s, SimOptions::default()).unwrap().report;
             let code = r.status.keys().next().cloned().unwrap_or_default();
             print!("{:>16}", format!("{code} @ {}s", r.latency_ms.p50 / 1000.0));
         }

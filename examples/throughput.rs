@@ -34,7 +34,7 @@ fn main() {
     let scenario = standard_scenario(n);
 
     let t = Instant::now();
-    let out = simulate(&scenario, SimOptions::default());
+    let out = simulate(&scenario, SimOptions::default()).unwrap();
     let sim_s = t.elapsed().as_secs_f64();
     let rss_after_sim = peak_rss_mib();
 

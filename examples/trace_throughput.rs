@@ -72,7 +72,7 @@ fn main() {
 
     let run = |s: &cdn_sim::scenario::Scenario| {
         let t = Instant::now();
-        let out = simulate(s, SimOptions::default());
+        let out = simulate(s, SimOptions::default()).unwrap();
         (t.elapsed().as_secs_f64(), out.report.to_json())
     };
     println!("requests             {n}");

@@ -207,6 +207,24 @@ pub struct Request {
     /// Whether the CDN's configuration makes this URL eligible for caching at all (for
     /// Cloudflare by default: a static file extension). Ineligible requests are `DYNAMIC`.
     pub eligible: bool,
+    /// What a replayed trace says about the object (its size, the status the origin gave);
+    /// the origin's configuration fills in the rest.
+    pub object: ObjectHint,
+}
+
+/// What a request log says about the object a request asks for: the origin answers with
+/// these where given, and with its configured `object_size` and `status` otherwise.
+///
+/// ```
+/// let hint = cdn_core::message::ObjectHint { size: Some(512), status: None };
+/// assert_eq!(hint.size.unwrap_or(10_240), 512);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct ObjectHint {
+    /// The body size in bytes.
+    pub size: Option<u64>,
+    /// The status code the origin answers.
+    pub status: Option<u16>,
 }
 
 impl Request {
@@ -225,6 +243,7 @@ impl Request {
             client: Ipv4Addr::new(127, 1, 0, 1),
             encoding: Encoding::Gzip,
             eligible: true,
+            object: ObjectHint::default(),
         }
     }
 }

@@ -20,13 +20,13 @@
 //! ```
 //! use cdn_sim::{answers::Answers, builtin};
 //! let scenario = builtin::load("origin-down-mid-run").unwrap();
-//! let (answers, report) = Answers::collect(&scenario, None, 1);
+//! let (answers, report) = Answers::collect(&scenario, None, 1).unwrap();
 //! assert_eq!(answers.total(), report.requests);
 //! // The first 521 comes after the origin went down at 3 s.
 //! assert!(answers.firsts[&521][0] > 0);
 //! ```
 
-use crate::engine::{simulate, SimOptions};
+use crate::engine::{simulate, SimError, SimOptions};
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::workload::WorkloadGen;
@@ -265,16 +265,16 @@ impl Answers {
         scenario: &Scenario,
         progress: Option<Box<dyn FnMut(u64, Instant)>>,
         keep: usize,
-    ) -> (Answers, Report) {
+    ) -> Result<(Answers, Report), SimError> {
         let answers = Rc::new(RefCell::new(Answers::new(scenario, scenario.seed, keep)));
         let mut options = SimOptions::default();
         Answers::install(&answers, &mut options, progress);
-        let report = simulate(scenario, options).report;
+        let report = simulate(scenario, options)?.report;
         let answers = Rc::try_unwrap(answers)
             .ok()
             .expect("the engine dropped its hooks")
             .into_inner();
-        (answers, report)
+        Ok((answers, report))
     }
 
     /// Sets `options`' hooks to feed `this` (`progress`, if any, is chained).

@@ -191,7 +191,7 @@ pub fn diagram(code: u16) -> Result<String, String> {
         trace_status: Some(code),
         collect: false,
     };
-    let out = run(&scenario, &plan, &Progress::hidden());
+    let out = run(&scenario, &plan, &Progress::hidden()).map_err(|e| format!("{name}: {e}"))?;
     let trace = out
         .traces
         .first()

@@ -31,7 +31,7 @@
 //! ```
 //! use cdn_sim::{builtin, engine::{simulate, SimOptions}};
 //! let scenario = builtin::load("firewall-drop").unwrap();
-//! let out = simulate(&scenario, SimOptions::default());
+//! let out = simulate(&scenario, SimOptions::default()).unwrap();
 //! // Every origin fetch left from an egress IP the firewall drops: 522, generated at L2.
 //! assert!(out.report.generated(522, "l2") > 0);
 //! ```

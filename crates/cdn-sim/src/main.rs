@@ -447,7 +447,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 trace_status,
                 collect: html.is_some(),
             };
-            let out = run(&sc, &plan, &Progress::new(!json));
+            let out = match run(&sc, &plan, &Progress::new(!json)) {
+                Ok(out) => out,
+                Err(e) => {
+                    eprintln!("cdn-sim: {}: {e}", sc.name);
+                    return Err(ExitCode::from(2));
+                }
+            };
             let traces = traces_to_text(&out.traces);
             if let Some(code) = trace_status {
                 if out.traces.is_empty() {
@@ -555,6 +561,7 @@ fn sweep_command(args: SweepArgs) -> Result<ExitCode, ExitCode> {
     let counter = progress.counter(total as u64, "runs");
     let doc = sweep.run(shard, jobs, Some(&counter));
     drop(counter);
+    let doc = doc.map_err(fail)?;
     if shard.is_some() {
         print!("{}", output::to_json(&doc));
         return Ok(ExitCode::SUCCESS);

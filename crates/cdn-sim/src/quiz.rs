@@ -77,7 +77,8 @@ pub fn candidates() -> Vec<&'static str> {
         .into_iter()
         .filter(|n| {
             let s = builtin::load(n).expect("built-ins load");
-            answer_of(&crate::engine::simulate(&s, Default::default()).report).is_some()
+            crate::engine::simulate(&s, Default::default())
+                .is_ok_and(|out| answer_of(&out.report).is_some())
         })
         .collect()
 }
@@ -333,7 +334,9 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
         else {
             break;
         };
-        let first = run(&scenario, &RunPlan::default(), &Progress::hidden()).report;
+        let first = run(&scenario, &RunPlan::default(), &Progress::hidden())
+            .map_err(io::Error::other)?
+            .report;
         let Some(answer) = answer_of(&first) else {
             writeln!(
                 out,
@@ -382,7 +385,8 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
                 collect: false,
             },
             &Progress::hidden(),
-        );
+        )
+        .map_err(io::Error::other)?;
         if shown_code == answer.code {
             writeln!(out, "\n  The first request that got {}:\n", answer.code)?;
         } else {

@@ -8,14 +8,14 @@
 //! use cdn_sim::{builtin, run::{run, RunPlan}, progress::Progress};
 //! let scenario = builtin::load("limit-req-one-ip").unwrap();
 //! let plan = RunPlan { trace: 1, trace_status: Some(503), ..Default::default() };
-//! let out = run(&scenario, &plan, &Progress::hidden());
+//! let out = run(&scenario, &plan, &Progress::hidden()).unwrap();
 //! // The first 503 is request #6: the bucket admitted 1 + burst 5 before it.
 //! assert_eq!(out.traces[0].request, 6);
 //! assert_eq!(out.traces[0].status, 503);
 //! ```
 
 use crate::answers::Answers;
-use crate::engine::{simulate, SimOptions};
+use crate::engine::{simulate, SimError, SimOptions};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::scenario::Scenario;
@@ -49,8 +49,13 @@ pub struct RunOutput {
     pub with_status: u64,
 }
 
-/// Runs `scenario` (its own seed) as `plan` says.
-pub fn run(scenario: &Scenario, plan: &RunPlan, progress: &Progress) -> RunOutput {
+/// Runs `scenario` (its own seed) as `plan` says; fails as [`simulate`] does (too many
+/// requests in flight, an unreadable trace file).
+pub fn run(
+    scenario: &Scenario,
+    plan: &RunPlan,
+    progress: &Progress,
+) -> Result<RunOutput, SimError> {
     if plan.trace_status.is_none() && !plan.collect {
         let options = SimOptions {
             trace: plan.trace,
@@ -60,12 +65,13 @@ pub fn run(scenario: &Scenario, plan: &RunPlan, progress: &Progress) -> RunOutpu
         };
         let out = simulate(scenario, options);
         progress.finish();
-        return RunOutput {
+        let out = out?;
+        return Ok(RunOutput {
             report: out.report,
             traces: out.traces,
             answers: None,
             with_status: 0,
-        };
+        });
     }
     // Pass 1: find the request numbers.
     let wanted = plan.trace.max(1);
@@ -77,7 +83,7 @@ pub fn run(scenario: &Scenario, plan: &RunPlan, progress: &Progress) -> RunOutpu
             } else {
                 1
             };
-            let (a, r) = Answers::collect(scenario, progress.sim_hook(label), keep);
+            let (a, r) = Answers::collect(scenario, progress.sim_hook(label), keep)?;
             (a.firsts.clone(), Some(a), r)
         } else {
             let code = plan.trace_status.expect("checked above");
@@ -94,7 +100,7 @@ pub fn run(scenario: &Scenario, plan: &RunPlan, progress: &Progress) -> RunOutpu
                 progress_every: 4096,
                 ..Default::default()
             };
-            let report = simulate(scenario, options).report;
+            let report = simulate(scenario, options)?.report;
             let found = found.borrow().clone();
             (BTreeMap::from([(code, found)]), None, report)
         };
@@ -110,12 +116,12 @@ pub fn run(scenario: &Scenario, plan: &RunPlan, progress: &Progress) -> RunOutpu
     let with_status = plan.trace_status.map_or(0, |c| report.count(c));
     if trace_requests.is_empty() && trace == 0 {
         progress.finish();
-        return RunOutput {
+        return Ok(RunOutput {
             report,
             traces: Vec::new(),
             answers,
             with_status,
-        };
+        });
     }
     // Pass 2: the same run, tracing them.
     let out = simulate(
@@ -129,13 +135,14 @@ pub fn run(scenario: &Scenario, plan: &RunPlan, progress: &Progress) -> RunOutpu
         },
     );
     progress.finish();
+    let out = out?;
     debug_assert_eq!(out.report, report, "two runs of one scenario differ");
-    RunOutput {
+    Ok(RunOutput {
         report: out.report,
         traces: out.traces,
         answers,
         with_status,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -151,7 +158,7 @@ mod tests {
             trace_status: Some(521),
             collect: false,
         };
-        let out = run(&s, &plan, &Progress::hidden());
+        let out = run(&s, &plan, &Progress::hidden()).unwrap();
         assert_eq!(out.traces.len(), 3);
         assert!(out.traces.iter().all(|t| t.status == 521));
         assert_eq!(out.with_status, out.report.count(521));
@@ -165,7 +172,7 @@ mod tests {
             trace_status: Some(200),
             collect: false,
         };
-        let out = run(&s, &plan, &Progress::hidden());
+        let out = run(&s, &plan, &Progress::hidden()).unwrap();
         assert!(out.traces.is_empty());
         assert_eq!(out.with_status, 0);
     }
@@ -177,7 +184,7 @@ mod tests {
             collect: true,
             ..Default::default()
         };
-        let out = run(&s, &plan, &Progress::hidden());
+        let out = run(&s, &plan, &Progress::hidden()).unwrap();
         let statuses: Vec<u16> = out.traces.iter().map(|t| t.status).collect();
         assert_eq!(statuses, [200, 503]);
         assert_eq!(out.traces[1].request, 6);

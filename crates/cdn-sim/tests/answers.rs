@@ -13,7 +13,7 @@ fn answers_match_the_report_of_every_builtin() {
     let grid = grid();
     for name in builtin::names() {
         let s = builtin::load(name).unwrap();
-        let (answers, report) = Answers::collect(&s, None, 1);
+        let (answers, report) = Answers::collect(&s, None, 1).unwrap();
         assert_eq!(answers.total(), report.requests, "{name}");
         // Per status and tier, summed over the timeline's bins.
         for (code, by_tier) in &report.generated_by {

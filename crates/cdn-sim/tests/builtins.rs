@@ -7,7 +7,7 @@ use cdn_sim::report::Report;
 
 fn report(name: &str) -> Report {
     let s = builtin::load(name).unwrap_or_else(|e| panic!("{e}"));
-    simulate(&s, SimOptions::default()).report
+    simulate(&s, SimOptions::default()).unwrap().report
 }
 
 #[test]
@@ -20,14 +20,16 @@ fn two_runs_of_every_builtin_print_identical_json() {
                 trace: 3,
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         let b = simulate(
             &s,
             SimOptions {
                 trace: 3,
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(a.report.to_json(), b.report.to_json(), "{name}");
         assert_eq!(
             cdn_sim::report::traces_to_text(&a.traces),
@@ -46,7 +48,7 @@ fn every_builtin_answers_every_request_once_and_describes_itself() {
             s.description.len() > 80,
             "{name}: says what the user should see and why"
         );
-        let r = simulate(&s, SimOptions::default()).report;
+        let r = simulate(&s, SimOptions::default()).unwrap().report;
         assert!(r.requests > 0, "{name}");
         assert_eq!(
             r.status.values().sum::<u64>(),
@@ -178,6 +180,7 @@ fn seed_changes_random_choices_only_where_randomness_is_used() {
             ..Default::default()
         },
     )
+    .unwrap()
     .report;
     let b = simulate(
         &s,
@@ -186,6 +189,7 @@ fn seed_changes_random_choices_only_where_randomness_is_used() {
             ..Default::default()
         },
     )
+    .unwrap()
     .report;
     assert_eq!(a.requests, b.requests);
     assert_ne!(
@@ -226,7 +230,7 @@ fn cloudfront_serves_expired_copies_when_the_origin_answers_5xx() {
         .unwrap()
         .replace("profile = \"cloudfront\"", "profile = \"cloudflare\"");
     let s = cdn_sim::scenario::Scenario::from_toml(&s, "t.toml").unwrap();
-    let cf = simulate(&s, SimOptions::default()).report;
+    let cf = simulate(&s, SimOptions::default()).unwrap().report;
     assert!(cf.count(503) > 100, "{:?}", cf.status);
 }
 
@@ -262,8 +266,34 @@ fn blackhole_and_hung_are_different_silences() {
             trace: 2,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let ms = |i: usize| out.traces[i].latency.as_millis();
     assert_eq!((out.traces[0].status, ms(0)), (522, 90_040));
     assert_eq!((out.traces[1].status, ms(1)), (524, 120_060));
+}
+
+#[test]
+fn a_run_stops_with_an_error_when_too_many_requests_wait_at_once() {
+    // 1,000 requests/s into a hung origin: each waits 120 s for the read timeout, at L1 and
+    // at L2 — two exchanges each, so the 251st request (at 250 ms, at its edge 5 ms later)
+    // makes 501, over a limit of 500.
+    let s = common::scenario(
+        "name = \"pileup\"\nduration = \"2s\"\n[origin]\nstate = \"hung\"\n\
+         [[workload]]\nrate = \"1000/s\"\n",
+    );
+    let err = simulate(
+        &s,
+        SimOptions {
+            max_in_flight: 500,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("the run stops");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("more than 500 exchanges in flight at 255 ms "),
+        "{text}"
+    );
 }

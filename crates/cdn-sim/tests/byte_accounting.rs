@@ -6,7 +6,7 @@ use cdn_sim::scenario::Scenario;
 
 fn run(src: &str) -> cdn_sim::report::Report {
     let s = Scenario::from_toml(src, "test.toml").expect("valid scenario");
-    simulate(&s, SimOptions::default()).report
+    simulate(&s, SimOptions::default()).unwrap().report
 }
 
 #[test]

@@ -192,7 +192,8 @@ fn l2_dies_while_l1_holds_fresh_stale_and_must_revalidate_copies() {
             trace: 60,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let after: Vec<_> = out.traces.iter().filter(|t| t.request >= 30).collect();
     let by_prefix = |p: &str| {
         after
@@ -225,7 +226,8 @@ fn stale_while_revalidate_serves_at_once_and_revalidates_once_per_window() {
             trace: 200,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let r = &out.report;
     assert_eq!(
         r.origin_requests, 4,
@@ -266,7 +268,8 @@ fn revalidation_with_etag_gives_304_and_revalidated_then_200_after_a_deploy() {
             trace: 100,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let l1 = &out.report.cache["l1"].statuses;
     assert_eq!(
         l1.get("REVALIDATED"),
@@ -306,6 +309,7 @@ fn collapsing_sends_one_request_for_100_concurrent_misses_and_100_without() {
         &cdn_sim::builtin::load("collapse-100").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     assert_eq!((on.origin_requests, on.count(200)), (1, 100));
     assert_eq!(on.latency_ms.max, 1080.0, "everyone is served after ~1 s");
@@ -313,6 +317,7 @@ fn collapsing_sends_one_request_for_100_concurrent_misses_and_100_without() {
         &cdn_sim::builtin::load("collapse-off-100").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     assert_eq!((off.origin_requests, off.count(200)), (100, 100));
 }
@@ -326,7 +331,8 @@ fn waiters_behind_an_uncacheable_502_go_one_at_a_time_or_all_by_policy() {
             trace: 10,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let ms: Vec<u128> = out.traces.iter().map(|t| t.latency.as_millis()).collect();
     assert_eq!(
         ms,
@@ -337,7 +343,9 @@ fn waiters_behind_an_uncacheable_502_go_one_at_a_time_or_all_by_policy() {
         &s_toml("collapse-uncacheable-502")
             .replace("[cdn]\n", "[cdn]\ncollapse_uncacheable = \"all\"\n"),
     );
-    let r = cdn_sim::engine::simulate(&all, Default::default()).report;
+    let r = cdn_sim::engine::simulate(&all, Default::default())
+        .unwrap()
+        .report;
     assert!(r.latency_ms.max < 3500.0, "{:?}", r.latency_ms);
     assert_eq!(r.origin_requests, 10);
 }
@@ -372,6 +380,7 @@ fn negative_caching_per_status_and_profile() {
         &cdn_sim::builtin::load("negative-caching").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     assert_eq!(r.count(404), 50);
     assert_eq!(r.count(500), 50);
@@ -379,7 +388,9 @@ fn negative_caching_per_status_and_profile() {
     // CloudFront caches errors for 10 s, 500 included.
     let cf =
         s_toml("negative-caching").replace("profile = \"cloudflare\"", "profile = \"cloudfront\"");
-    let r = cdn_sim::engine::simulate(&scenario(&cf), Default::default()).report;
+    let r = cdn_sim::engine::simulate(&scenario(&cf), Default::default())
+        .unwrap()
+        .report;
     assert_eq!(r.origin_requests, 2);
     // nginx caches only what status_ttl names — including its own 502.
     let nginx = "name = \"t\"\nprofile = \"nginx\"\nduration = \"10s\"\n[cdn]\nstatus_ttl = { \"502\" = \"5s\" }\n\
@@ -437,11 +448,14 @@ fn vary_accept_encoding_stores_one_variant_per_encoding() {
         &cdn_sim::builtin::load("vary-accept-encoding").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     assert_eq!(r.origin_requests, 30, "10 URLs × 3 encodings");
     let without =
         s_toml("vary-accept-encoding").replace("vary = \"Accept-Encoding\"", "vary = \"\"");
-    let r = cdn_sim::engine::simulate(&scenario(&without), Default::default()).report;
+    let r = cdn_sim::engine::simulate(&scenario(&without), Default::default())
+        .unwrap()
+        .report;
     assert_eq!(r.origin_requests, 10);
 }
 
@@ -451,6 +465,7 @@ fn dynamic_requests_are_never_cached_by_default_at_cloudflare() {
         &cdn_sim::builtin::load("dynamic-and-bypass").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     assert_eq!(r.origin_requests, r.requests);
     assert_eq!(r.cache["l1"].statuses.get("DYNAMIC"), Some(&50));
@@ -468,10 +483,13 @@ fn always_online_serves_any_copy_on_52x_but_never_on_500_or_503() {
         &cdn_sim::builtin::load("always-online").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     assert!(r.cache["l2"].statuses.get("STALE").copied().unwrap_or(0) > 200);
     let off = s_toml("always-online").replace("always_online = true", "always_online = false");
-    let r_off = cdn_sim::engine::simulate(&scenario(&off), Default::default()).report;
+    let r_off = cdn_sim::engine::simulate(&scenario(&off), Default::default())
+        .unwrap()
+        .report;
     assert!(
         r_off.count(521) > r.count(521) + 200,
         "without it the pages go down"
@@ -504,6 +522,7 @@ fn cache_status_vocabulary_is_shared_by_traces_and_reports() {
         &cdn_sim::builtin::load("stale-while-revalidate").unwrap(),
         Default::default(),
     )
+    .unwrap()
     .report;
     for key in r.cache["l2"].statuses.keys() {
         assert!(names.contains(&key.as_str()), "{key}");

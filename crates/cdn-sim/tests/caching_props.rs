@@ -26,7 +26,7 @@ proptest! {
             "[origin]\ncache_control = \"max-age=3600\"\nworkers = 64\nqueue = 1000\n\
              [[workload]]\nrate = \"{rate}/s\"\nurls = {keys}\npopularity = \"{popularity}\"\nclients = 17\n"
         );
-        let out = simulate(&common::scenario(&toml), SimOptions { trace: 2000, ..Default::default() });
+        let out = simulate(&common::scenario(&toml), SimOptions { trace: 2000, ..Default::default() }).unwrap();
         let distinct: std::collections::BTreeSet<_> = out.traces.iter().map(|t| t.path.clone()).collect();
         prop_assert_eq!(out.report.origin_requests, distinct.len() as u64);
     }
@@ -47,7 +47,7 @@ proptest! {
             "[origin]\nservice_time = \"{service_ms}ms\"\n\
              [[workload]]\narrival = \"burst\"\ncount = {clients}\nurls = \"one\"\nclients = {clients}\n"
         );
-        let r = simulate(&common::scenario(&toml), SimOptions::default()).report;
+        let r = simulate(&common::scenario(&toml), SimOptions::default()).unwrap().report;
         prop_assert_eq!(r.origin_requests, 1);
         prop_assert_eq!(r.count(200), u64::from(clients));
     }

@@ -97,7 +97,7 @@ proptest! {
     #[test]
     fn every_request_gets_exactly_one_response(toml in arb_scenario()) {
         let s = common::scenario(&toml);
-        let a = simulate(&s, SimOptions { trace: 2, ..Default::default() });
+        let a = simulate(&s, SimOptions { trace: 2, ..Default::default() }).unwrap();
         let r = &a.report;
         prop_assert_eq!(r.status.values().sum::<u64>(), r.requests);
         let by_tier: u64 = r.generated_by.values().flat_map(|m| m.values()).sum();
@@ -110,7 +110,7 @@ proptest! {
         let bound = r.requests * 2 * attempts;
         prop_assert!(r.origin_requests <= bound, "{} origin requests > {}", r.origin_requests, bound);
         prop_assert_eq!(a.traces.len() as u64, r.requests.min(2));
-        let b = simulate(&s, SimOptions::default()).report;
+        let b = simulate(&s, SimOptions::default()).unwrap().report;
         prop_assert_eq!(r.to_json(), b.to_json());
     }
 }

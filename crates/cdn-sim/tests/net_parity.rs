@@ -124,7 +124,9 @@ fn net_in_namespace(name: &str, time_scale: f64) -> Option<Report> {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     // Rebuild the comparable parts of a report from the JSON.
-    let mut r = simulate(&builtin::load(name).unwrap(), SimOptions::default()).report;
+    let mut r = simulate(&builtin::load(name).unwrap(), SimOptions::default())
+        .unwrap()
+        .report;
     r.status = serde_json::from_value(v["status"].clone()).unwrap();
     r.generated_by = serde_json::from_value(v["generated_by"].clone()).unwrap();
     Some(r)
@@ -153,7 +155,7 @@ fn every_builtin_gives_the_same_codes_on_real_sockets() {
     let mut problems = Vec::new();
     for name in builtin::names() {
         let scenario = builtin::load(name).unwrap();
-        let sim = simulate(&scenario, SimOptions::default()).report;
+        let sim = simulate(&scenario, SimOptions::default()).unwrap().report;
         let c = case(name);
         let Some(net) = net_report(name, &c) else {
             continue;

@@ -56,7 +56,10 @@ fn sweep_plots_are_well_formed() {
         ],
     )
     .unwrap();
-    well_formed(&output::to_svg(&sweep.run(None, 2, None)), "sweep plot");
+    well_formed(
+        &output::to_svg(&sweep.run(None, 2, None).unwrap()),
+        "sweep plot",
+    );
 }
 
 fn report(name: &str) -> String {
@@ -68,7 +71,8 @@ fn report(name: &str) -> String {
             ..Default::default()
         },
         &Progress::hidden(),
-    );
+    )
+    .unwrap();
     let answers: &Answers = out.answers.as_ref().unwrap();
     render(&Page {
         scenario: &s,
@@ -106,6 +110,7 @@ fn html_reports_are_self_contained_with_well_formed_pictures() {
         let codes = builtin::load(name)
             .map(|s| {
                 cdn_sim::engine::simulate(&s, Default::default())
+                    .unwrap()
                     .report
                     .status
                     .len()

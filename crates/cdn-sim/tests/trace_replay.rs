@@ -413,3 +413,27 @@ fn the_sample_trace_is_what_its_script_writes() {
     let shipped = std::fs::read(repo().join("scenarios/traces/sample.csv")).unwrap();
     assert!(out.stdout == shipped, "scenarios/traces/sample.csv differs from the script's output: run python3 scripts/make-sample-trace.py > scenarios/traces/sample.csv");
 }
+
+#[test]
+fn trace_sizes_are_what_the_origin_sends() {
+    // Two objects of 100 and 900 bytes, each asked for twice, 1 s apart: the first request
+    // of each misses (1000 bytes from the origin), the second hits at L1 (1000 bytes).
+    let d = dir("sizes");
+    write(
+        &d,
+        "t.csv",
+        b"time,key,size\n0,1,100\n1,2,900\n2,1,100\n3,2,900\n",
+    );
+    let file = write(
+        &d,
+        "s.toml",
+        b"name = \"t\"\n[[workload]]\ntrace = \"t.csv\"\nclients = 1\n",
+    );
+    let s = Scenario::from_path(&file).unwrap();
+    let r = cdn_sim::engine::simulate(&s, Default::default())
+        .unwrap()
+        .report;
+    let b = r.bytes.unwrap();
+    assert_eq!((b.served, b.from_origin), (2000, 1000));
+    assert_eq!(r.cache["l1"].byte_hit_ratio, Some(0.5));
+}

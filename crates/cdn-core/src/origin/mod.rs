@@ -19,7 +19,7 @@ pub use limit_req::{Delay, LimitReq, LimitReqConfig, LimitReqVerdict, NginxRate}
 pub use workers::WorkerPool;
 
 use crate::cache::CacheControl;
-use crate::message::{Etag, Request, Response, Tier, Vary};
+use crate::message::{Etag, ObjectHint, Request, Response, Tier, Vary};
 use crate::node::Validators;
 use crate::time::Instant;
 use crate::tls::{CertState, HttpsListener};
@@ -445,10 +445,16 @@ impl Origin {
 
     /// The response a healthy request gets, produced at `date`.
     pub fn content(&self, date: Instant) -> Response {
+        self.content_of(date, ObjectHint::default())
+    }
+
+    /// The response a healthy request for an object described by `hint` gets: its size
+    /// and status where the hint gives them, the configured ones otherwise.
+    pub fn content_of(&self, date: Instant, hint: ObjectHint) -> Response {
         let c = &self.config;
         Response {
-            status: c.status,
-            body_len: c.object_size,
+            status: hint.status.unwrap_or(c.status),
+            body_len: hint.size.unwrap_or(c.object_size),
             cache_control: self.cache_control,
             generated_by: Tier::Origin,
             reason: None,
@@ -473,7 +479,7 @@ impl Origin {
         &mut self,
         now: Instant,
         source: Ipv4Addr,
-        _req: &Request,
+        req: &Request,
         conditional: Option<Validators>,
     ) -> OriginReply {
         if self.config.state == OriginState::Blackhole {
@@ -515,7 +521,7 @@ impl Origin {
             }
         }
         self.workers.commit(now, start, self.config.service_time);
-        let content = self.content(done);
+        let content = self.content_of(done, req.object);
         let response = match conditional {
             Some(v) if content.status == 200 && v.match_response(&content) => Response {
                 status: 304,

@@ -62,6 +62,7 @@ pub(crate) fn core_request(
         client: peer,
         encoding,
         eligible: true,
+        object: cdn_core::message::ObjectHint::default(),
     }
 }
 

@@ -58,6 +58,7 @@ impl Shared {
                 client,
                 encoding: wire::encoding(req.headers()),
                 eligible,
+                object: cdn_core::message::ObjectHint::default(),
             };
             let reg = self.register(&mut slot, trace);
             let mut out = Vec::new();

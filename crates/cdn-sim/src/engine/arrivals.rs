@@ -85,6 +85,10 @@ impl Engine<'_> {
             client: a.client,
             encoding: a.encoding,
             eligible: shape.eligible,
+            object: cdn_core::message::ObjectHint {
+                size: a.size,
+                status: a.status,
+            },
         };
         let number = self.counts.next_request();
         let l1 = l1_for_client(a.client, self.l1.len());
@@ -119,6 +123,11 @@ impl Engine<'_> {
         }
         let allocated = self.slots.alloc(slot);
         debug_assert_eq!(allocated, s);
+        if self.slots.live() > self.max_in_flight {
+            let at_ms = self.now.as_nanos() / 1_000_000;
+            let limit = self.max_in_flight;
+            self.failed = Some(super::SimError::TooManyInFlight { limit, at_ms });
+        }
         self.trace_at_node(s, cdn_core::TraceEvent::Received);
         self.run_actions(node, out);
         self.slots.free_if_finished(s);

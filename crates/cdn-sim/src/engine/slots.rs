@@ -170,6 +170,11 @@ impl Slots {
             .unwrap_or(self.slots.len() as SlotId)
     }
 
+    /// Slots in use.
+    pub(super) fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
     pub(super) fn alloc(&mut self, mut slot: Slot) -> SlotId {
         match self.free.pop() {
             Some(s) => {

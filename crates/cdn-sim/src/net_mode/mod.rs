@@ -61,6 +61,9 @@ pub enum NetModeError {
     /// The async runtime could not start.
     #[error("could not start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The simulations that find what the scenario tolerates stopped.
+    #[error(transparent)]
+    Sim(#[from] crate::engine::SimError),
 }
 
 /// What a net-mode run produced.
@@ -158,7 +161,7 @@ fn pace(
     arrivals: &[NetArrival],
     rt: &tokio::runtime::Runtime,
 ) -> Result<Pace, NetModeError> {
-    let tolerated = pace::tolerated_lateness(scenario, seed);
+    let tolerated = pace::tolerated_lateness(scenario, seed)?;
     if let Some(s) = given {
         if !(pace::MIN_TIME_SCALE..=pace::MAX_TIME_SCALE).contains(&s) {
             return Err(NetModeError::TimeScale(s));

@@ -16,7 +16,7 @@
 //! (half: the calibration is a short sample and the run itself checks the full bound), and is
 //! never slower than real time — where nothing can be compressed, it is 1.
 
-use crate::engine::{simulate, Jitter, SimOptions};
+use crate::engine::{simulate, Jitter, SimError, SimOptions};
 use crate::report::Report;
 use crate::scenario::Scenario;
 use std::collections::BTreeMap;
@@ -94,7 +94,7 @@ impl Fingerprint {
     }
 }
 
-fn run(scenario: &Scenario, seed: u64, jitter: Option<Jitter>) -> Fingerprint {
+fn run(scenario: &Scenario, seed: u64, jitter: Option<Jitter>) -> Result<Fingerprint, SimError> {
     let out = simulate(
         scenario,
         SimOptions {
@@ -102,37 +102,45 @@ fn run(scenario: &Scenario, seed: u64, jitter: Option<Jitter>) -> Fingerprint {
             jitter,
             ..Default::default()
         },
-    );
-    Fingerprint::of(&out.report)
+    )?;
+    Ok(Fingerprint::of(&out.report))
 }
 
 /// Whether `runs` simulations with lateness up to `max` all give `exact`.
-fn robust_at(scenario: &Scenario, seed: u64, exact: &Fingerprint, max: Duration) -> bool {
-    (0..RUNS_PER_LEVEL).all(|i| {
+fn robust_at(
+    scenario: &Scenario,
+    seed: u64,
+    exact: &Fingerprint,
+    max: Duration,
+) -> Result<bool, SimError> {
+    for i in 0..RUNS_PER_LEVEL {
         let jitter = Jitter {
             max,
             seed: seed ^ (0x1a7e_0000 + i),
         };
-        run(scenario, seed, Some(jitter)) == *exact
-    })
+        if run(scenario, seed, Some(jitter))? != *exact {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The largest lateness on [`LADDER`] that the scenario's counts tolerate (zero if even the
 /// smallest level changes them). A binary search over the ladder: robustness is assumed to
 /// hold at every level below one that holds.
-pub fn tolerated_lateness(scenario: &Scenario, seed: u64) -> Duration {
-    let exact = run(scenario, seed, None);
+pub fn tolerated_lateness(scenario: &Scenario, seed: u64) -> Result<Duration, SimError> {
+    let exact = run(scenario, seed, None)?;
     // LADDER[i] robust is false for small i (large lateness), true for large i.
     let (mut lo, mut hi) = (0usize, LADDER.len());
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if robust_at(scenario, seed, &exact, LADDER[mid]) {
+        if robust_at(scenario, seed, &exact, LADDER[mid])? {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    LADDER.get(lo).copied().unwrap_or(Duration::ZERO)
+    Ok(LADDER.get(lo).copied().unwrap_or(Duration::ZERO))
 }
 
 /// The range of every count over `runs` simulations with lateness up to `max`: what real
@@ -142,15 +150,15 @@ pub fn spread(
     seed: u64,
     max: Duration,
     runs: u64,
-) -> BTreeMap<String, (u64, u64)> {
+) -> Result<BTreeMap<String, (u64, u64)>, SimError> {
     let mut range: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut fingerprints = vec![run(scenario, seed, None)];
+    let mut fingerprints = vec![run(scenario, seed, None)?];
     for i in 0..runs {
         let jitter = Jitter {
             max,
             seed: seed ^ (0x5b7e_0000 + i),
         };
-        fingerprints.push(run(scenario, seed, Some(jitter)));
+        fingerprints.push(run(scenario, seed, Some(jitter))?);
     }
     let names: std::collections::BTreeSet<String> = fingerprints
         .iter()
@@ -163,7 +171,7 @@ pub fn spread(
         let (lo, hi) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
         range.insert(name, (lo, hi));
     }
-    range
+    Ok(range)
 }
 
 /// The pace chosen for a run.

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use cdn_sim::{builtin, engine::{simulate, SimOptions}, svg::sequence};
-//! let out = simulate(&builtin::load("firewall-drop").unwrap(), SimOptions { trace: 1, ..Default::default() });
+//! let out = simulate(&builtin::load("firewall-drop").unwrap(), SimOptions { trace: 1, ..Default::default() }).unwrap();
 //! let svg = sequence::render(&out.traces[0]);
 //! assert!(svg.contains("SYN from 127.0.1.1"));
 //! assert!(svg.contains("generates 522"));
@@ -857,6 +857,7 @@ mod tests {
                 ..Default::default()
             },
         )
+        .unwrap()
         .traces
         .remove(0)
     }

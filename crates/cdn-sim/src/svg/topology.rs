@@ -421,7 +421,7 @@ mod tests {
 
     fn draw(name: &str) -> String {
         let s = builtin::load(name).unwrap();
-        let r = simulate(&s, SimOptions::default()).report;
+        let r = simulate(&s, SimOptions::default()).unwrap().report;
         render(&s, &r)
     }
 

@@ -15,7 +15,7 @@
 //! let sweep = Sweep::new(source, "limit-req-one-ip", vec![
 //!     Setting::parse("origin.limit_req.burst=5,19").unwrap(),
 //! ]).unwrap();
-//! let doc = sweep.run(None, 1, None);
+//! let doc = sweep.run(None, 1, None).unwrap();
 //! // burst 5 admits 6 of the 20 simultaneous requests; burst 19 admits all 20.
 //! assert_eq!(doc.rows[0].report["status"]["200"], 6);
 //! assert_eq!(doc.rows[1].report["status"]["200"], 20);
@@ -165,11 +165,17 @@ impl Sweep {
     }
 
     /// Runs the sweep (or the slice `shard`) on `jobs` threads; `counter` counts finished runs.
-    pub fn run(&self, shard: Option<Shard>, jobs: usize, counter: Option<&Counter>) -> SweepDoc {
+    /// Fails with the first (lowest-numbered) run that fails, naming its settings.
+    pub fn run(
+        &self,
+        shard: Option<Shard>,
+        jobs: usize,
+        counter: Option<&Counter>,
+    ) -> Result<SweepDoc, String> {
         let mine: Vec<usize> = (0..self.runs())
             .filter(|n| shard.is_none_or(|s| s.takes(*n)))
             .collect();
-        let results: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; mine.len()]);
+        let results: Mutex<Vec<Option<Result<Row, String>>>> = Mutex::new(vec![None; mine.len()]);
         let next = AtomicUsize::new(0);
         let jobs = jobs.clamp(1, mine.len().max(1));
         std::thread::scope(|scope| {
@@ -177,16 +183,28 @@ impl Sweep {
                 scope.spawn(|| loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&n) = mine.get(k) else { break };
-                    let report = simulate(&self.scenarios[n], SimOptions::default()).report;
-                    let row = Row {
-                        index: n,
-                        set: self
-                            .settings
-                            .iter()
-                            .zip(combination(&self.settings, n))
-                            .map(|(s, v)| (s.key.clone(), v))
-                            .collect(),
-                        report: serde_json::to_value(&report).expect("reports are plain data"),
+                    let set: BTreeMap<String, String> = self
+                        .settings
+                        .iter()
+                        .zip(combination(&self.settings, n))
+                        .map(|(s, v)| (s.key.clone(), v))
+                        .collect();
+                    let row = match simulate(&self.scenarios[n], SimOptions::default()) {
+                        Ok(out) => Ok(Row {
+                            index: n,
+                            set,
+                            report: serde_json::to_value(&out.report)
+                                .expect("reports are plain data"),
+                        }),
+                        Err(e) => {
+                            let label: Vec<String> =
+                                set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            Err(format!(
+                                "{} with --set {}: {e}",
+                                self.name,
+                                label.join(" --set ")
+                            ))
+                        }
                     };
                     results.lock().expect("no worker panics")[k] = Some(row);
                     if let Some(c) = counter {
@@ -195,7 +213,13 @@ impl Sweep {
                 });
             }
         });
-        SweepDoc {
+        let rows = results
+            .into_inner()
+            .expect("no worker panics")
+            .into_iter()
+            .map(|r| r.expect("every run finished"))
+            .collect::<Result<Vec<Row>, String>>()?;
+        Ok(SweepDoc {
             scenario: self.name.clone(),
             settings: self
                 .settings
@@ -207,13 +231,8 @@ impl Sweep {
                 .collect(),
             runs: self.runs(),
             shard,
-            rows: results
-                .into_inner()
-                .expect("no worker panics")
-                .into_iter()
-                .map(|r| r.expect("every run finished"))
-                .collect(),
-        }
+            rows,
+        })
     }
 }
 

@@ -12,7 +12,9 @@ pub fn scenario(toml: &str) -> Scenario {
 
 /// Runs an inline scenario and returns its report.
 pub fn run(toml: &str) -> Report {
-    simulate(&scenario(toml), SimOptions::default()).report
+    simulate(&scenario(toml), SimOptions::default())
+        .unwrap()
+        .report
 }
 
 /// Runs an inline scenario with traces of the first `n` requests.
@@ -24,6 +26,7 @@ pub fn run_traced(toml: &str, n: usize) -> SimOutput {
             ..Default::default()
         },
     )
+    .unwrap()
 }
 
 /// One request, default topology, the given profile and extra TOML.
