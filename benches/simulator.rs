@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let keys = key_sequence(n, 1);
+    let keys = key_sequence(&scenario);
     g.bench_function("bare_lru_replay", |b| {
         b.iter(|| bare_lru_replay(&keys, (KEYS / 100) as usize))
     });

@@ -38,7 +38,7 @@ fn main() {
     let sim_s = t.elapsed().as_secs_f64();
     let rss_after_sim = peak_rss_mib();
 
-    let keys = key_sequence(n, 1);
+    let keys = key_sequence(&scenario);
     let t = Instant::now();
     let hits = bare_lru_replay(&keys, (KEYS / 100) as usize);
     let lru_s = t.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@
 //!   written).
 
 use crate::addr::AddrSpec;
-use crate::cache::{CachePolicy, Eligibility, StaleOnError, UncacheablePolicy};
+use crate::cache::{CachePolicy, Eligibility, Eviction, StaleOnError, Store, UncacheablePolicy};
 use crate::egress::EgressSelection;
 use crate::failure::FailureKind;
 use crate::origin::ConfigError;
@@ -70,6 +70,10 @@ pub struct NodeConfig {
     /// `up` (default), `down` or `hung`; only L2 nodes may be other than `up`.
     #[serde(default)]
     pub state: NodeState,
+    /// Which object leaves the cache when a new one does not fit: `lru` (default), `fifo`,
+    /// `sieve` or `s3fifo` (see [`Eviction`]).
+    #[serde(default)]
+    pub eviction: Eviction,
 }
 
 /// `{ "404" = "1m" }` ⇄ `BTreeMap<u16, Duration>` (TOML keys are strings).
@@ -137,6 +141,7 @@ impl NodeConfig {
             egress: Vec::new(),
             egress_selection: EgressSelection::RoundRobin,
             state: NodeState::Up,
+            eviction: Eviction::Lru,
         }
     }
 
@@ -148,9 +153,9 @@ impl NodeConfig {
 }
 
 /// The cache nodes of one tier, as configured in `cdn` under `profile`: names, capacities
-/// (64 MiB at L1 and 1 GiB at L2 by default), egress pools (seeded from `seed`, default
-/// addresses per [`NodeConfig::default_egress`]), states and [`NodeSettings`]. Both drivers
-/// build their nodes with this.
+/// (64 MiB at L1 and 1 GiB at L2 by default), eviction policies, egress pools (seeded from
+/// `seed`, default addresses per [`NodeConfig::default_egress`]), states and
+/// [`NodeSettings`]. Both drivers build their nodes with this.
 ///
 /// # Panics
 /// If a pool is invalid: call [`CdnConfig::validate`] first.
@@ -184,9 +189,9 @@ pub fn build_nodes(
             let pool = crate::EgressPool::new(&specs, n.egress_selection, node_seed)
                 .expect("validated: egress pools are non-empty and bounded");
             let default_cache = if is_l1 { 64 << 20 } else { 1 << 30 };
+            let store = Store::with_eviction(n.cache.unwrap_or(default_cache), n.eviction);
             let mut node =
-                crate::CacheNode::new(&n.name, tier, n.cache.unwrap_or(default_cache), pool)
-                    .with_settings(settings.clone());
+                crate::CacheNode::new(&n.name, tier, store, pool).with_settings(settings.clone());
             node.set_state(n.state);
             node
         })
@@ -670,6 +675,34 @@ impl Default for NetworkConfig {
             client_rtt: Duration::from_millis(10),
             l1_l2_rtt: Duration::from_millis(10),
             l2_origin_rtt: Duration::from_millis(20),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each node's `eviction` and `cache` reach the store `build_nodes` gives it.
+    #[test]
+    fn build_nodes_gives_each_node_its_eviction_policy() {
+        let nodes: Vec<NodeConfig> = Eviction::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, eviction)| NodeConfig {
+                cache: Some(1000 * (i as u64 + 1)),
+                eviction,
+                ..NodeConfig::named(format!("n{i}"))
+            })
+            .collect();
+        let cdn = CdnConfig {
+            l2: nodes.clone(),
+            ..CdnConfig::for_profile(Profile::Cloudflare)
+        };
+        let built = build_nodes(&cdn, Profile::Cloudflare, crate::Tier::L2, 0);
+        for (i, (node, cfg)) in built.iter().zip(&nodes).enumerate() {
+            assert_eq!(node.cache().eviction(), cfg.eviction);
+            assert_eq!(node.cache().capacity(), 1000 * (i as u64 + 1));
         }
     }
 }

@@ -20,7 +20,7 @@
 //! | [`units`] | `"19s"`, `"10KiB"`, `"100/s"` parsing |
 //! | [`addr`] | addresses, CIDR blocks, ranges |
 //! | [`message`] | [`Request`], [`Response`], [`CacheKey`], [`Tier`] |
-//! | [`cache`] | `Cache-Control`, freshness, the byte-bounded LRU [`cache::Store`], [`CacheStatus`] |
+//! | [`cache`] | `Cache-Control`, freshness, the byte-bounded [`cache::Store`] and its [`cache::Eviction`] policies, [`CacheStatus`] |
 //! | [`node`] | a cache node: store + stats + egress + idle connections |
 //! | [`topology`] | client → L1 and L1 → L2 (rendezvous hashing) |
 //! | [`egress`] | back-to-origin IP pools ([`EgressPool`]) |

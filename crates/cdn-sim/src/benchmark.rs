@@ -3,11 +3,9 @@
 //! 1M keys, L1 caches 1 % and L2 caches 10 % of the key space, traces off.
 
 use crate::scenario::{Arrival, Popularity, Scenario, Urls, Workload, WorkloadMethod};
+use crate::workload::WorkloadGen;
 use cdn_core::units::Rate;
 use cdn_core::{CdnConfig, NetworkConfig, NodeConfig, OriginConfig, Profile, Scheme};
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Zipf};
 use std::time::Duration;
 
 /// Keys in the standard workload.
@@ -65,12 +63,20 @@ pub fn standard_scenario(requests: u64) -> Scenario {
     }
 }
 
-/// The same zipf(1.0)-over-1M key sequence, as plain numbers (for the bare LRU baseline).
-pub fn key_sequence(requests: u64, seed: u64) -> Vec<u64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let zipf = Zipf::new(KEYS, 1.0).expect("valid zipf");
-    (0..requests)
-        .map(|_| zipf.sample(&mut rng) as u64)
+/// The key numbers `scenario`'s workload requests, in order, as plain numbers (for the bare
+/// LRU baseline): drawn by the simulator's own generator with the simulator's seed, so the
+/// baseline replays exactly the keys the simulated clients ask for.
+///
+/// # Panics
+/// If the scenario does not have exactly one workload (the engine interleaves several by
+/// arrival time; the standard scenario has one).
+pub fn key_sequence(scenario: &Scenario) -> Vec<u64> {
+    let [workload] = &scenario.workloads[..] else {
+        panic!("key_sequence replays a scenario with exactly one workload");
+    };
+    let mut generator = WorkloadGen::new(workload, 0, scenario.duration, scenario.seed);
+    std::iter::from_fn(|| generator.next_arrival())
+        .map(|a| a.key)
         .collect()
 }
 
@@ -88,4 +94,36 @@ pub fn bare_lru_replay(keys: &[u64], capacity: usize) -> u64 {
         }
     }
     hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{simulate, SimOptions};
+
+    /// The baseline's keys are the ones the simulated clients request: the paths of the
+    /// traced requests carry the same key numbers, in the same order.
+    #[test]
+    fn key_sequence_is_the_simulated_workload() {
+        let scenario = standard_scenario(300);
+        let keys = key_sequence(&scenario);
+        assert_eq!(keys.len(), 300);
+        let out = simulate(
+            &scenario,
+            SimOptions {
+                trace: 300,
+                ..SimOptions::default()
+            },
+        )
+        .expect("the standard workload runs");
+        let traced: Vec<u64> = out
+            .traces
+            .iter()
+            .map(|t| {
+                let name = t.path.trim_start_matches("/assets/");
+                name.trim_end_matches(".png").parse().expect("a key number")
+            })
+            .collect();
+        assert_eq!(traced, keys);
+    }
 }

@@ -25,6 +25,8 @@
 //! | [`quiz`] | `cdn-sim quiz` |
 //! | [`error_pages`] | the generated parts of `docs/errors/` (`cdn-sim docs`) |
 //! | [`progress`] | the progress line on a terminal |
+//! | [`benchmark`] | the standard benchmark workload and its bare-`lru` baseline |
+//! | [`libcachesim`] | synthetic `oracleGeneral` traces, replayed through libCacheSim (cross-check, speed) |
 //! | [`net_mode`] | `--mode net` and `serve`: the scenario on real sockets (`cdn-net`) |
 //!
 //! ## Example
@@ -46,6 +48,7 @@ pub mod error_pages;
 pub mod explain;
 pub mod html;
 pub mod latency;
+pub mod libcachesim;
 pub mod net_mode;
 pub mod progress;
 pub mod quiz;

@@ -133,9 +133,12 @@ fn nginx_limit_req_counts_match_real_nginx() {
     assert_eq!((r.count(200), r.generated(503, "origin")), (35, 265));
     let r = report("limit-req-many-ips");
     assert_eq!((r.count(200), r.count(503)), (300, 0));
-    // Keepalive concentrates the same load on few egress IPs.
+    // Keepalive concentrates the load on one egress IP: one connection carries the 20 r/s
+    // (a fetch is done before the next request comes), so that IP's 10r/s burst 5 admits
+    // 1 + 5 at once and then one per 100 ms: 6 + 10 × 3 = 36 of the 60 (checked against the
+    // reference algorithm in tests/nginx_counts.rs; measured 35/265 for 100 r/s on nginx).
     let r = report("limit-req-keepalive");
-    assert!(r.count(503) > 100, "{:?}", r.status);
+    assert_eq!((r.count(200), r.generated(503, "origin")), (36, 24));
 }
 
 #[test]

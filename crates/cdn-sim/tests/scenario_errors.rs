@@ -98,7 +98,7 @@ fn unknown_key_in_an_l2_node() {
         ],
         6,
         "cdn.l2[1].foo",
-        &["unknown key `foo`; allowed: name, cache, egress, egress_selection, state"],
+        &["unknown key `foo`; allowed: name, cache, egress, egress_selection, state, eviction"],
     );
 }
 
@@ -465,6 +465,27 @@ fn bad_egress_selection() {
         4,
         "cdn.l2[0].egress_selection",
         &["unknown value \"least_conn\"; allowed: round_robin, random, hash"],
+    );
+}
+
+#[test]
+fn bad_eviction_names_the_policies() {
+    fails(
+        &[
+            "name = \"x\"",
+            "[[cdn.l1]]",
+            "name = \"e\"",
+            "eviction = \"arc\"",
+        ],
+        4,
+        "cdn.l1[0].eviction",
+        &["unknown value \"arc\"; allowed: lru, fifo, sieve, s3fifo"],
+    );
+    fails(
+        &["name = \"x\"", "[[cdn.l2]]", "name = \"s\"", "eviction = 2"],
+        4,
+        "cdn.l2[0].eviction",
+        &["expected a string, found 2; allowed: lru, fifo, sieve, s3fifo"],
     );
 }
 

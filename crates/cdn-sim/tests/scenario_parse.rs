@@ -1,5 +1,6 @@
 //! Scenario files that are valid: the contract's full example, defaults, events.
 
+use cdn_core::cache::Eviction;
 use cdn_core::origin::{FirewallAction, LimitConnSpec, LimitReqSpec, NginxRate};
 use cdn_core::{
     AddrSpec, CdnConfig, CertState, EgressSelection, HttpsListener, NetworkConfig, NodeState,
@@ -190,6 +191,8 @@ fn a_minimal_file_gets_every_documented_default() {
     assert_eq!(s.cdn, CdnConfig::default());
     assert_eq!(s.cdn.l1[0].name, "edge-1");
     assert_eq!(s.cdn.l2[0].name, "shield-1");
+    assert_eq!(s.cdn.l1[0].eviction, Eviction::Lru);
+    assert_eq!(s.cdn.l2[0].eviction, Eviction::Lru);
     assert_eq!(s.cdn.connect_timeout, None, "left to the profile");
     assert_eq!(s.cdn.timeouts(s.profile).connect, secs(19));
     assert_eq!(s.network, NetworkConfig::default());
@@ -233,9 +236,13 @@ name = "extras"
 parent_read_timeout = "30s"
 connect_attempts = 3
 cert_error_status = 502
+[[cdn.l1]]
+name = "edge-a"
+eviction = "sieve"
 [[cdn.l2]]
 name = "shield-a"
 state = "hung"
+eviction = "s3fifo"
 [network]
 client_rtt = "5ms"
 l1_l2_rtt = "15ms"
@@ -257,6 +264,8 @@ scheme = "http"
     assert_eq!(s.cdn.connect_attempts, Some(3));
     assert_eq!(s.cdn.cert_error_status, Some(502));
     assert_eq!(s.cdn.l2[0].state, NodeState::Hung);
+    assert_eq!(s.cdn.l1[0].eviction, Eviction::Sieve);
+    assert_eq!(s.cdn.l2[0].eviction, Eviction::S3Fifo);
     assert_eq!(s.network.l2_origin_rtt, Duration::from_millis(80));
     let lr = s.origin.limit_req.unwrap();
     assert_eq!((lr.delay, lr.status), (Some(3), 429));

@@ -1,9 +1,9 @@
-//! A byte-bounded LRU store of responses, one per cache node.
+//! A byte-bounded store of responses, one per cache node, evicting by the node's policy.
 
+use super::eviction::{EvictingMap, Eviction};
 use super::CacheControl;
 use crate::message::{CacheKey, Etag, Response, Tier, Vary};
 use crate::time::Instant;
-use lru::LruCache;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use std::time::Duration;
@@ -79,11 +79,11 @@ struct Style {
     has_expires: bool,
 }
 
-/// An [`Entry`] packed into 40 bytes, so an LRU node fits one cache line: the simulator's
-/// speed is bound by cache misses on large stores.
+/// An [`Entry`] packed into 32 bytes (the body length is the slot's size), so a slot with
+/// its key and queue links fits one cache line: the simulator's speed is bound by cache
+/// misses on large stores.
 #[derive(Clone, Copy)]
 struct Packed {
-    body_len: u64,
     age_ns: u64,
     stored_at: Instant,
     lifetime_ns: u64,
@@ -95,7 +95,9 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A byte-bounded LRU cache of responses.
+/// A byte-bounded cache of responses: at most [`capacity`](Self::capacity) bytes of bodies,
+/// evicting by an [`Eviction`] policy (LRU unless [`with_eviction`](Self::with_eviction) says
+/// otherwise). An object larger than the whole cache is never stored.
 ///
 /// ```
 /// use cdn_core::{cache::Store, CacheKey, Instant, Response, Tier};
@@ -109,31 +111,58 @@ fn nanos(d: Duration) -> u64 {
 /// assert!(store.get(CacheKey(1)).is_none());
 /// ```
 pub struct Store {
-    capacity: u64,
-    used: u64,
-    entries: LruCache<CacheKey, Packed, KeyBuildHasher>,
+    entries: EvictingMap<Packed>,
     styles: Vec<Style>,
 }
 
+/// A byte capacity alone is an empty LRU store of that size, so `CacheNode::new` takes either.
+impl From<u64> for Store {
+    fn from(capacity: u64) -> Store {
+        Store::new(capacity)
+    }
+}
+
 impl Store {
-    /// An empty store holding at most `capacity` bytes of bodies (0 disables caching).
+    /// An empty LRU store holding at most `capacity` bytes of bodies (0 disables caching).
     pub fn new(capacity: u64) -> Store {
+        Store::with_eviction(capacity, Eviction::Lru)
+    }
+
+    /// An empty store of `capacity` bytes evicting by `eviction`.
+    ///
+    /// ```
+    /// use cdn_core::{cache::{Eviction, Store}, CacheKey, Instant, Response, Tier};
+    /// use std::time::Duration;
+    /// let mut store = Store::with_eviction(100, Eviction::Fifo);
+    /// let mut r = Response::generated(Tier::Origin, 200, "ok");
+    /// r.body_len = 40;
+    /// let ttl = Duration::from_secs(60);
+    /// store.insert(Instant::ZERO, CacheKey(1), r, ttl);
+    /// store.insert(Instant::ZERO, CacheKey(2), r, ttl);
+    /// store.get(CacheKey(1)); // a hit does not reorder a FIFO
+    /// store.insert(Instant::ZERO, CacheKey(3), r, ttl);
+    /// assert_eq!(store.keys(), [CacheKey(2), CacheKey(3)]); // the oldest, key 1, left
+    /// ```
+    pub fn with_eviction(capacity: u64, eviction: Eviction) -> Store {
         Store {
-            capacity,
-            used: 0,
-            entries: LruCache::unbounded_with_hasher(KeyBuildHasher::default()),
+            entries: EvictingMap::new(capacity, eviction),
             styles: Vec::new(),
         }
     }
 
+    /// The eviction policy.
+    pub fn eviction(&self) -> Eviction {
+        self.entries.eviction()
+    }
+
     /// The byte capacity.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.entries.capacity()
     }
 
     /// Bytes of bodies stored now; never more than [`capacity`](Self::capacity).
     pub fn used_bytes(&self) -> u64 {
-        self.used
+        self.entries.used()
     }
 
     /// Number of stored objects.
@@ -143,21 +172,45 @@ impl Store {
 
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    /// Looks up `key`, marking it most recently used.
+    /// Whether a body of `size` bytes may be stored at all: not when caching is disabled
+    /// (capacity 0) or the body is larger than the capacity, nor, under S3-FIFO, when it is
+    /// 10 % of the capacity or more.
+    ///
+    /// ```
+    /// use cdn_core::cache::{Eviction, Store};
+    /// assert!(Store::new(1000).admits(1000));
+    /// assert!(!Store::with_eviction(1000, Eviction::S3Fifo).admits(100));
+    /// assert!(Store::with_eviction(1000, Eviction::S3Fifo).admits(99));
+    /// ```
+    pub fn admits(&self, size: u64) -> bool {
+        self.entries.admits(size)
+    }
+
+    /// Looks up `key` as a request does: the policy counts the access (LRU makes the entry
+    /// most recently used; SIEVE marks it visited; S3-FIFO counts its frequency).
     pub fn get(&mut self, key: CacheKey) -> Option<Entry> {
-        let p = *self.entries.get(&key)?;
-        Some(self.unpack(p))
+        let (size, p) = self.entries.get(key.0)?;
+        Some(self.unpack(size, p))
     }
 
-    /// Looks up `key` without touching recency.
+    /// Looks up `key` without counting an access.
     pub fn peek(&self, key: CacheKey) -> Option<Entry> {
-        self.entries.peek(&key).map(|p| self.unpack(*p))
+        let (size, p) = self.entries.peek(key.0)?;
+        Some(self.unpack(size, p))
     }
 
-    fn unpack(&self, p: Packed) -> Entry {
+    /// The stored keys in the order the policy considers them for eviction, first
+    /// candidate first: LRU from least to most recently used; FIFO and SIEVE from oldest to
+    /// newest insertion (SIEVE's hand may be part-way along); S3-FIFO the small queue, then
+    /// the main queue, each oldest first.
+    pub fn keys(&self) -> Vec<CacheKey> {
+        self.entries.keys().into_iter().map(CacheKey).collect()
+    }
+
+    fn unpack(&self, body_len: u64, p: Packed) -> Entry {
         let style = self.styles[p.style as usize];
         // Date is not kept: it is only needed to compute the age, done at insert.
         let date = Instant(p.stored_at.0.saturating_sub(p.age_ns));
@@ -165,7 +218,7 @@ impl Store {
         Entry {
             response: Response {
                 status: p.status,
-                body_len: p.body_len,
+                body_len,
                 cache_control: style.cache_control,
                 generated_by: style.generated_by,
                 reason: style.reason,
@@ -202,8 +255,11 @@ impl Store {
         (self.styles.len() - 1) as u32
     }
 
-    /// Stores `response` under `key`, evicting least-recently-used entries to make room.
-    /// Returns false (and stores nothing) if the body alone exceeds the capacity.
+    /// Stores `response` under `key`, evicting by the policy to make room. Returns false,
+    /// changing nothing, if the store does not [admit](Self::admits) its body.
+    ///
+    /// A new copy of a stored key that is no larger replaces it in place (LRU also makes it
+    /// most recently used); a larger one is admitted as a new object.
     pub fn insert(
         &mut self,
         now: Instant,
@@ -211,38 +267,22 @@ impl Store {
         response: Response,
         lifetime: Duration,
     ) -> bool {
-        let size = response.body_len;
-        if size > self.capacity || self.capacity == 0 {
+        if !self.admits(response.body_len) {
             return false;
         }
         let entry = Packed {
-            body_len: size,
             age_ns: nanos(response.age),
             stored_at: now,
             lifetime_ns: nanos(lifetime),
             style: self.style_index(&response),
             status: response.status,
         };
-        if let Some(old) = self.entries.put(key, entry) {
-            self.used -= old.body_len;
-        }
-        self.used += size;
-        // The new entry is most recently used and fits on its own, so it is never the one
-        // evicted here.
-        while self.used > self.capacity {
-            let (_, evicted) = self
-                .entries
-                .pop_lru()
-                .expect("used bytes > capacity implies an entry to evict");
-            self.used -= evicted.body_len;
-        }
-        true
+        self.entries.insert(key.0, response.body_len, entry)
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: CacheKey) -> Option<Entry> {
-        let p = self.entries.pop(&key)?;
-        self.used -= p.body_len;
-        Some(self.unpack(p))
+        let (size, p) = self.entries.remove(key.0)?;
+        Some(self.unpack(size, p))
     }
 }

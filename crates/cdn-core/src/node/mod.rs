@@ -204,18 +204,19 @@ fn validators(e: &Entry) -> Option<Validators> {
 }
 
 impl CacheNode {
-    /// A node with an empty cache of `capacity` bytes and [`NodeSettings::default`]
-    /// (Cloudflare's); see [`CacheNode::with_settings`].
+    /// A node with an empty cache and [`NodeSettings::default`] (Cloudflare's); see
+    /// [`CacheNode::with_settings`]. `cache` is a byte capacity (an LRU store) or a [`Store`]
+    /// built with another eviction policy ([`Store::with_eviction`]).
     pub fn new(
         name: impl Into<String>,
         tier: Tier,
-        capacity: u64,
+        cache: impl Into<Store>,
         egress: EgressPool,
     ) -> CacheNode {
         CacheNode {
             name: name.into(),
             tier,
-            store: Store::new(capacity),
+            store: cache.into(),
             state: NodeState::Up,
             settings: NodeSettings::default(),
             egress,

@@ -175,8 +175,10 @@ impl Engine<'_> {
             // A hung node: nothing will ever happen here, so the L1 waiting on it must not
             // sleep past its deadline.
             self.slots.get_mut(s).done = true;
-            if let Some(parent) = self.slots.get(s).parent() {
-                self.arm(parent);
+            if let Some((parent, gen)) = self.slots.get(s).parent() {
+                if self.slots.holds(parent, gen) {
+                    self.arm(parent);
+                }
             }
         }
         let node = self.slots.get(s).node;

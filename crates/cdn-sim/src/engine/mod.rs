@@ -334,8 +334,10 @@ impl<'s> Engine<'s> {
         if let Some(s) = ev.slot() {
             self.slots.get_mut(s).refs += 1;
             self.arm_if_crossed(s, at);
-            if let Some(parent) = self.slots.get(s).parent() {
-                self.arm_if_crossed(parent, at);
+            if let Some((parent, gen)) = self.slots.get(s).parent() {
+                if self.slots.holds(parent, gen) {
+                    self.arm_if_crossed(parent, at);
+                }
             }
         }
         self.queue.push_in_lane(ev.kind(), at, ev);

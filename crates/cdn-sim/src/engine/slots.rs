@@ -131,10 +131,11 @@ impl Slot {
         }
     }
 
-    /// The exchange downstream that waits on this one, if it is another slot.
-    pub(super) fn parent(&self) -> Option<SlotId> {
+    /// The exchange downstream that waits on this one, if it is another slot (with the
+    /// generation it had: it may have finished and been reused since).
+    pub(super) fn parent(&self) -> Option<(SlotId, u32)> {
         match self.downstream {
-            Downstream::Slot { slot, .. } => Some(slot),
+            Downstream::Slot { slot, gen, .. } => Some((slot, gen)),
             _ => None,
         }
     }
@@ -200,6 +201,12 @@ impl Slots {
     pub(super) fn get_mut(&mut self, s: SlotId) -> &mut Slot {
         debug_assert!(self.live[s as usize], "slot {s} is live");
         &mut self.slots[s as usize]
+    }
+
+    /// Whether slot `s` still holds generation `gen`.
+    pub(super) fn holds(&self, s: SlotId, gen: u32) -> bool {
+        let i = s as usize;
+        self.live.get(i) == Some(&true) && self.slots[i].gen == gen
     }
 
     /// The slot `s` if it still holds generation `gen`.
