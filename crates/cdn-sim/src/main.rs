@@ -406,6 +406,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                     time_scale,
                     seed,
                     trace,
+                    machine: None,
                 };
                 let progress = Progress::new(!json);
                 let ticker = progress.real_time(time_scale);

@@ -37,6 +37,9 @@ pub struct NetOptions {
     pub seed: Option<u64>,
     /// Record the hop-by-hop stories of the first N requests.
     pub trace: usize,
+    /// This machine as measured (by [`measure_machine`]) for choosing the scale; `None`
+    /// measures it before the run (about 0.2 s). Ignored when `time_scale` is given.
+    pub machine: Option<pace::Machine>,
 }
 
 /// Why a net-mode run could not happen.
@@ -154,10 +157,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, NetModeError> {
 
 /// The pace of a run: the given scale (checked), or one chosen for the scenario on this
 /// machine now.
+/// Measures this machine now: how late its timers fire and what a request costs, through a
+/// short real run (about 0.2 s).
+pub fn measure_machine() -> Result<pace::Machine, NetModeError> {
+    measure_on(&runtime()?)
+}
+
+fn measure_on(rt: &tokio::runtime::Runtime) -> Result<pace::Machine, NetModeError> {
+    let c = rt.block_on(cdn_net::calibrate())?;
+    Ok(pace::Machine {
+        lateness: c.lateness,
+        cpu_per_request: c.cpu_per_request,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    })
+}
+
 fn pace(
     scenario: &Scenario,
     seed: u64,
-    given: Option<f64>,
+    (given, known): (Option<f64>, Option<pace::Machine>),
     arrivals: &[NetArrival],
     rt: &tokio::runtime::Runtime,
 ) -> Result<Pace, NetModeError> {
@@ -172,11 +190,9 @@ fn pace(
             machine: None,
         });
     }
-    let c = rt.block_on(cdn_net::calibrate())?;
-    let machine = pace::Machine {
-        lateness: c.lateness,
-        cpu_per_request: c.cpu_per_request,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    let machine = match known {
+        Some(m) => m,
+        None => measure_on(rt)?,
     };
     let times: Vec<Instant> = arrivals.iter().map(|a| a.at).collect();
     let load = pace::Load::of(&times, tolerated);
@@ -206,7 +222,8 @@ pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetMod
         })
         .collect();
     let runtime = runtime()?;
-    let pace = pace(scenario, seed, options.time_scale, &arrivals, &runtime)?;
+    let scale = (options.time_scale, options.machine);
+    let pace = pace(scenario, seed, scale, &arrivals, &runtime)?;
     let t = scenario.cdn.timeouts(scenario.profile);
     // Long enough for the slowest legitimate answer: every timeout of both tiers, plus the
     // longest queueing the collapse timeouts can add.
