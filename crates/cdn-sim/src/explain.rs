@@ -16,7 +16,8 @@ pub struct Explanation {
     pub fixes: &'static [&'static str],
     /// What other vendors answer in the same situation.
     pub elsewhere: &'static str,
-    /// Built-in scenarios that show it.
+    /// Built-in scenarios that show it, each optionally followed by `--set KEY=VALUE`
+    /// arguments of `cdn-sim run` (e.g. `"origin-garbage --set profile=nginx"`).
     pub scenarios: &'static [&'static str],
 }
 
@@ -35,7 +36,51 @@ const ALL: &[Explanation] = &[
             "measured against nginx 1.22 by crates/cdn-net/tests/nginx_upstream.rs",
         ],
         elsewhere: "Cloudflare 520; Alibaba and CloudFront 502; Fastly and Varnish 503",
-        scenarios: &["origin-garbage"],
+        scenarios: &["origin-garbage --set profile=nginx"],
+    },
+    Explanation {
+        code: 403,
+        title: "Forbidden",
+        generated_by: "the origin (an access rule or a WAF refusing the address it sees), passed through by every CDN tier",
+        causes: &[
+            "an allow/deny list at the origin (nginx `deny`, Apache `Require ip`, a WAF) that does not include the CDN's back-to-origin ranges: the origin sees the L2's egress address, never the visitor's",
+            "hotlink or geo rules at the origin applied to the CDN's requests",
+        ],
+        fixes: &[
+            "allow the CDN's current back-to-origin ranges (or authenticate the CDN with a header or mTLS instead of by address)",
+            "make per-visitor decisions on the visitor's address from CF-Connecting-IP / X-Forwarded-For (nginx realip module)",
+        ],
+        elsewhere: "the same everywhere: the origin's 403 is passed through; CDNs also generate their own 403 for their own WAF, which this model does not simulate",
+        scenarios: &["origin-403-deny"],
+    },
+    Explanation {
+        code: 429,
+        title: "Too Many Requests",
+        generated_by: "the origin's rate limit (nginx limit_req/limit_conn with limit_req_status 429), passed through by every CDN tier",
+        causes: &[
+            "a per-address rate limit at the origin keyed on the connecting address, which is the CDN's egress IP: many visitors share one bucket",
+        ],
+        fixes: &[
+            "key the limit on the visitor (realip module with CF-Connecting-IP / X-Forwarded-For), not on $binary_remote_addr",
+            "exempt the CDN's back-to-origin ranges, or size rate and burst for a whole egress IP's share of traffic",
+        ],
+        elsewhere: "the same everywhere: passed through; nginx's default for limit_req is 503, so many origins send 503 instead",
+        scenarios: &["limit-req-429"],
+    },
+    Explanation {
+        code: 500,
+        title: "Internal Server Error",
+        generated_by: "the origin's application, passed through unchanged by every CDN tier (no profile generates 500 for a connection failure)",
+        causes: &[
+            "the application crashed or threw while handling the request (a bug, a failed database query)",
+            "a misconfiguration the origin's web server reports as 500 (a bad rewrite, a missing interpreter)",
+        ],
+        fixes: &[
+            "read the origin's application and error logs for the request: the CDN only relays what it got",
+            "stale-if-error lets caches answer with a stored copy while the origin fails (Cloudflare's Always Online does not cover 500)",
+        ],
+        elsewhere: "the same everywhere: an origin's 500 is passed through and, by default, not cached (CloudFront and Akamai cache errors for 10 s)",
+        scenarios: &["negative-caching"],
     },
     Explanation {
         code: 502,
@@ -54,7 +99,7 @@ const ALL: &[Explanation] = &[
             "read the proxy's error log line: it names the failing step",
         ],
         elsewhere: "Cloudflare splits this into 520, 521, 523, 525, 526 and 530; Fastly and Varnish say 503",
-        scenarios: &["origin-down", "firewall-reject", "nginx-origin-down"],
+        scenarios: &["nginx-origin-down", "ssl-strict-nginx-verify", "collapse-uncacheable-502"],
     },
     Explanation {
         code: 503,
@@ -71,7 +116,7 @@ const ALL: &[Explanation] = &[
             "add capacity; let the CDN cache more (longer TTLs, stale-if-error)",
         ],
         elsewhere: "the same everywhere: the origin's 503 is passed through",
-        scenarios: &["limit-req-one-ip", "limit-req-many-ips", "limit-conn", "origin-overloaded"],
+        scenarios: &["limit-req-one-ip", "alibaba-security-503", "limit-conn", "origin-overloaded"],
     },
     Explanation {
         code: 504,
@@ -118,7 +163,7 @@ const ALL: &[Explanation] = &[
             "match the SSL mode to what the origin listens on",
         ],
         elsewhere: "nginx-like profiles: 502 at once",
-        scenarios: &["origin-down", "firewall-reject", "ssl-flexible-https-only"],
+        scenarios: &["origin-down", "firewall-reject", "ssl-flexible-https-only", "whitelist-stale-snapshot"],
     },
     Explanation {
         code: 522,
@@ -136,7 +181,7 @@ const ALL: &[Explanation] = &[
             "for a black hole: check MTU / PMTU discovery and middleboxes between Cloudflare and the origin",
         ],
         elsewhere: "nginx: 504 after proxy_connect_timeout (60 s); Alibaba 504 after 10 s",
-        scenarios: &["firewall-drop", "whitelist-rotating-pool", "whitelist-stale-snapshot", "accept-queue-full", "blackhole-vs-hung"],
+        scenarios: &["firewall-drop", "whitelist-rotating-pool", "accept-queue-full", "blackhole-vs-hung"],
     },
     Explanation {
         code: 523,
@@ -175,7 +220,7 @@ const ALL: &[Explanation] = &[
             "ssl_mode full would accept it — and would also accept an attacker's certificate",
         ],
         elsewhere: "nginx: 502 only with proxy_ssl_verify on (off by default → 200)",
-        scenarios: &["ssl-strict-expired", "ssl-strict-self-signed", "ssl-strict-wrong-host", "ssl-strict-origin-ca"],
+        scenarios: &["ssl-strict-expired", "ssl-strict-self-signed", "ssl-strict-wrong-host"],
     },
     Explanation {
         code: 530,
@@ -187,6 +232,111 @@ const ALL: &[Explanation] = &[
         scenarios: &["origin-dns-failure"],
     },
 ];
+
+/// How each code travels from the tier that generated it to the visitor, and when a cache
+/// hides it.
+const PROPAGATION: &[(u16, &str)] = &[
+    (9, "The nginx L2 that got the non-HTTP reply relays the bytes as an HTTP/0.9 response (no \
+         status line, no headers); the L1 relays that. Browsers and curl refuse it on a non-default \
+         port, so the visitor sees a broken page rather than an error code. Not cached."),
+    (403, "The origin answers 403 over a working connection. The L2 relays it, the L1 relays it: \
+           the visitor gets 403 generated by the origin. Without freshness information it is not \
+           cached; with Cache-Control it is cached like any response, so a brief block can outlive the fix."),
+    (429, "The origin's rate limit answers 429 to the fetching L2; the L2 and the L1 relay it \
+           unchanged. Caches hide it only for URLs they already hold: a hit never reaches the origin \
+           and so never meets its limit. 429 is not cached by default."),
+    (500, "The origin answers 500; both tiers pass it through unchanged and do not store it (no \
+           profile caches a 5xx by default), so every request for that URL goes back to the failing \
+           origin. A cache hides it only with stale-if-error and a stored copy."),
+    (502, "The L2 whose connection to the origin failed generates 502; the L1 relays it (with \
+           on_parent_error = next_parent an L1 first tries another L2). When the L1's own hop to its L2 \
+           fails, the L1 generates it. Not cached unless proxy_cache_valid / status_ttl names 502; \
+           stale-if-error serves a stored copy instead."),
+    (503, "Usually generated by the origin (limit_req, limit_conn, a full queue) and passed through \
+           both tiers. Fastly and Varnish profiles generate 503 themselves for every failed fetch. Only \
+           requests that reach the origin can get it: cache hits hide it."),
+    (504, "Generated by the tier whose wait runs out first and relayed by the tiers in front. The \
+           L2 waits for the origin while the L1 waits for the L2: nginx uses the same 60 s at both and the \
+           L1 started first, so by default an nginx L1 times out first and generates 504 itself, with \
+           nothing in the L2's logs yet. stale-if-error covers 504."),
+    (520, "The L2 that got the reset, the empty close or the garbage generates 520; the L1 relays it. \
+           Not cached; Always Online and stale-if-error serve a stored copy instead."),
+    (521, "The L2 whose connection was refused generates 521 at once (no wait); the L1 relays it. Not \
+           cached. Cached URLs keep working (HIT), and stale copies are served with stale-if-error or \
+           Always Online, so a dead origin first shows on uncached URLs."),
+    (522, "The L2 whose SYN got no answer waits its connect timeout (19 s), then generates 522; the L1 \
+           relays it after the same wait. With a pool where only some egress addresses are blocked, only \
+           fetches that left from those addresses fail. Cache hits never connect, so they hide it."),
+    (523, "The L2 that got ICMP host/network unreachable generates 523 at once; the L1 relays it. \
+           Cache hits hide it."),
+    (524, "The L2 waited its read timeout after sending the request (120 s), then generates 524; \
+           the L1 relays it. The origin may still finish the work: the visitor just never sees it."),
+    (525, "The L2 whose TLS handshake with the origin failed generates 525 at once; the L1 relays it. \
+           Cache hits hide it."),
+    (526, "The L2 that rejected the origin's certificate (strict modes only) generates 526; the L1 \
+           relays it. In ssl_mode full the same certificate passes and visitors get 200."),
+    (530, "The L2 that could not resolve the origin's hostname generates 530 (error 1016); the L1 \
+           relays it. Cache hits hide it."),
+];
+
+/// How `code` travels from the tier that generates it to the visitor, if explained.
+pub fn propagation(code: u16) -> Option<&'static str> {
+    PROPAGATION
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, p)| *p)
+}
+
+/// The commands `explain` suggests for `e`: each runs a built-in scenario and traces the first
+/// request that ended with `e.code`.
+///
+/// ```
+/// let e = cdn_sim::explain::lookup(522).unwrap();
+/// assert_eq!(cdn_sim::explain::commands(e)[0], "cdn-sim run firewall-drop --trace-status 522");
+/// ```
+pub fn commands(e: &Explanation) -> Vec<String> {
+    e.scenarios
+        .iter()
+        .map(|sc| format!("cdn-sim run {sc} --trace-status {}", e.code))
+        .collect()
+}
+
+/// The page about `code` under `docs/errors/`, for the codes that have one.
+pub fn page(code: u16) -> Option<String> {
+    crate::error_pages::CODES
+        .contains(&code)
+        .then(|| format!("docs/errors/{code}.md"))
+}
+
+/// The standard reason phrase of a status code (RFC 9110 and RFC 6585), or `""`.
+pub fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
 
 /// The explanation for `code`, if there is one.
 pub fn lookup(code: u16) -> Option<&'static Explanation> {
@@ -212,9 +362,17 @@ pub fn render(e: &Explanation) -> String {
         s.push_str(&format!("  - {f}\n"));
     }
     s.push_str(&format!("\nelsewhere: {}\n", e.elsewhere));
-    s.push_str("\nsee it happen:\n");
-    for sc in e.scenarios {
-        s.push_str(&format!("  cdn-sim run {sc} --trace 1\n"));
+    if let Some(p) = propagation(e.code) {
+        s.push_str("\nhow it travels to the visitor:\n");
+        s.push_str(&crate::report::wrap(p, 92, "  "));
+        s.push('\n');
+    }
+    s.push_str("\nsee it happen (traces the first request that got it):\n");
+    for c in commands(e) {
+        s.push_str(&format!("  {c}\n"));
+    }
+    if let Some(p) = page(e.code) {
+        s.push_str(&format!("\nmore, with a sequence diagram: {p}\n"));
     }
     s
 }

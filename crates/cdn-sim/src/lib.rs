@@ -17,6 +17,14 @@
 //! | [`report`] | the run report (JSON contract, terminal table) and trace rendering |
 //! | [`latency`] | exact latency percentiles |
 //! | [`explain`] | `cdn-sim explain CODE` |
+//! | [`run`] | one CLI run: tracing by status (two passes), gathering answers for `--html` |
+//! | [`answers`] | every client answer of a run, binned over time, with latencies |
+//! | [`svg`] | pictures: sequence diagrams from traces, charts, the topology |
+//! | [`html`] | `--html`: the run as one self-contained page |
+//! | [`sweep`] | `cdn-sim sweep`: cartesian products of `--set`, shards, merge, table/CSV/JSON/plot |
+//! | [`quiz`] | `cdn-sim quiz` |
+//! | [`error_pages`] | the generated parts of `docs/errors/` (`cdn-sim docs`) |
+//! | [`progress`] | the progress line on a terminal |
 //! | [`benchmark`] | the standard benchmark workload and its bare-`lru` baseline |
 //! | [`libcachesim`] | synthetic `oracleGeneral` traces, replayed through libCacheSim (cross-check, speed) |
 //! | [`net_mode`] | `--mode net` and `serve`: the scenario on real sockets (`cdn-net`) |
@@ -32,15 +40,23 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod benchmark;
 pub mod builtin;
 pub mod engine;
+pub mod error_pages;
 pub mod explain;
+pub mod html;
 pub mod latency;
 pub mod libcachesim;
 pub mod net_mode;
+pub mod progress;
+pub mod quiz;
 pub mod replay;
 pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod svg;
+pub mod sweep;
 pub mod workload;
 pub mod zipf;

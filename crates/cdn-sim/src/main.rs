@@ -1,12 +1,14 @@
 //! The `cdn-sim` command line: run scenarios, list the built-ins, explain status codes.
 
-use cdn_sim::engine::{simulate, SimOptions};
+use cdn_sim::progress::Progress;
 use cdn_sim::report::traces_to_text;
+use cdn_sim::run::{run, RunPlan};
 use cdn_sim::scenario::{Scenario, ScenarioError};
-use cdn_sim::{builtin, explain};
-use clap::{Parser, Subcommand, ValueEnum};
+use cdn_sim::sweep::{self, output, set::Setting, Shard, Sweep};
+use cdn_sim::{builtin, error_pages, explain, html, quiz};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 // mimalloc, not the system allocator: the `lru` stores allocate a node per insert and free one
@@ -18,9 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Simulate a two-tier CDN (client → L1 edge → L2 parent → origin) and watch origin failures
 /// become the status codes users see: 502, 503, 504, 520–526, 530.
 ///
-/// Start with `cdn-sim list`, then e.g. `cdn-sim run firewall-drop --trace 1` and
-/// `cdn-sim explain 522`. Scenario files are TOML: copy one from `scenarios/` and edit it
-/// (reference: docs/scenarios.md).
+/// Start with `cdn-sim list`, then e.g. `cdn-sim run firewall-drop --trace 1`,
+/// `cdn-sim explain 522`, `cdn-sim run firewall-drop --html report.html` or `cdn-sim quiz`.
+/// Scenario files are TOML: copy one from `scenarios/` and edit it (reference:
+/// docs/scenarios.md).
 #[derive(Parser)]
 #[command(name = "cdn-sim", version, about, long_about)]
 struct Cli {
@@ -37,7 +40,7 @@ enum Command {
     /// fired later than the scenario tolerates (the report is printed; the message says how to
     /// run it faithfully).
     #[command(
-        after_help = "Examples:\n  cdn-sim run origin-down --trace 1\n  cdn-sim run scenarios/limit-req-100rps.toml --json\n  cdn-sim run my-site.toml --seed 42"
+        after_help = "Examples:\n  cdn-sim run origin-down --trace 1\n  cdn-sim run limit-req-one-ip --trace-status 503   # the first request that got 503\n  cdn-sim run origin-down --set profile=nginx        # the same fault, another vendor\n  cdn-sim run origin-down-mid-run --html report.html  # a page with charts and diagrams\n  cdn-sim run scenarios/limit-req-100rps.toml --json\n  cdn-sim run my-site.toml --seed 42"
     )]
     Run {
         /// A path to a scenario file (TOML) or the name of a built-in scenario (`cdn-sim list`).
@@ -51,9 +54,23 @@ enum Command {
         /// Override the scenario's seed (same scenario + seed ⇒ byte-identical report).
         #[arg(long)]
         seed: Option<u64>,
-        /// Print the hop-by-hop story of the first N requests.
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        trace: usize,
+        /// Print the hop-by-hop story of the first N requests; with --trace-status, of the
+        /// first N requests that ended with that code.
+        #[arg(long, value_name = "N")]
+        trace: Option<usize>,
+        /// Trace the first requests (one, or --trace N) that ended with this status code,
+        /// e.g. 503 (sim mode; the scenario runs twice: once to find them, once to trace).
+        #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(1..=999))]
+        trace_status: Option<u16>,
+        /// Change one key of the scenario for this run, e.g. `--set profile=nginx` or
+        /// `--set origin.workers=8` (repeatable; the keys `cdn-sim sweep` takes).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Also write the run as one self-contained HTML page (charts of status codes over
+        /// time, by tier, latency, cache statuses, the topology and sequence diagrams of the
+        /// first request of each status); sim mode.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Net mode: real seconds per virtual second (0.01 makes a 19 s connect timeout take
         /// 190 ms). By default it is chosen for the scenario: as fast as this machine's
         /// measured timer lateness allows while the counts stay the simulator's.
@@ -74,11 +91,108 @@ enum Command {
     },
     /// List the built-in scenarios with one-line descriptions.
     List,
-    /// Explain a status code: what it means, which tier generates it, causes and fixes.
-    #[command(after_help = "Codes with explanations: 502 503 504 520 521 522 523 524 525 526 530")]
+    /// Explain a status code: what it means, which tier generates it, how it travels to the
+    /// visitor, causes, fixes, and commands that show it.
+    #[command(
+        after_help = "Codes with explanations: 403 429 500 502 503 504 520 521 522 523 524 525 526 530"
+    )]
     Explain {
         /// The HTTP status code, e.g. 522.
         code: u16,
+    },
+    /// Run a scenario once per combination of values and compare the runs: which limit,
+    /// pool size or timeout makes the errors stop?
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = "Keys: any key an [[event]] can change (cdn.*, network.*, origin.*), nodes by name\n\
+            (l2.NAME.KEY, l1.NAME.KEY; l2.*.KEY for every L2), workload.KEY (every workload) or\n\
+            workload[i].KEY, and seed, duration, profile. Values are TOML; anything else is a\n\
+            string (10r/s, 127.0.1.1-127.0.1.8 need no quotes). For a list key (egress) one\n\
+            value is a list of one: l2.NAME.egress=127.0.1.1-127.0.1.8 is an 8-address pool.\n\
+            The first --set is the plot's x axis.\n\n\
+            Examples:\n  \
+            cdn-sim sweep alibaba-security-503 --set origin.limit_req.rate=10r/s,20r/s,40r/s,80r/s \\\n    \
+            --set origin.workers=2,8 --jobs 2 --plot sweep.svg\n  \
+            cdn-sim sweep limit-req-100rps --set l2.shield-1.egress=127.0.1.1,127.0.1.1-127.0.1.4,127.0.1.1-127.0.1.16 --csv\n  \
+            cdn-sim sweep firewall-drop --set cdn.connect_timeout=5s,19s --shard 0/2 > a.json   # one slice\n  \
+            cdn-sim sweep merge a.json b.json --plot sweep.svg                                   # join slices\n\n\
+            Recipes for GNU parallel, Slurm and Kubernetes: docs/sweeps.md"
+    )]
+    Sweep(SweepArgs),
+    /// Predict which code visitors get and which tier generates it, then watch it happen.
+    /// Reads answers from the terminal or from piped input.
+    #[command(
+        after_help = "Examples:\n  cdn-sim quiz\n  cdn-sim quiz --rounds 5 --seed 7\n  printf '522\\nl2\\n' | cdn-sim quiz --scenario firewall-drop"
+    )]
+    Quiz {
+        /// Rounds to play.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Picks the scenarios (default: from the clock); the same seed asks the same questions.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Ask about this built-in scenario.
+        #[arg(long, value_name = "NAME")]
+        scenario: Option<String>,
+    },
+    /// Regenerate the generated parts of docs/errors/ (profile tables, commands, sequence
+    /// diagrams) from the model, or check that they are current.
+    #[command(hide = true)]
+    Docs {
+        /// The pages' directory.
+        #[arg(long, default_value = "docs/errors")]
+        dir: PathBuf,
+        /// Change nothing; exit 1 and list the files that are out of date.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(subcommand)]
+    merge: Option<SweepCommand>,
+    /// A scenario file or built-in name.
+    #[arg(required = true)]
+    scenario: Option<String>,
+    /// KEY=V1,V2,… : a key and the values it takes (repeat for a cartesian product).
+    #[arg(long = "set", value_name = "KEY=V1,V2", required = true)]
+    sets: Vec<String>,
+    /// Runs at once (default: every core). Each run is deterministic whatever this is.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Run only slice I of N (runs whose number is I modulo N, from 0) and print it as JSON
+    /// for `cdn-sim sweep merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    #[command(flatten)]
+    out: SweepOut,
+}
+
+#[derive(Args)]
+struct SweepOut {
+    /// Print CSV instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    csv: bool,
+    /// Print JSON (what `sweep merge` reads).
+    #[arg(long)]
+    json: bool,
+    /// Also write an SVG plot of each code's share against the first --set's values.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Join the JSON slices of one sweep (`--shard I/N` outputs) into the whole sweep's
+    /// output: byte for byte what the unsliced sweep prints.
+    Merge {
+        /// The slices' JSON files (`-` for stdin), in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        out: SweepOut,
     },
 }
 
@@ -94,6 +208,27 @@ fn load(arg: &str) -> Result<Scenario, ScenarioError> {
         Scenario::from_path(path)
     } else {
         builtin::load(arg)
+    }
+}
+
+/// The TOML source of a scenario file or built-in, for `sweep` (which edits it).
+fn load_source(arg: &str) -> Result<(String, String), ExitCode> {
+    let path = Path::new(arg);
+    if path.exists() || arg.ends_with(".toml") || arg.contains('/') {
+        return std::fs::read_to_string(path)
+            .map(|s| (s, arg.to_string()))
+            .map_err(|e| {
+                eprintln!("cdn-sim: {arg}: cannot read the scenario: {e}");
+                ExitCode::from(2)
+            });
+    }
+    match builtin::source(arg) {
+        Some(s) => Ok((s.to_string(), format!("scenarios/{arg}.toml"))),
+        None => {
+            // The same message `run` gives.
+            load_or_exit(arg)?;
+            unreachable!("a name without a built-in fails to load")
+        }
     }
 }
 
@@ -159,6 +294,64 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             ExitCode::SUCCESS
         }
+        Command::Sweep(args) => sweep_command(args)?,
+        Command::Quiz {
+            rounds,
+            seed,
+            scenario,
+        } => {
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() % 10_000)
+            });
+            let opts = quiz::QuizOptions {
+                rounds: rounds.max(1),
+                seed,
+                scenario,
+                echo: !std::io::stdin().is_terminal(),
+            };
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            let mut out = std::io::stdout().lock();
+            match quiz::play(&mut input, &mut out, &opts) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    eprintln!("cdn-sim: quiz: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("cdn-sim: quiz: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Docs { dir, check } => {
+            let result = if check {
+                error_pages::stale(&dir)
+            } else {
+                error_pages::write(&dir)
+            };
+            match result {
+                Ok(files) if check && !files.is_empty() => {
+                    for f in &files {
+                        eprintln!("cdn-sim: out of date: {}", f.display());
+                    }
+                    eprintln!("cdn-sim: run `cdn-sim docs` to regenerate");
+                    ExitCode::from(1)
+                }
+                Ok(files) => {
+                    for f in &files {
+                        eprintln!("cdn-sim: wrote {}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cdn-sim: docs: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Explain { code } => match explain::lookup(code) {
             Some(e) => {
                 print!("{}", explain::render(e));
@@ -179,21 +372,47 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             mode,
             seed,
             trace,
+            trace_status,
+            sets,
+            html,
             time_scale,
         } => {
-            let sc = load_or_exit(&scenario)?;
+            let sc = if sets.is_empty() {
+                load_or_exit(&scenario)?
+            } else {
+                let fail = |msg: String| {
+                    eprintln!("cdn-sim: {msg}");
+                    ExitCode::from(2)
+                };
+                let pairs = sets
+                    .iter()
+                    .map(|s| cdn_sim::sweep::set::parse_pair(s))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(fail)?;
+                let (source, file) = load_source(&scenario)?;
+                cdn_sim::sweep::set::scenario_with(&source, &file, &pairs).map_err(fail)?
+            };
             if let Mode::Net = mode {
                 if let Some(f) = time_scale {
                     check_time_scale(f)?;
                 }
+                if html.is_some() || trace_status.is_some() {
+                    eprintln!("cdn-sim: --html and --trace-status need --mode sim");
+                    return Err(ExitCode::from(2));
+                }
                 prepare_namespace(&sc)?;
+                let trace = trace.unwrap_or(0);
                 let options = cdn_sim::net_mode::NetOptions {
                     time_scale,
                     seed,
                     trace,
                     machine: None,
                 };
-                return Ok(match cdn_sim::net_mode::run(&sc, options) {
+                let progress = Progress::new(!json);
+                let ticker = progress.real_time(time_scale);
+                let result = cdn_sim::net_mode::run(&sc, options);
+                drop(ticker);
+                return Ok(match result {
                     Ok(out) => {
                         if json {
                             println!("{}", out.report.to_json());
@@ -220,49 +439,151 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                     }
                 });
             }
-            let progress: Option<Box<dyn FnMut(u64, cdn_core::Instant)>> =
-                std::io::stderr().is_terminal().then(|| {
-                    Box::new(|n: u64, t: cdn_core::Instant| {
-                        eprint!(
-                            "\r{n} requests done, virtual time {:.1}s ",
-                            t.as_nanos() as f64 / 1e9
-                        );
-                    }) as Box<dyn FnMut(u64, cdn_core::Instant)>
-                });
             let mut sc = sc;
             if let Some(s) = seed {
                 sc.seed = s;
             }
-            let out = simulate(
-                &sc,
-                SimOptions {
-                    trace,
-                    progress,
-                    ..Default::default()
-                },
-            );
-            let out = match out {
+            let plan = RunPlan {
+                trace: trace.unwrap_or(0),
+                trace_status,
+                collect: html.is_some(),
+            };
+            let out = match run(&sc, &plan, &Progress::new(!json)) {
                 Ok(out) => out,
                 Err(e) => {
                     eprintln!("cdn-sim: {}: {e}", sc.name);
                     return Err(ExitCode::from(2));
                 }
             };
-            if std::io::stderr().is_terminal() && out.report.requests >= 1_000_000 {
-                eprintln!();
+            let traces = traces_to_text(&out.traces);
+            if let Some(code) = trace_status {
+                if out.traces.is_empty() {
+                    let seen: Vec<&str> = out.report.status.keys().map(String::as_str).collect();
+                    eprintln!(
+                        "cdn-sim: no request ended with {code}; the codes in this run: {}",
+                        seen.join(", ")
+                    );
+                } else {
+                    eprintln!(
+                        "cdn-sim: {} of {} requests ended with {code}; tracing the first {}",
+                        out.with_status,
+                        out.report.requests,
+                        out.traces.len()
+                    );
+                }
             }
             if json {
                 println!("{}", out.report.to_json());
-                if trace > 0 {
-                    eprint!("{}", traces_to_text(&out.traces));
-                }
+                eprint!("{traces}");
             } else {
-                if trace > 0 {
-                    print!("{}", traces_to_text(&out.traces));
-                }
+                print!("{traces}");
                 print!("{}", out.report.to_text(&sc.description));
+            }
+            if let (Some(path), Some(answers)) = (&html, &out.answers) {
+                let mut command = format!("cdn-sim run {scenario} --seed {}", sc.seed);
+                for s in &sets {
+                    command.push_str(&format!(" --set {s}"));
+                }
+                if let Some(c) = trace_status {
+                    command.push_str(&format!(" --trace-status {c}"));
+                }
+                if let Some(n) = trace {
+                    command.push_str(&format!(" --trace {n}"));
+                }
+                command.push_str(&format!(" --html {}", path.display()));
+                let page = html::render(&html::Page {
+                    scenario: &sc,
+                    report: &out.report,
+                    answers,
+                    traces: &out.traces,
+                    command,
+                });
+                if let Err(e) = std::fs::write(path, page) {
+                    eprintln!("cdn-sim: {}: cannot write the report: {e}", path.display());
+                    return Err(ExitCode::from(1));
+                }
+                eprintln!("cdn-sim: wrote {}", path.display());
             }
             ExitCode::SUCCESS
         }
     })
+}
+
+fn sweep_command(args: SweepArgs) -> Result<ExitCode, ExitCode> {
+    let fail = |msg: String| {
+        eprintln!("cdn-sim: {msg}");
+        ExitCode::from(2)
+    };
+    if let Some(SweepCommand::Merge { files, out }) = args.merge {
+        let mut parts = Vec::new();
+        for f in &files {
+            let name = f.display().to_string();
+            let text = if name == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(f)
+            }
+            .map_err(|e| fail(format!("{name}: cannot read: {e}")))?;
+            parts.push(output::from_json(&text, &name).map_err(fail)?);
+        }
+        let doc = sweep::merge(parts).map_err(fail)?;
+        return print_sweep(&doc, &out);
+    }
+    let scenario = args.scenario.expect("required by clap");
+    let (source, file) = load_source(&scenario)?;
+    let settings = args
+        .sets
+        .iter()
+        .map(|s| Setting::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(fail)?;
+    if shard.is_some() && (args.out.csv || args.out.plot.is_some()) {
+        return Err(fail(
+            "--shard prints a slice as JSON for `cdn-sim sweep merge`; give --csv or --plot to the merge"
+                .into(),
+        ));
+    }
+    let jobs = match args.jobs {
+        Some(0) => return Err(fail("--jobs must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let sweep = Sweep::new(&source, &file, settings).map_err(fail)?;
+    let progress = Progress::new(!args.out.json && shard.is_none());
+    let total = (0..sweep.runs())
+        .filter(|n| shard.is_none_or(|s| s.takes(*n)))
+        .count();
+    let counter = progress.counter(total as u64, "runs");
+    let doc = sweep.run(shard, jobs, Some(&counter));
+    drop(counter);
+    let doc = doc.map_err(fail)?;
+    if shard.is_some() {
+        print!("{}", output::to_json(&doc));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_sweep(&doc, &args.out)
+}
+
+fn print_sweep(doc: &sweep::SweepDoc, out: &SweepOut) -> Result<ExitCode, ExitCode> {
+    if out.json {
+        print!("{}", output::to_json(doc));
+    } else if out.csv {
+        print!("{}", output::to_csv(doc));
+    } else {
+        print!("{}", output::to_table(doc));
+    }
+    if let Some(path) = &out.plot {
+        if let Err(e) = std::fs::write(path, output::to_svg(doc)) {
+            eprintln!("cdn-sim: {}: cannot write the plot: {e}", path.display());
+            return Err(ExitCode::from(1));
+        }
+        eprintln!("cdn-sim: wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

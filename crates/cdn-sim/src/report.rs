@@ -402,7 +402,7 @@ fn meaning(code: u16) -> &'static str {
     crate::explain::lookup(code).map_or("", |e| e.title)
 }
 
-fn wrap(text: &str, width: usize, indent: &str) -> String {
+pub(crate) fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
     for para in text.split("\n\n") {
         let mut line = String::from(indent);
