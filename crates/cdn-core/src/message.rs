@@ -303,9 +303,9 @@ impl Response {
         }
     }
 
-    /// The same response, dated `date`.
+    /// The same response, dated `date` — to the second, as its `Date` header says it.
     pub fn dated(mut self, date: Instant) -> Response {
-        self.date = date;
+        self.date = date.http_date();
         self
     }
 

@@ -32,6 +32,17 @@ impl Instant {
         self.0
     }
 
+    /// This instant as an HTTP date carries it: whole seconds (RFC 9110 §5.6.7), the
+    /// fraction dropped. A run's virtual zero is a whole second of the calendar.
+    ///
+    /// ```
+    /// use cdn_core::Instant;
+    /// assert_eq!(Instant(2_999_999_999).http_date(), Instant(2_000_000_000));
+    /// ```
+    pub fn http_date(self) -> Instant {
+        Instant(self.0 - self.0 % 1_000_000_000)
+    }
+
     /// Time elapsed since `earlier`, or zero if `earlier` is later.
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))

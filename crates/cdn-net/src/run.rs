@@ -106,9 +106,10 @@ pub async fn run(
 ) -> Result<NetRun, NetError> {
     let timers = cdn.timers().clone();
     let clock = timers.clock();
-    // The run's virtual zero is now: the clock started before the servers (certificates,
-    // listeners), and none of that is the scenario's time.
-    let base = timers.now();
+    // The run's virtual zero is the next whole second: the clock started before the servers
+    // (certificates, listeners), and none of that is the scenario's time; and HTTP dates
+    // have whole seconds, so the scenario's seconds must be the clock's (as in the model).
+    let base = timers.now().http_date() + Duration::from_secs(1);
     events.sort_by_key(|e| e.at);
     let mut events = events.into_iter().peekable();
     let mut client_rtt = network.client_rtt;

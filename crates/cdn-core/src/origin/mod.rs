@@ -451,6 +451,9 @@ impl Origin {
     /// The response a healthy request for an object described by `hint` gets: its size
     /// and status where the hint gives them, the configured ones otherwise.
     pub fn content_of(&self, date: Instant, hint: ObjectHint) -> Response {
+        // HTTP dates have whole seconds: what a cache reads from `Date`, `Expires` and
+        // `Last-Modified` is truncated so.
+        let date = date.http_date();
         let c = &self.config;
         Response {
             status: hint.status.unwrap_or(c.status),
@@ -461,7 +464,7 @@ impl Origin {
             age: Duration::ZERO,
             date,
             expires: c.expires.map(|e| date + e),
-            last_modified: c.last_modified.then_some(self.content_since),
+            last_modified: c.last_modified.then_some(self.content_since.http_date()),
             etag: c.etag.then_some(Etag(c.content_version)),
             vary: c.vary,
             set_cookie: c.set_cookie,
@@ -672,14 +675,17 @@ mod revalidation_tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(status(&mut o), (304, 0));
+        let deploy = Instant::ZERO + std::time::Duration::from_millis(5_500);
         o.reconfigure(
-            Instant(5),
+            deploy,
             OriginConfig {
                 content_version: 2,
                 ..OriginConfig::default()
             },
         );
         assert_eq!(status(&mut o), (200, 10 * 1024));
-        assert_eq!(o.content(Instant(9)).last_modified, Some(Instant(5)));
+        // Last-Modified is an HTTP date: the deploy's second.
+        let lm = o.content(deploy).last_modified;
+        assert_eq!(lm, Some(Instant::ZERO + std::time::Duration::from_secs(5)));
     }
 }
