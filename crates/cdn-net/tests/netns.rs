@@ -1,9 +1,9 @@
 //! Faults that need the kernel's packet filter or routing table: a firewall REJECT for some
 //! sources only (nftables `reject with tcp reset`), nftables DROP in front of a closed port,
-//! and an unreachable origin (an `unreachable` route). Each outer test re-runs this binary's
-//! matching `inner_*` test under `unshare --net`, in a network namespace of its own, so the
-//! host's firewall and routes are never touched. Without root (or nft, or namespaces) the
-//! outer test prints `SKIPPED: ...` past the output capture and returns.
+//! a black hole (nothing after the handshake acknowledged), and an unreachable origin (an
+//! `unreachable` route). Each test runs in a thread that enters a network namespace of its own
+//! (`netns::enter_private`), so the host's firewall and routes are never touched. Without root
+//! (or nft, or ip) a test prints `SKIPPED: ...` past the output capture and returns.
 
 mod common;
 
@@ -12,22 +12,22 @@ use cdn_core::{OriginConfig, OriginState};
 use cdn_net::{netns, NetworkAccess, OriginOptions, OriginServer};
 use common::*;
 use std::io::ErrorKind;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const INSIDE: &str = "CDN_NET_TEST_INSIDE_NETNS";
-const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Runs the ignored test `name` of this binary inside a new network namespace; `false` when
-/// it had to be skipped.
-fn in_new_namespace(name: &str) -> bool {
+/// Runs `body` on a runtime in a thread inside a new network namespace; `false` when it had
+/// to be skipped.
+fn in_own_namespace<F>(name: &str, body: impl FnOnce() -> F + Send + 'static) -> bool
+where
+    F: std::future::Future<Output = ()>,
+{
     if !netns::is_root() {
         skipped(&format!(
             "needs root ({name}: creates a network namespace and nftables rules)"
         ));
         return false;
     }
-    for tool in ["unshare", "nft", "ip"] {
+    for tool in ["nft", "ip"] {
         if netns::tool(tool).is_none() {
             skipped(&format!(
                 "needs `{tool}` ({name}; run crates/cdn-net/tests/setup.sh)"
@@ -35,69 +35,19 @@ fn in_new_namespace(name: &str) -> bool {
             return false;
         }
     }
-    let unshare = netns::tool("unshare").unwrap();
-    let probe = Command::new(&unshare)
-        .args(["--net", "--", "true"])
-        .output()
-        .unwrap();
-    if !probe.status.success() {
-        skipped(&format!(
-            "cannot create a network namespace ({name}): {}",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        ));
-        return false;
+    let outcome = std::thread::spawn(move || {
+        netns::enter_private().expect("a private network namespace");
+        assert!(netns::in_private_namespace());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(body());
+    })
+    .join();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
-    let mut child = Command::new(&unshare)
-        .arg("--net")
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INSIDE, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > CHILD_TIMEOUT {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("--- {name} inside its namespace ---\n{stdout}\n{stderr}");
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{name} failed inside its namespace:\n{stdout}\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("SKIPPED"),
-        "{name} skipped inside its namespace"
-    );
-    true
-}
-
-/// Inside the namespace: brings `lo` up and runs `body` on a runtime; `false` elsewhere.
-fn inside(body: impl std::future::Future<Output = ()>) -> bool {
-    if std::env::var_os(INSIDE).is_none() || !netns::in_private_namespace() {
-        skipped("runs only inside the namespace its outer test creates");
-        return false;
-    }
-    netns::loopback_up().unwrap();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(body);
     true
 }
 
@@ -136,13 +86,7 @@ async fn connect_outcome(src: &str, addr: std::net::SocketAddr) -> Result<(), Er
 
 #[test]
 fn firewall_reject_and_drop_per_source_are_kernel_real() {
-    in_new_namespace("inner_firewall_reject_and_drop");
-}
-
-#[test]
-#[ignore = "run inside its own network namespace by firewall_reject_and_drop_per_source_are_kernel_real"]
-fn inner_firewall_reject_and_drop() {
-    inside(async {
+    in_own_namespace("firewall_reject_and_drop", || async {
         // A whitelist taken from a stale snapshot: .1 allowed, .2 dropped, the rest rejected.
         let config = OriginConfig {
             firewall: vec![
@@ -200,13 +144,7 @@ fn inner_firewall_reject_and_drop() {
 
 #[test]
 fn unreachable_is_a_real_no_route_to_host() {
-    in_new_namespace("inner_unreachable");
-}
-
-#[test]
-#[ignore = "run inside its own network namespace by unreachable_is_a_real_no_route_to_host"]
-fn inner_unreachable() {
-    inside(async {
+    in_own_namespace("unreachable", || async {
         let mut origin = start_private(OriginConfig::default(), "127.0.0.51").await;
         assert_eq!(status(ip("127.0.1.1"), origin.http_addr()).await, 200);
         origin
@@ -225,6 +163,41 @@ fn inner_unreachable() {
         assert!(t.elapsed() < Duration::from_millis(100));
         origin.reconfigure(OriginConfig::default()).await.unwrap();
         assert_eq!(status(ip("127.0.1.1"), origin.http_addr()).await, 200);
+        origin.shutdown().await;
+    });
+}
+
+#[test]
+fn a_black_hole_completes_the_handshake_and_acknowledges_nothing_after_it() {
+    in_own_namespace("blackhole", || async {
+        let config = OriginConfig {
+            state: OriginState::Blackhole,
+            ..Default::default()
+        };
+        let origin = start_private(config, "127.0.0.52").await;
+        assert!(nft_ruleset().contains("ct state established drop"));
+        // The handshake completes...
+        let stream = connect_from(ip("127.0.1.1"), origin.http_addr())
+            .await
+            .expect("SYN and SYN-ACK pass");
+        // ...and what is sent is never acknowledged: with TCP_USER_TIMEOUT the kernel gives
+        // up (ETIMEDOUT), as a CDN with an ACK timeout does.
+        socket2::SockRef::from(&stream)
+            .set_tcp_user_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let t = Instant::now();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: www.example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        let err = read.expect("the kernel gives up before 10 s").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert_eq!(origin.requests_received(), 0, "the request never reached it");
         origin.shutdown().await;
     });
 }
