@@ -123,6 +123,28 @@ fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
+/// The bytes of an HTTP/1.1 response head as it travels: the status line, each header as
+/// `name: value\r\n`, and the blank line. The origin pads its head to the model's
+/// `header_size` with this count, and a proxy measures what it received with it, so both
+/// sides count the same bytes (hyper hands over the parsed head, not its raw bytes).
+///
+/// ```
+/// use http::header::{HeaderMap, HeaderValue, DATE};
+/// let mut h = HeaderMap::new();
+/// h.insert(DATE, HeaderValue::from_static("Sun, 01 Jan 2026 00:00:00 GMT"));
+/// // "HTTP/1.1 200 OK\r\n" (17) + "date: …\r\n" (37) + "\r\n" (2)
+/// assert_eq!(cdn_net::wire::head_bytes(http::StatusCode::OK, &h), 56);
+/// ```
+pub fn head_bytes(status: http::StatusCode, headers: &HeaderMap) -> u64 {
+    let reason = status.canonical_reason().unwrap_or("");
+    let line = "HTTP/1.1 ".len() + 3 + 1 + reason.len() + 2;
+    let fields: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    (line + fields + 2) as u64
+}
+
 /// A real upstream response's head and body length as a model [`Response`].
 pub fn response_from_http(
     status: u16,
@@ -164,7 +186,9 @@ pub fn response_from_http(
             _ => Vary::None,
         },
         set_cookie: headers.contains_key(header::SET_COOKIE),
-        header_bytes: 0,
+        header_bytes: http::StatusCode::from_u16(status)
+            .map(|s| u32::try_from(head_bytes(s, headers)).unwrap_or(u32::MAX))
+            .unwrap_or(0),
     }
 }
 
@@ -248,6 +272,13 @@ pub fn connect_failure(e: &io::Error) -> FailureKind {
 
 /// Classifies an HTTP exchange error after the connection was established.
 pub fn exchange_failure(e: &hyper::Error) -> FailureKind {
+    // A head longer than hyper's read buffer (about 400 KiB) is refused as too large, as a
+    // CDN's own header limit would; the model checks `header_size` against the profile's
+    // limit, so the two differ only for a profile without a limit and heads over 400 KiB
+    // (docs/scenarios.md).
+    if e.is_parse_too_large() {
+        return FailureKind::HeaderTooLarge;
+    }
     if e.is_parse() || e.is_parse_status() {
         return FailureKind::InvalidResponse;
     }

@@ -188,11 +188,38 @@ pub(crate) fn build(
             remaining: response.body_len,
         }
     };
-    let mut out = hyper::Response::new(body);
-    *out.status_mut() = http::StatusCode::from_u16(response.status)
+    let status = http::StatusCode::from_u16(response.status)
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    pad_head(&mut headers, status, body.len(), response.header_bytes);
+    let mut out = hyper::Response::new(body);
+    *out.status_mut() = status;
     *out.headers_mut() = headers;
     out
+}
+
+/// Header that fills a response head up to the model's `header_size`.
+const PAD_HEADER: &str = "x-pad";
+
+/// Pads `headers` with an [`PAD_HEADER`] so the head hyper writes (these headers plus the
+/// `content-length` it adds) is `target` bytes long, as the model's origin sends
+/// `header_size` bytes of headers; a head already at least that long is left alone (the
+/// default `header_size` is below every proxy's limit, so only the size matters, not the
+/// padding of small heads).
+fn pad_head(headers: &mut HeaderMap, status: http::StatusCode, body_len: u64, target: u32) {
+    let mut with_length = headers.clone();
+    if !matches!(status.as_u16(), 100..=199 | 204 | 304) {
+        with_length.insert(header::CONTENT_LENGTH, HeaderValue::from(body_len));
+    }
+    let have = crate::wire::head_bytes(status, &with_length);
+    let overhead = (PAD_HEADER.len() + 4) as u64; // "x-pad: " + value + "\r\n"
+    let Some(fill) = u64::from(target).checked_sub(have + overhead) else {
+        return;
+    };
+    if fill == 0 {
+        return;
+    }
+    let value = HeaderValue::try_from("p".repeat(fill as usize)).expect("ASCII letters");
+    headers.insert(HeaderName::from_static(PAD_HEADER), value);
 }
 
 /// A response body of a known length.
