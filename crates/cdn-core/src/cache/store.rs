@@ -74,6 +74,7 @@ struct Style {
     vary: Vary,
     etag: Option<Etag>,
     last_modified: Option<Instant>,
+    status: u16,
     /// Freshness came from `Expires`: re-emit it (as Date + lifetime) when serving, so a
     /// downstream cache computes the same lifetime.
     has_expires: bool,
@@ -88,8 +89,12 @@ struct Packed {
     stored_at: Instant,
     lifetime_ns: u64,
     style: u32,
-    status: u16,
+    /// The response's `Date` in whole seconds (HTTP dates have one-second resolution): it is
+    /// sent downstream again, so it must be the origin's, not one derived from the age.
+    date_s: u32,
 }
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -212,12 +217,11 @@ impl Store {
 
     fn unpack(&self, body_len: u64, p: Packed) -> Entry {
         let style = self.styles[p.style as usize];
-        // Date is not kept: it is only needed to compute the age, done at insert.
-        let date = Instant(p.stored_at.0.saturating_sub(p.age_ns));
+        let date = Instant(u64::from(p.date_s) * NANOS_PER_SECOND);
         let lifetime = Duration::from_nanos(p.lifetime_ns);
         Entry {
             response: Response {
-                status: p.status,
+                status: style.status,
                 body_len,
                 cache_control: style.cache_control,
                 generated_by: style.generated_by,
@@ -244,6 +248,7 @@ impl Store {
             vary: r.vary,
             etag: r.etag,
             last_modified: r.last_modified,
+            status: r.status,
             has_expires: r.expires.is_some(),
         };
         // Few distinct styles exist (usually one per origin configuration); search newest
@@ -275,7 +280,7 @@ impl Store {
             stored_at: now,
             lifetime_ns: nanos(lifetime),
             style: self.style_index(&response),
-            status: response.status,
+            date_s: u32::try_from(response.date.0 / NANOS_PER_SECOND).unwrap_or(u32::MAX),
         };
         self.entries.insert(key.0, response.body_len, entry)
     }
@@ -284,5 +289,38 @@ impl Store {
     pub fn remove(&mut self, key: CacheKey) -> Option<Entry> {
         let (size, p) = self.entries.remove(key.0)?;
         Some(self.unpack(size, p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_stays_one_cache_line_with_its_slot() {
+        // 32 bytes of entry + key, size, links and policy bits: one 64-byte slot.
+        assert_eq!(std::mem::size_of::<Packed>(), 32);
+        assert_eq!(std::mem::size_of::<crate::cache::slab::Slot<Packed>>(), 64);
+    }
+
+    #[test]
+    fn a_stored_copy_keeps_the_origins_date() {
+        // Served downstream, the copy carries the origin's Date, not one worked back from
+        // its age: a cache below computes its apparent age from it (RFC 9111 §4.2.3).
+        let mut store = Store::new(1000);
+        let mut r = Response::generated(Tier::Origin, 200, "ok")
+            .dated(Instant::ZERO + Duration::from_secs(2));
+        r.body_len = 10;
+        r.age = Duration::from_millis(2030);
+        store.insert(
+            Instant::ZERO + Duration::from_millis(2040),
+            CacheKey(1),
+            r,
+            Duration::from_secs(5),
+        );
+        let e = store.get(CacheKey(1)).unwrap();
+        assert_eq!(e.response.date, Instant::ZERO + Duration::from_secs(2));
+        assert_eq!(e.response.age, Duration::from_millis(2030));
+        assert_eq!(e.response.status, 200);
     }
 }
