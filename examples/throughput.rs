@@ -7,7 +7,11 @@
 //! process (the floor), their ratio, hit ratios per tier, and the process's peak RSS. Run it
 //! with 1M and with 10M requests: peak memory must not grow with the number of requests.
 
-use cdn_sim::benchmark::{bare_lru_replay, key_sequence, standard_scenario, KEYS};
+#[path = "../benches/bare_lru.rs"]
+mod bare_lru;
+
+use bare_lru::bare_lru_replay;
+use cdn_sim::benchmark::{key_sequence, standard_scenario, KEYS};
 use cdn_sim::engine::{simulate, SimOptions};
 use std::time::Instant;
 
