@@ -35,7 +35,7 @@
 //! let scenario = builtin::load("firewall-drop").unwrap();
 //! let out = simulate(&scenario, SimOptions::default()).unwrap();
 //! // Every origin fetch left from an egress IP the firewall drops: 522, generated at L2.
-//! assert!(out.report.generated(522, "l2") > 0);
+//! assert!(out.report.generated(522, cdn_core::Tier::L2) > 0);
 //! ```
 //!
 //! A scenario can also be written in code: [`Scenario::builder`] (see

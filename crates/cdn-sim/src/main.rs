@@ -490,7 +490,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             let traces = traces_to_text(&out.traces);
             if let Some(code) = trace_status {
                 if out.traces.is_empty() {
-                    let seen: Vec<&str> = out.report.status.keys().map(String::as_str).collect();
+                    let seen: Vec<String> =
+                        out.report.status.keys().map(|c| c.to_string()).collect();
                     eprintln!(
                         "cdn-sim: no request ended with {code}; the codes in this run: {}",
                         seen.join(", ")
