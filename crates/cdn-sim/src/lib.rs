@@ -50,6 +50,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// `README.md`, compiled as a doc test so its Rust cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoc;
+
 // What an embedder needs, at the root: a scenario, a run, its report.
 pub use engine::{simulate, SimError, SimOptions, SimOutput};
 pub use report::Report;
