@@ -45,11 +45,6 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-/// `docs/architecture.md`, compiled as a doc test so its code cannot go stale.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/architecture.md")]
-pub struct ArchitectureDoc;
-
 pub mod addr;
 pub mod cache;
 pub mod config;

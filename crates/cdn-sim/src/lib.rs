@@ -55,6 +55,12 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoc;
 
+/// `docs/architecture.md`, compiled as a doc test so its code cannot go stale (here, not in
+/// `cdn-core`: its examples use both crates).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/architecture.md")]
+pub struct ArchitectureDoc;
+
 // What an embedder needs, at the root: a scenario, a run, its report.
 pub use engine::{simulate, SimError, SimOptions, SimOutput};
 pub use report::Report;
