@@ -254,7 +254,7 @@ fn at_a_glance(h: &mut String, r: &Report) {
     let top = r
         .status
         .iter()
-        .max_by_key(|(c, n)| (**n, std::cmp::Reverse((*c).clone())));
+        .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)));
     let _ = write!(h, "<div class=\"cards\">");
     let mut card = |value: String, what: &str| {
         let _ = write!(
