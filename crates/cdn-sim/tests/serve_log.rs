@@ -125,5 +125,8 @@ fn a_bad_log_filter_exits_2_naming_it() {
         stderr.starts_with("cdn-sim: --log \"cdn_net=loud\": "),
         "{stderr}"
     );
-    assert!(stderr.contains("allowed: error, warn, info, debug, trace"), "{stderr}");
+    assert!(
+        stderr.contains("allowed: error, warn, info, debug, trace"),
+        "{stderr}"
+    );
 }
