@@ -8,7 +8,7 @@
 //! ## Layout
 //! | module | one job |
 //! |---|---|
-//! | [`scenario`] | TOML scenario files → typed [`scenario::Scenario`], with file:line errors |
+//! | [`scenario`] | TOML scenario files → typed [`scenario::Scenario`], with file:line errors; [`Scenario::builder`] for code |
 //! | [`builtin`] | the embedded teaching scenarios (`cdn-sim list`) |
 //! | [`workload`] | lazy arrival generators (constant / poisson / burst; distinct / one / N keys; trace replay) |
 //! | [`replay`] | request logs (traces) read as a stream: native csv, libCacheSim csv and `oracleGeneral` |

@@ -33,8 +33,8 @@ pub struct World {
 ///
 /// ```
 /// use cdn_core::{NodeConfig, OriginState, Profile};
-/// use cdn_sim::engine::{simulate, SimOptions};
-/// use cdn_sim::scenario::{Scenario, Urls, Workload};
+/// use cdn_sim::scenario::{Urls, Workload};
+/// use cdn_sim::{simulate, Scenario, SimOptions};
 /// use std::time::Duration;
 ///
 /// let scenario = Scenario::builder("origin-down-in-code")
