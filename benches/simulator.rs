@@ -4,7 +4,11 @@
 //! Run: `cargo bench -p cdn-sim --bench simulator` (10M requests per iteration; set
 //! `CDN_SIM_BENCH_REQUESTS` to change). Figures are recorded in docs/performance.md.
 
-use cdn_sim::benchmark::{bare_lru_replay, key_sequence, standard_scenario, KEYS};
+#[path = "bare_lru.rs"]
+mod bare_lru;
+
+use bare_lru::bare_lru_replay;
+use cdn_sim::benchmark::{key_sequence, standard_scenario, KEYS};
 use cdn_sim::engine::{simulate, SimOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;

@@ -51,7 +51,7 @@ fn main() {
             s.profile = profile;
             apply(&mut s);
             let r = simulate(&s, SimOptions::default()).unwrap().report;
-            let code = r.status.keys().next().cloned().unwrap_or_default();
+            let code = r.status.keys().next().map_or(0, |c| c.0);
             print!("{:>16}", format!("{code} @ {}s", r.latency_ms.p50 / 1000.0));
         }
         println!();

@@ -7,7 +7,11 @@
 //! process (the floor), their ratio, hit ratios per tier, and the process's peak RSS. Run it
 //! with 1M and with 10M requests: peak memory must not grow with the number of requests.
 
-use cdn_sim::benchmark::{bare_lru_replay, key_sequence, standard_scenario, KEYS};
+#[path = "../benches/bare_lru.rs"]
+mod bare_lru;
+
+use bare_lru::bare_lru_replay;
+use cdn_sim::benchmark::{key_sequence, standard_scenario, KEYS};
 use cdn_sim::engine::{simulate, SimOptions};
 use std::time::Instant;
 
@@ -44,8 +48,8 @@ fn main() {
     let lru_s = t.elapsed().as_secs_f64();
 
     let r = &out.report;
-    let ratio = |tier: &str| {
-        let c = &r.cache[tier];
+    let ratio = |tier: cdn_core::Tier| {
+        let c = &r.cache[&tier];
         100.0 * c.hit as f64 / (c.hit + c.miss).max(1) as f64
     };
     println!("requests            {n}");
@@ -61,8 +65,8 @@ fn main() {
     println!("sim / bare lru      {:.3}", lru_s / sim_s);
     println!(
         "hit ratio           l1 {:.1}%  l2 {:.1}%  origin requests {}",
-        ratio("l1"),
-        ratio("l2"),
+        ratio(cdn_core::Tier::L1),
+        ratio(cdn_core::Tier::L2),
         r.origin_requests
     );
     println!("statuses            {:?}", r.status);

@@ -45,11 +45,6 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-/// `docs/architecture.md`, compiled as a doc test so its code cannot go stale.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/architecture.md")]
-pub struct ArchitectureDoc;
-
 pub mod addr;
 pub mod cache;
 pub mod config;
@@ -66,14 +61,19 @@ pub mod trace;
 pub mod units;
 pub mod upstream;
 
+// What an embedder needs, at the root: configuration, a node and what it returns, the
+// origin and its verdicts, failures and profiles, time and traces.
 pub use addr::{AddrSpec, Cidr};
-pub use cache::{CacheControl, CacheStatus};
+pub use cache::{CacheControl, CachePolicy, CacheStatus, Eviction, Store};
 pub use config::{CdnConfig, NetworkConfig, NodeConfig, NodeState, ParentErrorPolicy, Timeouts};
 pub use egress::{EgressPool, EgressSelection};
 pub use failure::{CertProblem, FailureKind};
 pub use message::{CacheKey, Method, Request, Response, Tier};
-pub use node::{Action, CacheNode, NodeSettings};
-pub use origin::{ConfigError, Origin, OriginConfig, OriginState};
+pub use node::{Action, CacheNode, Connect, Hop, NodeSettings, Ticket};
+pub use origin::{
+    ConfigError, ConnectVerdict, FirewallAction, FirewallRule, Origin, OriginConfig, OriginReply,
+    OriginState,
+};
 pub use profile::{GeneratedError, Profile};
 pub use time::Instant;
 pub use tls::{CertState, HttpsListener, Scheme, SslMode};

@@ -49,6 +49,21 @@ impl Instant {
     }
 }
 
+/// Seconds since the start of the run, to the millisecond (truncated): `45.000s`, `0.021s`.
+///
+/// ```
+/// use cdn_core::Instant;
+/// use std::time::Duration;
+/// assert_eq!((Instant::ZERO + Duration::from_millis(45_000)).to_string(), "45.000s");
+/// assert_eq!(Instant(21_500_000).to_string(), "0.021s");
+/// ```
+impl std::fmt::Display for Instant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.as_millis();
+        write!(f, "{}.{:03}s", ms / 1000, ms % 1000)
+    }
+}
+
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {

@@ -22,11 +22,11 @@
 //! | [`resolver`] | [`Resolver`]: the in-process DNS (`dns_failure` = name absent) |
 //! | [`proxy`] | [`Proxy`]: real L1/L2 cache proxies driving `cdn_core::CacheNode` |
 //! | [`link`] | [`Links`]: the emulated latency of `[network]`'s links |
-//! | [`calibrate`] | [`calibrate()`]: how late this machine's timers are, through the real path |
+//! | [`calibrate`](mod@calibrate) | [`calibrate()`]: how late this machine's timers are, through the real path |
 //! | [`timing`] | [`Timers`], [`LagMeter`]: real timers for virtual instants, and how late they fire |
 //! | [`trace_sink`] | [`TraceSink`]: hop-by-hop stories of traced requests, from every tier |
 //! | [`topology`] | [`NetCdn`]: origin + L2 shields + L1 edges on loopback, one clock |
-//! | [`run`] | real HTTP clients sending a scenario's arrivals; events applied live |
+//! | [`run`](mod@run) | real HTTP clients sending a scenario's arrivals; events applied live |
 //! | [`wire`] | model responses ⇄ HTTP headers; I/O errors → `FailureKind` |
 //! | [`bpf`] | classic BPF socket filter: per-source DROP without privileges |
 //! | [`netns`] | nftables REJECT and unreachable routes, only inside a private network namespace |

@@ -132,20 +132,35 @@ pub async fn run(
         let l1 = cdn.l1_for(a.client);
         let cap = clock.real_duration(request_cap);
         let rtt = client_rtt;
-        tasks.push(tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let outcome =
-                tokio::time::timeout(cap, request(l1, &a, number as u64, reaches_edge)).await;
-            let real = started.elapsed();
-            let latency = Duration::from_secs_f64(real.as_secs_f64() / clock.time_scale()) + rtt;
-            match outcome {
-                Ok(Some(mut o)) => {
-                    o.latency = latency;
-                    o
-                }
-                _ => NetOutcome::failed(latency),
-            }
-        }));
+        // One span per client request: the client's event below, and anything a subscriber
+        // records while it waits, carry the request's number, path and address.
+        let span = tracing::debug_span!("request", n = number, path = %a.path, client = %a.client);
+        tasks.push(tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let started = std::time::Instant::now();
+                let outcome =
+                    tokio::time::timeout(cap, request(l1, &a, number as u64, reaches_edge)).await;
+                let real = started.elapsed();
+                let latency =
+                    Duration::from_secs_f64(real.as_secs_f64() / clock.time_scale()) + rtt;
+                let o = match outcome {
+                    Ok(Some(mut o)) => {
+                        o.latency = latency;
+                        o
+                    }
+                    _ => NetOutcome::failed(latency),
+                };
+                tracing::debug!(
+                    status = o.status,
+                    generated_by = o.generated_by.as_str(),
+                    l1 = o.l1_status.as_str(),
+                    virtual_ms = o.latency.as_secs_f64() * 1e3,
+                    "client answered"
+                );
+                o
+            },
+            span,
+        )));
     }
     for e in events {
         timers.sleep_until(base + (e.at - Instant::ZERO)).await;

@@ -80,22 +80,6 @@ pub fn key_sequence(scenario: &Scenario) -> Vec<u64> {
         .collect()
 }
 
-/// Replays `keys` through one bare `lru::LruCache` holding `capacity` objects; returns hits.
-/// No simulator can do less work per request than this.
-pub fn bare_lru_replay(keys: &[u64], capacity: usize) -> u64 {
-    let mut cache =
-        lru::LruCache::new(std::num::NonZeroUsize::new(capacity).expect("capacity > 0"));
-    let mut hits = 0;
-    for &k in keys {
-        if cache.get(&k).is_some() {
-            hits += 1;
-        } else {
-            cache.put(k, ());
-        }
-    }
-    hits
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,11 @@ use crate::scenario::{Scenario, ScenarioError};
 
 macro_rules! builtins {
     ($($name:literal),* $(,)?) => {
-        /// Every built-in scenario: (name, TOML source).
+        /// Every built-in scenario: (name, TOML source). Read through `crates/cdn-sim/scenarios`,
+        /// a symlink to the workspace's `scenarios/`: `cargo package` copies what it points
+        /// to, so the published crate carries its built-ins.
         pub const BUILTINS: &[(&str, &str)] = &[
-            $(($name, include_str!(concat!("../../../scenarios/", $name, ".toml")))),*
+            $(($name, include_str!(concat!("../scenarios/", $name, ".toml")))),*
         ];
     };
 }

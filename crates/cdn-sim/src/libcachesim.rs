@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The Python program that runs the jobs: JSON jobs on stdin, one JSON result per line.
-const REPLAY_PY: &str = include_str!("../../../scripts/libcachesim_replay.py");
+/// `src/libcachesim_replay.py` is a symlink to `scripts/`: the published crate carries a copy.
+const REPLAY_PY: &str = include_str!("libcachesim_replay.py");
 
 /// One request of a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,8 +27,36 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "cdn-sim", version, about, long_about)]
 struct Cli {
+    /// What the event log on stderr shows: `error`, `warn`, `info` (net mode and `serve`:
+    /// one access-log line per request), `debug`, `trace`, or a filter such as
+    /// `cdn_net::access=info`. Overrides RUST_LOG; default: RUST_LOG, else `warn`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Installs the event log: `tracing` events of every crate (cdn-net's access log, warnings),
+/// written to stderr and filtered by `--log`, else `RUST_LOG`, else `warn`.
+fn install_log(level: Option<&str>) -> Result<(), ExitCode> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).map_err(|e| {
+            eprintln!(
+                "cdn-sim: --log {l:?}: {e}; allowed: error, warn, info, debug, trace, or a \
+                 filter such as cdn_net::access=info"
+            );
+            ExitCode::from(2)
+        })?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person: logs piped to a file or a test stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -265,7 +293,11 @@ fn prepare_namespace(sc: &Scenario) -> Result<(), ExitCode> {
 }
 
 fn main() -> ExitCode {
-    match dispatch(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Err(code) = install_log(cli.log.as_deref()) {
+        return code;
+    }
+    match dispatch(cli) {
         Ok(code) | Err(code) => code,
     }
 }
@@ -458,7 +490,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             let traces = traces_to_text(&out.traces);
             if let Some(code) = trace_status {
                 if out.traces.is_empty() {
-                    let seen: Vec<&str> = out.report.status.keys().map(String::as_str).collect();
+                    let seen: Vec<String> =
+                        out.report.status.keys().map(|c| c.to_string()).collect();
                     eprintln!(
                         "cdn-sim: no request ended with {code}; the codes in this run: {}",
                         seen.join(", ")

@@ -53,7 +53,7 @@ struct Answer {
 }
 
 fn answer_of(report: &crate::report::Report) -> Option<Answer> {
-    let mut by_count: Vec<(&String, &u64)> = report.status.iter().collect();
+    let mut by_count: Vec<(&crate::report::StatusCode, &u64)> = report.status.iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let (code, count) = by_count.first()?;
     // A tie for the most common code has no single answer.
@@ -63,9 +63,9 @@ fn answer_of(report: &crate::report::Report) -> Option<Answer> {
     let tier = report.generated_by[*code]
         .iter()
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-        .map(|(t, _)| t.clone())?;
+        .map(|(t, _)| t.as_str().to_string())?;
     Some(Answer {
-        code: code.parse().ok()?,
+        code: code.0,
         count: **count,
         tier,
     })
@@ -372,7 +372,8 @@ pub fn play(input: &mut dyn BufRead, out: &mut dyn Write, opts: &QuizOptions) ->
             first
                 .status
                 .iter()
-                .filter_map(|(c, n)| c.parse::<u16>().ok().filter(|c| *c >= 400).map(|c| (*n, c)))
+                .filter(|(c, _)| c.0 >= 400)
+                .map(|(c, n)| (*n, c.0))
                 .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
                 .map(|(_, c)| c)
         };

@@ -1,6 +1,8 @@
 //! Run reports: data first (serde), then text.
 //!
 //! The JSON form is the user-facing contract: keys sorted, the same run prints the same bytes.
+//! In Rust the maps are typed — keyed by [`StatusCode`], [`Tier`] and [`CacheStatus`] — and
+//! serialize to the same strings (`"521"`, `"l1"`, `"HIT"`).
 
 use crate::latency::LatencyCounts;
 use crate::scenario::Scenario;
@@ -10,6 +12,36 @@ use cdn_core::{Response, Tier, Trace};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// An HTTP status code as a report key: ordered by number, written as its decimal string
+/// (`"521"`) in JSON, where object keys are strings.
+///
+/// ```
+/// use cdn_sim::report::StatusCode;
+/// assert_eq!(serde_json::to_string(&StatusCode(521)).unwrap(), "\"521\"");
+/// assert_eq!(StatusCode::from(502).to_string(), "502");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatusCode(pub u16);
+
+impl From<u16> for StatusCode {
+    fn from(code: u16) -> StatusCode {
+        StatusCode(code)
+    }
+}
+
+impl std::fmt::Display for StatusCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for StatusCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A string, not a number: it is a JSON object key (`"status": {"521": 40}`).
+        s.collect_str(self)
+    }
+}
 
 /// Per-tier cache accounting: `hit` (served from this tier's cache, fresh or stale) and `miss`
 /// (asked the next tier), plus a breakdown by cache status; the same in bytes of body, and
@@ -21,7 +53,7 @@ pub struct TierCounts {
     /// Forwarded to the next tier.
     pub miss: u64,
     /// By cache status (`HIT`, `MISS`, `EXPIRED`, `STALE`, ...).
-    pub statuses: BTreeMap<String, u64>,
+    pub statuses: BTreeMap<CacheStatus, u64>,
     /// `hit / (hit + miss)`: the object hit ratio (`null` when the tier saw no request).
     pub hit_ratio: Option<f64>,
     /// Body bytes of the responses this tier served from its cache (`null` when the run
@@ -103,7 +135,7 @@ impl From<StatusCounts> for TierCounts {
                 t.miss += n;
                 byte_miss += bytes;
             }
-            t.statuses.insert(status.as_str().to_string(), n);
+            t.statuses.insert(status, n);
         }
         t.hit_ratio = ratio(t.hit as f64, (t.hit + t.miss) as f64);
         if c.sized {
@@ -182,13 +214,13 @@ pub struct Report {
     /// Client requests sent.
     pub requests: u64,
     /// What clients saw, by status code.
-    pub status: BTreeMap<String, u64>,
-    /// Which tier produced each status: `generated_by[code][tier]`.
-    pub generated_by: BTreeMap<String, BTreeMap<String, u64>>,
+    pub status: BTreeMap<StatusCode, u64>,
+    /// Which tier produced each status: `generated_by[&code][&tier]`.
+    pub generated_by: BTreeMap<StatusCode, BTreeMap<Tier, u64>>,
     /// HTTP requests that reached the origin server (including those its defences rejected).
     pub origin_requests: u64,
-    /// Cache accounting per tier.
-    pub cache: BTreeMap<String, TierCounts>,
+    /// Cache accounting per tier (`l1` and `l2`).
+    pub cache: BTreeMap<Tier, TierCounts>,
     /// Body bytes served to clients (`null` when the run does not measure bytes: net mode).
     pub bytes: Option<ByteCounts>,
     /// The share of requests and bytes that did not reach the origin.
@@ -237,18 +269,18 @@ impl Report {
             latency,
             egress_pools,
         } = counts;
-        let tiers = ["l1", "l2", "origin"];
+        let tiers = [Tier::L1, Tier::L2, Tier::Origin];
         let mut by_status = BTreeMap::new();
         let mut generated_by = BTreeMap::new();
-        for (code, counts) in &status {
-            by_status.insert(code.to_string(), counts.iter().sum());
-            let per_tier: BTreeMap<String, u64> = tiers
+        for (&code, counts) in &status {
+            by_status.insert(StatusCode(code), counts.iter().sum());
+            let per_tier: BTreeMap<Tier, u64> = tiers
                 .iter()
                 .zip(counts)
                 .filter(|(_, &n)| n > 0)
-                .map(|(t, &n)| (t.to_string(), n))
+                .map(|(&t, &n)| (t, n))
                 .collect();
-            generated_by.insert(code.to_string(), per_tier);
+            generated_by.insert(StatusCode(code), per_tier);
         }
         let bytes = l1.bytes().map(|served| ByteCounts {
             served,
@@ -270,7 +302,7 @@ impl Report {
             status: by_status,
             generated_by,
             origin_requests,
-            cache: BTreeMap::from([("l1".to_string(), l1.into()), ("l2".to_string(), l2.into())]),
+            cache: BTreeMap::from([(Tier::L1, l1.into()), (Tier::L2, l2.into())]),
             bytes,
             origin_offload,
             latency_ms: LatencySummary {
@@ -287,14 +319,27 @@ impl Report {
 
     /// Requests that got `status`, whoever generated them.
     pub fn count(&self, status: u16) -> u64 {
-        self.status.get(&status.to_string()).copied().unwrap_or(0)
+        self.status.get(&StatusCode(status)).copied().unwrap_or(0)
     }
 
-    /// Requests that got `status` generated by `tier` (`"l1"`, `"l2"`, `"origin"`).
-    pub fn generated(&self, status: u16, tier: &str) -> u64 {
+    /// Requests that got `status` generated by `tier`.
+    pub fn generated(&self, status: u16, tier: Tier) -> u64 {
         self.generated_by
-            .get(&status.to_string())
-            .and_then(|m| m.get(tier))
+            .get(&StatusCode(status))
+            .and_then(|m| m.get(&tier))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// `tier`'s cache accounting (`None` for [`Tier::Origin`], which has no cache).
+    pub fn cache_at(&self, tier: Tier) -> Option<&TierCounts> {
+        self.cache.get(&tier)
+    }
+
+    /// Requests `tier` answered with cache status `status`.
+    pub fn cache_count(&self, tier: Tier, status: CacheStatus) -> u64 {
+        self.cache_at(tier)
+            .and_then(|c| c.statuses.get(&status))
             .copied()
             .unwrap_or(0)
     }
@@ -326,9 +371,10 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 s,
-                "  {code:>6}  {n:>8}  {share:>5.1}%  {}  {}",
+                "  {:>6}  {n:>8}  {share:>5.1}%  {}  {}",
+                code.to_string(),
                 by.join(", "),
-                meaning(code.parse().unwrap_or(0))
+                meaning(code.0)
             );
         }
         let _ = writeln!(
@@ -340,7 +386,8 @@ impl Report {
                 c.statuses.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(
                 s,
-                "  {tier:<6}  {:<7}  {:<7}  {:<9}  {:<14}  {}",
+                "  {:<6}  {:<7}  {:<7}  {:<9}  {:<14}  {}",
+                tier.as_str(),
                 c.hit,
                 c.miss,
                 percent(c.hit_ratio),

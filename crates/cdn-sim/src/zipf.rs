@@ -15,7 +15,7 @@
 //! Both are exact: their output follows the Zipf pmf to floating-point precision, which
 //! `tests/zipf_distribution.rs` checks with a chi-square test.
 
-use rand_core::RngCore;
+use rand_chacha::rand_core::RngCore;
 
 /// Draws a uniform number in `[0, 1)` with 53 random bits.
 fn uniform01<R: RngCore + ?Sized>(rng: &mut R) -> f64 {

@@ -5,6 +5,7 @@
 //! the workload generators, so this is what catches a change in how the engine numbers or
 //! times requests.
 
+use cdn_core::Tier;
 use cdn_sim::answers::{grid, Answers};
 use cdn_sim::builtin;
 
@@ -17,8 +18,8 @@ fn answers_match_the_report_of_every_builtin() {
         assert_eq!(answers.total(), report.requests, "{name}");
         // Per status and tier, summed over the timeline's bins.
         for (code, by_tier) in &report.generated_by {
-            let code_n: u16 = code.parse().unwrap();
-            for (t, tier) in ["l1", "l2", "origin"].iter().enumerate() {
+            let code_n: u16 = code.0;
+            for (t, tier) in [Tier::L1, Tier::L2, Tier::Origin].iter().enumerate() {
                 let from_bins: u64 = answers
                     .timeline
                     .bins
@@ -28,7 +29,7 @@ fn answers_match_the_report_of_every_builtin() {
                     .sum();
                 assert_eq!(
                     from_bins,
-                    by_tier.get(*tier).copied().unwrap_or(0),
+                    by_tier.get(tier).copied().unwrap_or(0),
                     "{name}: {code} from {tier}"
                 );
             }

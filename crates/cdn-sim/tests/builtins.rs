@@ -1,5 +1,7 @@
 //! Every built-in scenario runs, is deterministic, and shows what its description promises.
 
+use cdn_core::CacheStatus;
+use cdn_core::Tier;
 mod common;
 use cdn_sim::builtin;
 use cdn_sim::engine::{simulate, SimOptions};
@@ -71,7 +73,7 @@ fn the_scenario_files_are_the_embedded_ones() {
 }
 
 #[track_caller]
-fn only(r: &Report, status: u16, tier: &str) {
+fn only(r: &Report, status: u16, tier: Tier) {
     assert_eq!(r.count(status), r.requests, "{:?}", r.status);
     assert_eq!(
         r.generated(status, tier),
@@ -83,23 +85,23 @@ fn only(r: &Report, status: u16, tier: &str) {
 
 #[test]
 fn single_fault_lessons() {
-    only(&report("origin-down"), 521, "l2");
-    only(&report("nginx-origin-down"), 502, "l2");
-    only(&report("origin-hung"), 524, "l2");
+    only(&report("origin-down"), 521, Tier::L2);
+    only(&report("nginx-origin-down"), 502, Tier::L2);
+    only(&report("origin-hung"), 524, Tier::L2);
     // An nginx edge waits for its shield with the same 60 s proxy_read_timeout, started
     // first: its timer fires first (docs/profiles.md, parent_wait).
-    only(&report("nginx-origin-hung"), 504, "l1");
-    only(&report("firewall-drop"), 522, "l2");
-    only(&report("firewall-drop-nginx"), 504, "l1");
-    only(&report("firewall-reject"), 521, "l2");
-    only(&report("accept-queue-full"), 522, "l2");
-    only(&report("origin-reset"), 520, "l2");
-    only(&report("origin-close"), 520, "l2");
-    only(&report("origin-garbage"), 520, "l2");
-    only(&report("origin-unreachable"), 523, "l2");
-    only(&report("origin-dns-failure"), 530, "l2");
-    only(&report("nested-timeouts"), 504, "l1");
-    only(&report("cloudfront-connect-retries"), 504, "l2");
+    only(&report("nginx-origin-hung"), 504, Tier::L1);
+    only(&report("firewall-drop"), 522, Tier::L2);
+    only(&report("firewall-drop-nginx"), 504, Tier::L1);
+    only(&report("firewall-reject"), 521, Tier::L2);
+    only(&report("accept-queue-full"), 522, Tier::L2);
+    only(&report("origin-reset"), 520, Tier::L2);
+    only(&report("origin-close"), 520, Tier::L2);
+    only(&report("origin-garbage"), 520, Tier::L2);
+    only(&report("origin-unreachable"), 523, Tier::L2);
+    only(&report("origin-dns-failure"), 530, Tier::L2);
+    only(&report("nested-timeouts"), 504, Tier::L1);
+    only(&report("cloudfront-connect-retries"), 504, Tier::L2);
     assert_eq!(report("firewall-drop").latency_ms.p50, 19_020.0);
     // Client → L1 → L2 (10 ms), SYN/SYN-ACK (20 ms), TLS (20 ms), request to the origin
     // (10 ms), then Cloudflare's 120 s proxy read timeout, and 10 ms back to the client.
@@ -114,23 +116,23 @@ fn single_fault_lessons() {
 
 #[test]
 fn ssl_lessons() {
-    only(&report("ssl-full-expired"), 200, "origin");
-    only(&report("ssl-strict-expired"), 526, "l2");
-    only(&report("ssl-strict-self-signed"), 526, "l2");
-    only(&report("ssl-strict-wrong-host"), 526, "l2");
-    only(&report("ssl-strict-origin-ca"), 200, "origin");
-    only(&report("ssl-full-plain-443"), 525, "l2");
-    only(&report("ssl-flexible-https-only"), 521, "l2");
-    only(&report("ssl-origin-pull-strict-http-only"), 521, "l2");
-    only(&report("ssl-strict-nginx-verify"), 502, "l2");
+    only(&report("ssl-full-expired"), 200, Tier::Origin);
+    only(&report("ssl-strict-expired"), 526, Tier::L2);
+    only(&report("ssl-strict-self-signed"), 526, Tier::L2);
+    only(&report("ssl-strict-wrong-host"), 526, Tier::L2);
+    only(&report("ssl-strict-origin-ca"), 200, Tier::Origin);
+    only(&report("ssl-full-plain-443"), 525, Tier::L2);
+    only(&report("ssl-flexible-https-only"), 521, Tier::L2);
+    only(&report("ssl-origin-pull-strict-http-only"), 521, Tier::L2);
+    only(&report("ssl-strict-nginx-verify"), 502, Tier::L2);
 }
 
 #[test]
 fn nginx_limit_req_counts_match_real_nginx() {
     let r = report("limit-req-one-ip");
-    assert_eq!((r.count(200), r.generated(503, "origin")), (6, 14));
+    assert_eq!((r.count(200), r.generated(503, Tier::Origin)), (6, 14));
     let r = report("limit-req-100rps");
-    assert_eq!((r.count(200), r.generated(503, "origin")), (35, 265));
+    assert_eq!((r.count(200), r.generated(503, Tier::Origin)), (35, 265));
     let r = report("limit-req-many-ips");
     assert_eq!((r.count(200), r.count(503)), (300, 0));
     // Keepalive concentrates the load on one egress IP: one connection carries the 20 r/s
@@ -138,15 +140,15 @@ fn nginx_limit_req_counts_match_real_nginx() {
     // 1 + 5 at once and then one per 100 ms: 6 + 10 × 3 = 36 of the 60 (checked against the
     // reference algorithm in tests/nginx_counts.rs; measured 35/265 for 100 r/s on nginx).
     let r = report("limit-req-keepalive");
-    assert_eq!((r.count(200), r.generated(503, "origin")), (36, 24));
+    assert_eq!((r.count(200), r.generated(503, Tier::Origin)), (36, 24));
 }
 
 #[test]
 fn limit_conn_and_overload() {
     let r = report("limit-conn");
-    assert_eq!((r.count(200), r.generated(503, "origin")), (2, 4));
+    assert_eq!((r.count(200), r.generated(503, Tier::Origin)), (2, 4));
     let r = report("origin-overloaded");
-    assert_eq!((r.count(200), r.generated(503, "origin")), (6, 14));
+    assert_eq!((r.count(200), r.generated(503, Tier::Origin)), (6, 14));
     assert_eq!(r.origin_requests, 20);
 }
 
@@ -155,12 +157,12 @@ fn whitelists_against_dynamic_pools() {
     // 3 of 10 rotating IPs allowed: 30 of the 100 distinct fetches succeed, 70 time out;
     // the popular key is fetched once (from an allowed IP) and then served by L1.
     let r = report("whitelist-rotating-pool");
-    assert_eq!(r.generated(522, "l2"), 70);
-    assert_eq!(r.generated(200, "origin"), 31);
-    assert_eq!(r.generated(200, "l1"), 99);
+    assert_eq!(r.generated(522, Tier::L2), 70);
+    assert_eq!(r.generated(200, Tier::Origin), 31);
+    assert_eq!(r.generated(200, Tier::L1), 99);
     // A /29 snapshot of a pool that grew to a /28: half the fetches are rejected.
     let r = report("whitelist-stale-snapshot");
-    assert_eq!(r.generated(521, "l2"), r.requests / 2);
+    assert_eq!(r.generated(521, Tier::L2), r.requests / 2);
     assert_eq!(r.count(200), r.requests / 2);
 }
 
@@ -168,9 +170,9 @@ fn whitelists_against_dynamic_pools() {
 fn caches_keep_serving_hits_after_the_origin_dies() {
     let r = report("origin-down-mid-run");
     // Popular pages keep coming from L1 after t = 3 s; only never-cached URLs fail.
-    assert!(r.generated(200, "l1") > 900, "{:?}", r.generated_by);
-    assert!(r.generated(521, "l2") > 30, "{:?}", r.generated_by);
-    assert_eq!(r.count(521), r.generated(521, "l2"));
+    assert!(r.generated(200, Tier::L1) > 900, "{:?}", r.generated_by);
+    assert!(r.generated(521, Tier::L2) > 30, "{:?}", r.generated_by);
+    assert_eq!(r.count(521), r.generated(521, Tier::L2));
 }
 
 #[test]
@@ -209,11 +211,11 @@ fn nginx_edge_times_out_before_its_shield() {
     // 200 ms, TLS 200 ms); the origin answers 59.6 s after receiving it at 510 ms, and the 200
     // is back at the shield at 60 210 ms, inside its 60 s (60 410 ms). The edge sent at 5 ms:
     // its 60 s ended at 60 005 ms. 504 from l1, 60 010 ms for the client.
-    assert_eq!(r.generated(504, "l1"), 1, "{:?}", r.generated_by);
+    assert_eq!(r.generated(504, Tier::L1), 1, "{:?}", r.generated_by);
     assert_eq!(r.latency_ms.max, 60_010.0);
     // The shield cached the 200 it got (max-age=600): the second request is a HIT there.
-    assert_eq!(r.generated(200, "l2"), 1, "{:?}", r.generated_by);
-    assert_eq!(r.cache["l2"].statuses.get("HIT"), Some(&1));
+    assert_eq!(r.generated(200, Tier::L2), 1, "{:?}", r.generated_by);
+    assert_eq!(r.cache[&Tier::L2].statuses.get(&CacheStatus::Hit), Some(&1));
     assert_eq!(r.origin_requests, 1);
 }
 
@@ -221,7 +223,14 @@ fn nginx_edge_times_out_before_its_shield() {
 fn cloudfront_serves_expired_copies_when_the_origin_answers_5xx() {
     let r = report("cloudfront-stale-on-5xx");
     assert_eq!(r.count(200), r.requests, "{:?}", r.status);
-    assert!(r.cache["l2"].statuses.get("STALE").copied().unwrap_or(0) > 0);
+    assert!(
+        r.cache[&Tier::L2]
+            .statuses
+            .get(&CacheStatus::Stale)
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
     // 10 pages warmed at t = 0; each copy expires 5 s later and from then on the origin
     // answers 503. Each failed refetch serves the expired copy and holds it for the 10 s
     // error caching minimum TTL, so a page is fetched again at most at ~5, ~15 and ~25 s

@@ -1,6 +1,7 @@
 //! Per-tier object and byte hit ratios and origin offload, on runs whose counts can be
 //! derived by hand.
 
+use cdn_core::Tier;
 use cdn_sim::engine::{simulate, SimOptions};
 use cdn_sim::scenario::Scenario;
 
@@ -23,12 +24,12 @@ urls = "one"
 rate = "10/s"
 count = 10
 "#);
-    let l1 = &r.cache["l1"];
+    let l1 = &r.cache[&Tier::L1];
     assert_eq!((l1.hit, l1.miss), (9, 1));
     assert_eq!((l1.byte_hit, l1.byte_miss), (Some(9000), Some(1000)));
     assert_eq!(l1.hit_ratio, Some(0.9));
     assert_eq!(l1.byte_hit_ratio, Some(0.9));
-    let l2 = &r.cache["l2"];
+    let l2 = &r.cache[&Tier::L2];
     assert_eq!(
         (l2.hit, l2.miss, l2.byte_hit, l2.byte_miss),
         (0, 1, Some(0), Some(1000))
@@ -60,7 +61,7 @@ rate = "2/s"
 count = 4
 clients = 2
 "#);
-    let (l1, l2) = (&r.cache["l1"], &r.cache["l2"]);
+    let (l1, l2) = (&r.cache[&Tier::L1], &r.cache[&Tier::L2]);
     // Each L1 that a client maps to misses once.
     let edge = |i| cdn_core::topology::l1_for_client(cdn_sim::workload::client_addr(i), 2);
     let l1_misses = if edge(0) == edge(1) { 1 } else { 2 };
@@ -83,8 +84,8 @@ state = "down"
 [[workload]]
 count = 3
 "#);
-    assert_eq!(r.cache["l1"].hit_ratio, Some(0.0));
-    assert_eq!(r.cache["l1"].byte_hit_ratio, None);
+    assert_eq!(r.cache[&Tier::L1].hit_ratio, Some(0.0));
+    assert_eq!(r.cache[&Tier::L1].byte_hit_ratio, None);
     assert_eq!(r.bytes.as_ref().unwrap().served, 0);
     assert_eq!(r.origin_offload.requests, Some(1.0));
     assert_eq!(r.origin_offload.bytes, None);

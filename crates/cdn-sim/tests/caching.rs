@@ -1,6 +1,7 @@
 //! Issue 3: caching that behaves like a real CDN. One test per behaviour, asserting statuses,
 //! cache statuses per tier, origin requests and Age values.
 
+use cdn_core::Tier;
 mod common;
 use cdn_core::{CacheStatus, TraceEvent};
 use cdn_sim::engine::SimOutput;
@@ -139,7 +140,11 @@ fn stale_if_error_keeps_the_site_up_until_the_window_closes() {
     }
     let r = out.report;
     assert_eq!(r.origin_requests, 1);
-    let stale = r.cache["l2"].statuses.get("STALE").copied().unwrap_or(0);
+    let stale = r.cache[&Tier::L2]
+        .statuses
+        .get(&CacheStatus::Stale)
+        .copied()
+        .unwrap_or(0);
     assert!((59..=61).contains(&stale), "{stale}");
 }
 
@@ -174,7 +179,7 @@ fn must_revalidate_s_maxage_and_no_cache_forbid_stale_and_give_504_when_disconne
             "name = \"t\"\nduration = \"10s\"\n[origin]\ncache_control = \"{cc}\"\n\
              [[workload]]\nrate = \"1/s\"\nurls = \"one\"\n[[event]]\nat = \"3s\"\norigin = {{ state = \"down\" }}\n"
         ));
-        assert!(r.generated(504, "l2") > 0, "{cc}: {:?}", r.generated_by);
+        assert!(r.generated(504, Tier::L2) > 0, "{cc}: {:?}", r.generated_by);
         assert_eq!(
             r.count(521),
             0,
@@ -237,14 +242,14 @@ fn stale_while_revalidate_serves_at_once_and_revalidates_once_per_window() {
     // Cloudflare labels every request served stale during a revalidation UPDATING, the one
     // that starts it included ("That request immediately receives stale content with an
     // UPDATING status", cache/concepts/revalidation): no STALE at all.
-    let l2 = &r.cache["l2"].statuses;
+    let l2 = &r.cache[&Tier::L2].statuses;
     assert_eq!(
-        l2.get("STALE"),
+        l2.get(&CacheStatus::Stale),
         None,
         "the one that starts it is UPDATING too"
     );
     assert!(
-        l2.get("UPDATING").copied().unwrap_or(0) > 30,
+        l2.get(&CacheStatus::Updating).copied().unwrap_or(0) > 30,
         "the rest are served stale meanwhile"
     );
     let l1 = statuses_at(&out, "edge-1");
@@ -270,14 +275,14 @@ fn revalidation_with_etag_gives_304_and_revalidated_then_200_after_a_deploy() {
         },
     )
     .unwrap();
-    let l1 = &out.report.cache["l1"].statuses;
+    let l1 = &out.report.cache[&Tier::L1].statuses;
     assert_eq!(
-        l1.get("REVALIDATED"),
+        l1.get(&CacheStatus::Revalidated),
         Some(&2),
         "t≈5 s and t≈10 s: unchanged"
     );
     assert_eq!(
-        l1.get("EXPIRED"),
+        l1.get(&CacheStatus::Expired),
         Some(&1),
         "t≈15 s: changed by the deploy at 12 s"
     );
@@ -398,13 +403,13 @@ fn negative_caching_per_status_and_profile() {
     let r = run(nginx);
     assert_eq!(r.count(502), 100);
     assert!(
-        r.generated(502, "l1") >= 95,
+        r.generated(502, Tier::L1) >= 95,
         "the edge served its cached copy: {:?}",
         r.generated_by
     );
     let r = run(&nginx.replace("[cdn]\nstatus_ttl = { \"502\" = \"5s\" }\n", ""));
     assert_eq!(
-        r.generated(502, "l2"),
+        r.generated(502, Tier::L2),
         100,
         "without status_ttl every request reaches the shield"
     );
@@ -426,7 +431,7 @@ fn private_no_store_set_cookie_vary_star_and_post_bypass() {
         let r = base(origin, "GET");
         assert_eq!(r.origin_requests, 20, "{origin}");
         assert_eq!(
-            r.cache["l1"].statuses.get("BYPASS"),
+            r.cache[&Tier::L1].statuses.get(&CacheStatus::Bypass),
             Some(&20),
             "{origin}: {:?}",
             r.cache
@@ -436,7 +441,10 @@ fn private_no_store_set_cookie_vary_star_and_post_bypass() {
     assert_eq!(
         (
             r.origin_requests,
-            r.cache["l1"].statuses.get("BYPASS").copied()
+            r.cache[&Tier::L1]
+                .statuses
+                .get(&CacheStatus::Bypass)
+                .copied()
         ),
         (20, Some(20))
     );
@@ -468,7 +476,10 @@ fn dynamic_requests_are_never_cached_by_default_at_cloudflare() {
     .unwrap()
     .report;
     assert_eq!(r.origin_requests, r.requests);
-    assert_eq!(r.cache["l1"].statuses.get("DYNAMIC"), Some(&50));
+    assert_eq!(
+        r.cache[&Tier::L1].statuses.get(&CacheStatus::Dynamic),
+        Some(&50)
+    );
     // With cache_eligibility = "everything" (a Cache Everything rule) /api/* is cacheable.
     let r = run(
         "name = \"t\"\nduration = \"5s\"\n[cdn]\ncache_eligibility = \"everything\"\n\
@@ -485,7 +496,14 @@ fn always_online_serves_any_copy_on_52x_but_never_on_500_or_503() {
     )
     .unwrap()
     .report;
-    assert!(r.cache["l2"].statuses.get("STALE").copied().unwrap_or(0) > 200);
+    assert!(
+        r.cache[&Tier::L2]
+            .statuses
+            .get(&CacheStatus::Stale)
+            .copied()
+            .unwrap_or(0)
+            > 200
+    );
     let off = s_toml("always-online").replace("always_online = true", "always_online = false");
     let r_off = cdn_sim::engine::simulate(&scenario(&off), Default::default())
         .unwrap()
@@ -524,7 +542,7 @@ fn cache_status_vocabulary_is_shared_by_traces_and_reports() {
     )
     .unwrap()
     .report;
-    for key in r.cache["l2"].statuses.keys() {
+    for key in r.cache[&Tier::L2].statuses.keys() {
         assert!(names.contains(&key.as_str()), "{key}");
     }
 }

@@ -1,5 +1,6 @@
 //! Engine invariants over randomly generated scenarios.
 
+use cdn_core::Tier;
 mod common;
 use cdn_sim::engine::{simulate, SimOptions};
 use proptest::prelude::*;
@@ -102,7 +103,7 @@ proptest! {
         prop_assert_eq!(r.status.values().sum::<u64>(), r.requests);
         let by_tier: u64 = r.generated_by.values().flat_map(|m| m.values()).sum();
         prop_assert_eq!(by_tier, r.requests);
-        prop_assert_eq!(r.cache["l1"].hit + r.cache["l1"].miss, r.requests);
+        prop_assert_eq!(r.cache[&Tier::L1].hit + r.cache[&Tier::L1].miss, r.requests);
         // Each request reaches the origin at most once per attempt (the profile's attempts,
         // CloudFront's also for response timeouts) on each of at most two routes (its parent,
         // and one reroute: the next parent or the L1 going direct).

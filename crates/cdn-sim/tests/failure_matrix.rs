@@ -9,6 +9,7 @@
 //! when the L2's 60 s connect or read timeout is running, the L1's fires first and the L1
 //! generates the 504 — 60 s after it sent the request, i.e. client RTT + 60 s for the client.
 
+use cdn_core::Tier;
 mod common;
 use common::*;
 
@@ -84,7 +85,7 @@ struct Codes {
 fn nothing_listening_is_refused_at_once() {
     for (p, c) in PROFILES {
         let r = run(&one_request(p, "[origin]\nstate = \"down\""));
-        assert_all(&r, c.refused, "l2", REFUSED_MS);
+        assert_all(&r, c.refused, Tier::L2, REFUSED_MS);
         assert_eq!(
             r.origin_requests, 0,
             "{p}: a refused connection is not a request"
@@ -99,7 +100,7 @@ fn firewall_reject_looks_like_nothing_listening() {
             p,
             "[[origin.firewall]]\nsource = \"any\"\naction = \"reject\"",
         ));
-        assert_all(&r, c.refused, "l2", REFUSED_MS);
+        assert_all(&r, c.refused, Tier::L2, REFUSED_MS);
     }
 }
 
@@ -112,8 +113,8 @@ fn firewall_drop_times_out_the_connect() {
         ));
         let (code, timeout) = c.connect_timeout;
         match c.l1_waits_as_long {
-            true => assert_all(&r, code, "l1", CLIENT_MS + timeout),
-            false => assert_all(&r, code, "l2", PATH_MS + timeout),
+            true => assert_all(&r, code, Tier::L1, CLIENT_MS + timeout),
+            false => assert_all(&r, code, Tier::L2, PATH_MS + timeout),
         }
         assert_eq!(r.origin_requests, 0);
     }
@@ -125,8 +126,8 @@ fn full_accept_queue_times_out_the_connect() {
         let r = run(&one_request(p, "[origin]\nstate = \"accept_queue_full\""));
         let (code, timeout) = c.connect_timeout;
         match c.l1_waits_as_long {
-            true => assert_all(&r, code, "l1", CLIENT_MS + timeout),
-            false => assert_all(&r, code, "l2", PATH_MS + timeout),
+            true => assert_all(&r, code, Tier::L1, CLIENT_MS + timeout),
+            false => assert_all(&r, code, Tier::L2, PATH_MS + timeout),
         }
     }
 }
@@ -135,7 +136,7 @@ fn full_accept_queue_times_out_the_connect() {
 fn no_route_to_host() {
     for (p, c) in PROFILES {
         let r = run(&one_request(p, "[origin]\nstate = \"unreachable\""));
-        assert_all(&r, c.unreachable, "l2", REFUSED_MS);
+        assert_all(&r, c.unreachable, Tier::L2, REFUSED_MS);
     }
 }
 
@@ -145,8 +146,8 @@ fn connected_but_no_response_times_out_the_read() {
         let r = run(&one_request(p, "[origin]\nstate = \"hung\""));
         let (code, timeout) = c.read_timeout;
         match c.l1_waits_as_long {
-            true => assert_all(&r, code, "l1", CLIENT_MS + timeout),
-            false => assert_all(&r, code, "l2", CONNECTED_MS + timeout),
+            true => assert_all(&r, code, Tier::L1, CLIENT_MS + timeout),
+            false => assert_all(&r, code, Tier::L2, CONNECTED_MS + timeout),
         }
         assert_eq!(r.origin_requests, 1, "{p}: the request reached the origin");
     }
@@ -162,7 +163,7 @@ fn reset_close_and_garbage_before_headers() {
         ] {
             let r = run(&one_request(p, &format!("[origin]\nstate = \"{state}\"")));
             // The failure is seen one L2–origin RTT after the request was sent.
-            assert_all(&r, code, "l2", CONNECTED_MS + 20.0);
+            assert_all(&r, code, Tier::L2, CONNECTED_MS + 20.0);
         }
     }
 }
@@ -174,7 +175,7 @@ fn tls_handshake_failure() {
             p,
             "[cdn]\nssl_mode = \"full\"\n[origin]\nhttps = \"plain\"",
         ));
-        assert_all(&r, c.tls, "l2", CONNECTED_MS);
+        assert_all(&r, c.tls, Tier::L2, CONNECTED_MS);
     }
 }
 
@@ -187,17 +188,17 @@ fn invalid_certificate_while_validating() {
         ))
     };
     for cert in ["expired", "self_signed", "wrong_host"] {
-        assert_all(&strict("cloudflare", cert), 526, "l2", CONNECTED_MS);
+        assert_all(&strict("cloudflare", cert), 526, Tier::L2, CONNECTED_MS);
         // nginx: 502 only with proxy_ssl_verify on (which `strict` means for it).
-        assert_all(&strict("nginx", cert), 502, "l2", CONNECTED_MS);
+        assert_all(&strict("nginx", cert), 502, Tier::L2, CONNECTED_MS);
         // Alibaba does not document it: a parameter, 502 unless overridden.
-        assert_all(&strict("alibaba", cert), 502, "l2", CONNECTED_MS);
+        assert_all(&strict("alibaba", cert), 502, Tier::L2, CONNECTED_MS);
     }
     let overridden = run(&one_request(
         "alibaba",
         "[cdn]\nssl_mode = \"strict\"\ncert_error_status = 503\n[origin]\ncert = \"expired\"",
     ));
-    assert_all(&overridden, 503, "l2", CONNECTED_MS);
+    assert_all(&overridden, 503, Tier::L2, CONNECTED_MS);
 }
 
 #[test]
@@ -215,7 +216,7 @@ fn invalid_certificate_without_validation_is_served() {
 fn origin_hostname_does_not_resolve() {
     for (p, c) in PROFILES {
         let r = run(&one_request(p, "[origin]\nstate = \"dns_failure\""));
-        assert_all(&r, c.dns, "l2", PATH_MS);
+        assert_all(&r, c.dns, Tier::L2, PATH_MS);
         assert_eq!(r.origin_requests, 0);
     }
 }
@@ -229,7 +230,7 @@ fn origin_errors_are_passed_through_unchanged() {
                 &format!("[origin]\nstatus = {status}\ncache_control = \"\""),
             ));
             // Served after the origin's 20 ms service time.
-            assert_all(&r, status, "origin", CONNECTED_MS + 20.0 + 20.0);
+            assert_all(&r, status, Tier::Origin, CONNECTED_MS + 20.0 + 20.0);
         }
     }
 }
@@ -242,7 +243,12 @@ fn per_ip_rate_limit_503_is_the_origins_and_passed_through() {
         );
         let r = run(&toml);
         assert_eq!(r.count(200), 6, "{p}: {:?}", r.status);
-        assert_eq!(r.generated(503, "origin"), 14, "{p}: {:?}", r.generated_by);
+        assert_eq!(
+            r.generated(503, Tier::Origin),
+            14,
+            "{p}: {:?}",
+            r.generated_by
+        );
         assert_eq!(r.origin_requests, 20);
     }
 }
@@ -256,8 +262,18 @@ fn per_ip_connection_limit_503_is_the_origins_and_passed_through() {
              [[workload]]\narrival = \"burst\"\ncount = 6\nclients = 6\n"
         );
         let r = run(&toml);
-        assert_eq!(r.generated(200, "origin"), 2, "{p}: {:?}", r.generated_by);
-        assert_eq!(r.generated(503, "origin"), 4, "{p}: {:?}", r.generated_by);
+        assert_eq!(
+            r.generated(200, Tier::Origin),
+            2,
+            "{p}: {:?}",
+            r.generated_by
+        );
+        assert_eq!(
+            r.generated(503, Tier::Origin),
+            4,
+            "{p}: {:?}",
+            r.generated_by
+        );
         // Rejected at once: client RTT + L1–L2 RTT + TCP + TLS + request/response.
         assert_eq!(r.latency_ms.p50, CONNECTED_MS + 20.0, "{p}");
     }
@@ -270,21 +286,21 @@ fn other_profiles_use_their_own_codes() {
     assert_all(
         &run(&one_request("cloudfront", drop)),
         504,
-        "l2",
+        Tier::L2,
         PATH_MS + 30_000.0,
     );
     // Fastly: 503 for everything it generates; 1 s connect timeout.
     assert_all(
         &run(&one_request("fastly", drop)),
         503,
-        "l2",
+        Tier::L2,
         PATH_MS + 1_000.0,
     );
     // Varnish: 503 Backend fetch failed; 3.5 s connect timeout.
     assert_all(
         &run(&one_request("varnish", drop)),
         503,
-        "l2",
+        Tier::L2,
         PATH_MS + 3_500.0,
     );
 }
@@ -296,13 +312,13 @@ fn l1_generates_the_code_only_when_its_own_hop_fails() {
         "cloudflare",
         "[[cdn.l2]]\nname = \"shield-1\"\nstate = \"down\"",
     ));
-    assert_all(&r, 521, "l1", 10.0 + 10.0);
+    assert_all(&r, 521, Tier::L1, 10.0 + 10.0);
     // Timeouts nest: with L1's parent timeout shorter than L2's read timeout, L1 answers.
     let r = run(&one_request(
         "nginx",
         "[cdn]\nparent_read_timeout = \"30s\"\n[origin]\nstate = \"hung\"",
     ));
-    assert_all(&r, 504, "l1", 10.0 + 30_000.0);
+    assert_all(&r, 504, Tier::L1, 10.0 + 30_000.0);
 }
 
 #[test]
@@ -311,5 +327,5 @@ fn scenario_timeouts_override_the_profile() {
         "cloudflare",
         "[cdn]\nconnect_timeout = \"15s\"\n[[origin.firewall]]\nsource = \"any\"\naction = \"drop\"",
     ));
-    assert_all(&r, 522, "l2", PATH_MS + 15_000.0);
+    assert_all(&r, 522, Tier::L2, PATH_MS + 15_000.0);
 }

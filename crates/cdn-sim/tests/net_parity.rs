@@ -13,6 +13,7 @@
 //! the address space, an unreachable route, a black hole) run in a thread that makes its own
 //! namespace; without root they print SKIPPED.
 
+use cdn_core::Tier;
 mod common;
 
 use cdn_sim::builtin;
@@ -148,10 +149,15 @@ fn an_l2_that_is_down_gives_the_same_code_and_tier_in_both_modes() {
         ));
         let sim = simulate(&s, SimOptions::default()).unwrap().report;
         let code = if profile == "cloudflare" { 521 } else { 502 };
-        assert_eq!(sim.generated(code, "l1"), 3, "{profile}: {:?}", sim.status);
+        assert_eq!(
+            sim.generated(code, Tier::L1),
+            3,
+            "{profile}: {:?}",
+            sim.status
+        );
         let net = run_net(&s, None).expect("no namespace needed");
         assert_eq!(
-            net.report.generated(code, "l1"),
+            net.report.generated(code, Tier::L1),
             3,
             "{profile}: net {:?}",
             net.report.status

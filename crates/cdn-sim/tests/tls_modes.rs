@@ -1,6 +1,7 @@
 //! FAILURES.md §2: each SSL mode against each origin listener and certificate state that
 //! matters, under Cloudflare (its own names) and nginx (strict = proxy_ssl_verify on).
 
+use cdn_core::Tier;
 mod common;
 use common::*;
 
@@ -11,7 +12,7 @@ fn tls(profile: &str, mode: &str, scheme: &str, origin: &str) -> cdn_sim::report
 }
 
 #[track_caller]
-fn expect(r: &cdn_sim::report::Report, status: u16, tier: &str) {
+fn expect(r: &cdn_sim::report::Report, status: u16, tier: Tier) {
     assert_eq!(r.count(status), 3, "{:?}", r.status);
     assert_eq!(r.generated(status, tier), 3, "{:?}", r.generated_by);
 }
@@ -21,10 +22,14 @@ fn off_fetches_http_80() {
     expect(
         &tls("cloudflare", "off", "http", "http = true\nhttps = \"none\""),
         200,
-        "origin",
+        Tier::Origin,
     );
-    expect(&tls("cloudflare", "off", "http", "http = false"), 521, "l2");
-    expect(&tls("nginx", "off", "http", "http = false"), 502, "l2");
+    expect(
+        &tls("cloudflare", "off", "http", "http = false"),
+        521,
+        Tier::L2,
+    );
+    expect(&tls("nginx", "off", "http", "http = false"), 502, Tier::L2);
 }
 
 #[test]
@@ -37,18 +42,18 @@ fn flexible_always_fetches_http_80_even_for_https_visitors() {
             "http = true\nhttps = \"none\"",
         ),
         200,
-        "origin",
+        Tier::Origin,
     );
     // Origin only on 443: refused on 80.
     expect(
         &tls("cloudflare", "flexible", "https", "http = false"),
         521,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls("nginx", "flexible", "https", "http = false"),
         502,
-        "l2",
+        Tier::L2,
     );
 }
 
@@ -56,34 +61,34 @@ fn flexible_always_fetches_http_80_even_for_https_visitors() {
 fn full_follows_the_visitor_scheme_and_checks_no_certificate() {
     for cert in ["valid", "expired", "self_signed", "wrong_host", "origin_ca"] {
         let o = format!("cert = \"{cert}\"");
-        expect(&tls("cloudflare", "full", "https", &o), 200, "origin");
-        expect(&tls("nginx", "full", "https", &o), 200, "origin");
+        expect(&tls("cloudflare", "full", "https", &o), 200, Tier::Origin);
+        expect(&tls("nginx", "full", "https", &o), 200, Tier::Origin);
     }
     // HTTP visitors are fetched over HTTP :80, so 443 does not matter.
     expect(
         &tls("cloudflare", "full", "http", "https = \"none\""),
         200,
-        "origin",
+        Tier::Origin,
     );
     expect(
         &tls("cloudflare", "full", "https", "https = \"plain\""),
         525,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls("cloudflare", "full", "https", "https = \"none\""),
         521,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls("nginx", "full", "https", "https = \"plain\""),
         502,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls("nginx", "full", "https", "https = \"none\""),
         502,
-        "l2",
+        Tier::L2,
     );
 }
 
@@ -92,17 +97,17 @@ fn strict_requires_a_trusted_certificate_for_the_right_name() {
     expect(
         &tls("cloudflare", "strict", "https", "cert = \"valid\""),
         200,
-        "origin",
+        Tier::Origin,
     );
     for cert in ["expired", "self_signed", "wrong_host"] {
         let o = format!("cert = \"{cert}\"");
-        expect(&tls("cloudflare", "strict", "https", &o), 526, "l2");
-        expect(&tls("nginx", "strict", "https", &o), 502, "l2");
+        expect(&tls("cloudflare", "strict", "https", &o), 526, Tier::L2);
+        expect(&tls("nginx", "strict", "https", &o), 502, Tier::L2);
     }
     expect(
         &tls("cloudflare", "strict", "https", "https = \"plain\""),
         525,
-        "l2",
+        Tier::L2,
     );
 }
 
@@ -111,12 +116,12 @@ fn origin_ca_is_trusted_by_its_own_cdn_only() {
     expect(
         &tls("cloudflare", "strict", "https", "cert = \"origin_ca\""),
         200,
-        "origin",
+        Tier::Origin,
     );
     expect(
         &tls("nginx", "strict", "https", "cert = \"origin_ca\""),
         502,
-        "l2",
+        Tier::L2,
     );
 }
 
@@ -131,7 +136,7 @@ fn origin_pull_strict_always_fetches_https_and_verifies() {
             "https = \"none\"",
         ),
         521,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls(
@@ -141,7 +146,7 @@ fn origin_pull_strict_always_fetches_https_and_verifies() {
             "https = \"plain\"",
         ),
         525,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls(
@@ -151,7 +156,7 @@ fn origin_pull_strict_always_fetches_https_and_verifies() {
             "cert = \"expired\"",
         ),
         526,
-        "l2",
+        Tier::L2,
     );
     expect(
         &tls(
@@ -161,7 +166,7 @@ fn origin_pull_strict_always_fetches_https_and_verifies() {
             "cert = \"valid\"",
         ),
         200,
-        "origin",
+        Tier::Origin,
     );
     expect(
         &tls(
@@ -171,6 +176,6 @@ fn origin_pull_strict_always_fetches_https_and_verifies() {
             "cert = \"self_signed\"",
         ),
         502,
-        "l2",
+        Tier::L2,
     );
 }

@@ -1,5 +1,6 @@
 //! Parent selection, parent-error policies, egress selection and keepalive, end to end.
 
+use cdn_core::Tier;
 mod common;
 use common::*;
 
@@ -15,7 +16,7 @@ fn two_l2s(policy: &str, first_state: &str, extra: &str) -> String {
 #[test]
 fn relay_lets_l1_generate_the_code_when_its_parent_is_down() {
     let r = run(&two_l2s("relay", "down", ""));
-    assert_eq!(r.generated(521, "l1"), 40, "{:?}", r.generated_by);
+    assert_eq!(r.generated(521, Tier::L1), 40, "{:?}", r.generated_by);
 }
 
 #[test]
@@ -28,7 +29,7 @@ fn next_parent_routes_around_one_dead_l2() {
     assert_eq!(r.count(200), 40, "{:?}", r.status);
     // Relay instead: the keys hashed to "a" fail at L1.
     let r = run(&toml.replace("next_parent", "relay"));
-    let failed = r.generated(521, "l1");
+    let failed = r.generated(521, Tier::L1);
     assert!(
         failed > 5 && failed < 35,
         "about half the keys hash to a: {failed}"
@@ -39,7 +40,7 @@ fn next_parent_routes_around_one_dead_l2() {
 #[test]
 fn go_direct_fetches_from_the_origin_when_every_l2_is_down() {
     let r = run(&two_l2s("go_direct", "down", ""));
-    assert_eq!(r.generated(200, "origin"), 40, "{:?}", r.generated_by);
+    assert_eq!(r.generated(200, Tier::Origin), 40, "{:?}", r.generated_by);
     assert_eq!(r.origin_requests, 40);
 }
 
@@ -58,7 +59,7 @@ fn a_hung_parent_times_out_at_l1() {
         "cloudflare",
         "[cdn]\nparent_read_timeout = \"5s\"\n[[cdn.l2]]\nname = \"s\"\nstate = \"hung\"",
     );
-    assert_all(&run(&toml), 524, "l1", 10.0 + 5_000.0);
+    assert_all(&run(&toml), 524, Tier::L1, 10.0 + 5_000.0);
 }
 
 #[test]

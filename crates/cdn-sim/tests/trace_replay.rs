@@ -3,6 +3,7 @@
 //! the user's scenario errors naming file, record and field.
 
 use cdn_core::Instant;
+use cdn_core::Tier;
 use cdn_sim::replay::oracle::encode;
 use cdn_sim::replay::{TraceFormat, TraceSpec};
 use cdn_sim::scenario::{Scenario, Workload};
@@ -435,5 +436,5 @@ fn trace_sizes_are_what_the_origin_sends() {
         .report;
     let b = r.bytes.unwrap();
     assert_eq!((b.served, b.from_origin), (2000, 1000));
-    assert_eq!(r.cache["l1"].byte_hit_ratio, Some(0.5));
+    assert_eq!(r.cache[&Tier::L1].byte_hit_ratio, Some(0.5));
 }

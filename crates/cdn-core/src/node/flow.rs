@@ -3,17 +3,8 @@
 //! A driver (the simulator, or a real proxy) hands the node a request with a [`Ticket`] of its
 //! choosing, then tells it what happened upstream; the node answers with [`Action`]s for the
 //! driver to carry out. The node owns its configuration ([`NodeSettings`](super::NodeSettings)),
-//! so an input is only `now`, a ticket and what happened:
-//!
-//! ```text
-//!  receive(ticket, request) ─► Answer (HIT / STALE / UPDATING)               ─► send downstream
-//!                           ├─► Connect → Send → … (MISS / EXPIRED, maybe conditional; see upstream)
-//!                           │      answered(ticket, hop, response) ─► Answer (+ waiters' actions)
-//!                           │      hop_failed / timer              ─► retry, reroute, or Answer
-//!                           ├─► Wait until T (collapsed behind another request)
-//!                           │      timer(ticket) at T ─► Connect (fetched uncached)
-//!                           └─► Revalidate (start a background request: receive_background)
-//! ```
+//! so an input is only `now`, a ticket and what happened (the diagram is in the
+//! [`node`](super) module's documentation).
 //!
 //! Everything a cache decides — freshness, stale serving, 304s, negative caching, collapsing
 //! with its timeout, age and uncacheable policy — happens here, so both drivers behave the

@@ -19,6 +19,21 @@
 //!    first. Stale and early inputs are ignored, so a driver may arm timers lazily and never
 //!    cancels one.
 //!
+//! A failed hop needs nothing more from the driver than its [`FailureKind`](crate::FailureKind):
+//! the node retries, reroutes, serves a stale copy, or generates its profile's error
+//! ([`CacheNode::generated_error`]) by itself — a driver never builds an error response.
+//!
+//! ## How a request flows through a node
+//! ```text
+//!  receive(ticket, request) ─► Answer (HIT / STALE / UPDATING)               ─► send downstream
+//!                           ├─► Connect → Send → … (MISS / EXPIRED, maybe conditional; see upstream)
+//!                           │      answered(ticket, hop, response) ─► Answer (+ waiters' actions)
+//!                           │      hop_failed / timer              ─► retry, reroute, or Answer
+//!                           ├─► Wait until T (collapsed behind another request)
+//!                           │      timer(ticket) at T ─► Connect (fetched uncached)
+//!                           └─► Revalidate (start a background request: receive_background)
+//! ```
+//!
 //! The node never reads a clock, never blocks, never allocates per request on the hit path.
 
 use crate::cache::KeyBuildHasher;

@@ -168,6 +168,14 @@ impl CacheNode {
 
     /// The hop `hop` of `ticket` failed with `kind` (refused, reset, TLS, DNS, ...). Stale
     /// inputs are ignored.
+    ///
+    /// This is the whole of a driver's part in a failed hop: report the
+    /// [`FailureKind`] and carry out the actions. The node decides the rest — another
+    /// attempt or another parent if the profile retries `kind`, a stale copy if one may be
+    /// served, else the error its profile generates ([`CacheNode::generated_error`]:
+    /// [`Profile::error_with`](crate::Profile::error_with) →
+    /// [`Response::generated`](crate::Response::generated)), answered to every request
+    /// waiting on this exchange. A driver never builds the error response itself.
     pub fn hop_failed(
         &mut self,
         now: Instant,

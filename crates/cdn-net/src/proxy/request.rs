@@ -21,6 +21,8 @@ impl Shared {
         req: hyper::Request<Incoming>,
         peer: SocketAddr,
     ) -> hyper::Response<Full<Bytes>> {
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
         let path: Arc<str> = req
             .uri()
             .path_and_query()
@@ -78,6 +80,7 @@ impl Shared {
         // L1 that gave up, a client that hung up), this node still finishes the exchange —
         // fills its cache, releases the requests collapsed behind it — as the model does.
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let logged_path = path.clone();
         let s = self.clone();
         self.tasks.spawn(async move {
             let trace = reg.trace;
@@ -105,6 +108,22 @@ impl Shared {
                 CacheStatus::Miss,
             ),
         };
+        // The access log: one line per request this proxy answered (an L2's lines are the
+        // L1s' misses). `cdn-sim serve` shows them with `--log info` or `RUST_LOG=info`.
+        tracing::info!(
+            target: "cdn_net::access",
+            proxy = %self.name,
+            tier = self.tier.as_str(),
+            %method,
+            path = &*logged_path,
+            status = response.status,
+            generated_by = response.generated_by.as_str(),
+            cache = status.as_str(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "{method} {logged_path} {} {}",
+            response.status,
+            status.as_str(),
+        );
         self.to_http(&response, status)
     }
 

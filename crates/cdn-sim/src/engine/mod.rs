@@ -133,7 +133,7 @@ pub enum SimError {
 /// # use cdn_sim::{engine::{simulate, SimOptions}, builtin};
 /// let scenario = builtin::load("origin-down").unwrap();
 /// let out = simulate(&scenario, SimOptions::default()).unwrap();
-/// assert_eq!(out.report.status.get("521"), Some(&out.report.requests));
+/// assert_eq!(out.report.count(521), out.report.requests);
 /// ```
 pub fn simulate(scenario: &Scenario, options: SimOptions) -> Result<SimOutput, SimError> {
     let mut engine = Engine::new(scenario, options);

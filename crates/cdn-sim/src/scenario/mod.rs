@@ -30,11 +30,13 @@
 //! assert_eq!(s.events[0].origin.state, cdn_core::OriginState::Down);
 //! ```
 
+mod builder;
 mod error;
 mod event;
 mod locate;
 mod workload;
 
+pub use builder::{ScenarioBuilder, World};
 pub use error::ScenarioError;
 pub use workload::{
     Arrival, Popularity, Urls, Workload, WorkloadMethod, DEFAULT_PATH, MAX_BURST, MAX_RATE_PER_S,

@@ -352,12 +352,12 @@ pub fn render(scenario: &Scenario, report: &Report) -> String {
         yy += 4.0;
         let mut any = false;
         for (code, by) in &report.generated_by {
-            let n = by.get(tier.as_str()).copied().unwrap_or(0);
+            let n = by.get(&tier).copied().unwrap_or(0);
             if n == 0 {
                 continue;
             }
             any = true;
-            let c: u16 = code.parse().unwrap_or(0);
+            let c: u16 = code.0;
             svg.rect(col_x[i], yy + 4.0, 10.0, 10.0, status_color(c), None);
             svg.text(col_x[i] + 16.0, yy + 13.0, &format!("{code} × {n}"), "");
             yy += 16.0;

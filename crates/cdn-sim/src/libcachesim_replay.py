@@ -1,0 +1,1 @@
+../../../scripts/libcachesim_replay.py
