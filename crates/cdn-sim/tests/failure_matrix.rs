@@ -154,6 +154,30 @@ fn connected_but_no_response_times_out_the_read() {
 }
 
 #[test]
+fn a_black_hole_fails_at_the_ack_timeout_where_the_profile_has_one() {
+    // The handshake completes, then nothing is acknowledged. Cloudflare gives up after its
+    // 90 s ACK timeout (522, from the L2); a CDN without one (nginx) waits for its read
+    // timeout as for a hung origin — and nginx's edge, which waits no longer than its
+    // shield, answers 504 first. The request never reaches the application.
+    for (p, c) in PROFILES {
+        let r = run(&one_request(p, "[origin]\nstate = \"blackhole\""));
+        if p == "cloudflare" {
+            // The ClientHello leaves after the TCP handshake (CONNECTED_MS − TLS 20 ms).
+            assert_all(&r, 522, Tier::L2, CONNECTED_MS - 20.0 + 90_000.0);
+        } else {
+            // The TLS handshake is what goes unanswered, so the read timeout runs from the
+            // end of the TCP handshake, 20 ms earlier than for a hung origin.
+            let (code, timeout) = c.read_timeout;
+            match c.l1_waits_as_long {
+                true => assert_all(&r, code, Tier::L1, CLIENT_MS + timeout),
+                false => assert_all(&r, code, Tier::L2, CONNECTED_MS - 20.0 + timeout),
+            }
+        }
+        assert_eq!(r.origin_requests, 0, "{p}: nothing reached the application");
+    }
+}
+
+#[test]
 fn reset_close_and_garbage_before_headers() {
     for (p, c) in PROFILES {
         for (state, code) in [

@@ -174,10 +174,10 @@ fn an_origin_header_block_over_the_profiles_limit_fails_the_same_in_both_modes()
     // The sizes sit far from the limits (the net head differs from the model's count only by
     // hyper's own `content-length` line, which the padding accounts for).
     for (profile, size, code, tier) in [
-        ("cloudflare", "200KiB", 520, "l2"),
-        ("cloudflare", "1KiB", 200, "origin"),
-        ("nginx", "8KiB", 502, "l2"),
-        ("nginx", "1KiB", 200, "origin"),
+        ("cloudflare", "200KiB", 520, Tier::L2),
+        ("cloudflare", "1KiB", 200, Tier::Origin),
+        ("nginx", "8KiB", 502, Tier::L2),
+        ("nginx", "1KiB", 200, Tier::Origin),
     ] {
         let s = common::scenario(&format!(
             "name = \"header-size\"\nprofile = \"{profile}\"\n[origin]\n\
