@@ -201,6 +201,24 @@ fn an_origin_header_block_over_the_profiles_limit_fails_the_same_in_both_modes()
 }
 
 #[test]
+fn a_black_hole_under_nginx_is_the_edges_504_in_both_modes() {
+    // nginx has no ACK timeout: the handshake completes, nothing after it is acknowledged,
+    // and the edge's own 60 s proxy_read_timeout answers 504 first (blackhole-vs-hung shows
+    // Cloudflare's 522). On real sockets the black hole is an nftables rule in a private
+    // namespace.
+    let s = common::scenario(
+        "name = \"nginx-blackhole\"\nprofile = \"nginx\"\n[origin]\nstate = \"blackhole\"\n\
+         [[workload]]\narrival = \"burst\"\ncount = 1\n",
+    );
+    let sim = simulate(&s, SimOptions::default()).unwrap().report;
+    assert_eq!(sim.generated(504, Tier::L1), 1, "{:?}", sim.generated_by);
+    assert_eq!(sim.latency_ms.max, 60_010.0);
+    let Some(net) = run_net(&s, None) else { return };
+    assert_eq!(differences(&s, &net), Vec::<String>::new());
+    assert_eq!(net.report.generated(504, Tier::L1), 1);
+}
+
+#[test]
 fn a_run_whose_timers_fall_behind_says_so_and_exits_3() {
     // At 0.001 s per virtual second one tick of tokio's timer wheel (1 ms) is a whole
     // virtual second, far beyond the 20 ms stale-while-revalidate tolerates.
