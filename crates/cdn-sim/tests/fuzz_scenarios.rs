@@ -25,7 +25,8 @@ use cdn_sim::engine::{simulate, SimOptions};
 use cdn_sim::scenario::Scenario;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Cases CI runs. Measured: ~3 ms a case in a debug build on an idle core, so 2,000 cases
@@ -210,6 +211,18 @@ const NODE: &[Key] = &[
     ("state", &["\"up\"", "\"up\"", "\"down\"", "\"hung\""]),
 ];
 
+/// What an `[[event]]` may change about an L2 (anything else in [`NODE`] is refused).
+const L2_PATCH: &[Key] = &[("state", &["\"up\"", "\"down\"", "\"hung\""])];
+
+/// An L1's keys: as an L2's, but only `up` is a valid state.
+const L1_NODE: &[Key] = &[
+    NODE[0],
+    NODE[1],
+    NODE[2],
+    NODE[3],
+    ("state", &["\"up\""]),
+];
+
 const NETWORK: &[Key] = &[
     ("client_rtt", DURATIONS),
     ("l1_l2_rtt", DURATIONS),
@@ -317,7 +330,6 @@ const WORKLOAD: &[Key] = &[
         ],
     ),
     ("arrival", &["\"constant\"", "\"poisson\"", "\"burst\""]),
-    ("count", &["1", "5", "40", "1000000", "4294967295"]),
     ("urls", &["\"distinct\"", "\"one\"", "1", "10", "1000000"]),
     (
         "popularity",
@@ -327,7 +339,7 @@ const WORKLOAD: &[Key] = &[
     ("scheme", &["\"https\"", "\"http\""]),
     (
         "path",
-        &["\"/assets/{key}.png\"", "\"/x\"", "\"/api/{key}\""],
+        &["\"/assets/{key}.png\"", "\"/api/{key}\"", "\"/{key}\""],
     ),
     ("method", &["\"GET\"", "\"HEAD\"", "\"POST\""]),
     (
@@ -339,19 +351,22 @@ const WORKLOAD: &[Key] = &[
 /// A value for `key`: usually one of its own, sometimes an odd one (a near-miss).
 fn value(valid: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![
-        19 => prop::sample::select(valid).prop_map(str::to_string),
+        59 => prop::sample::select(valid).prop_map(str::to_string),
         1 => prop::sample::select(ODD).prop_map(str::to_string),
     ]
 }
 
-/// `key = value` lines for a random subset of `keys` (each kept with probability `keep`),
-/// with now and then a misspelt key.
+/// `key = value` lines for a random subset of `keys` (each kept with probability `keep`,
+/// a section's required keys nearly always), with now and then a misspelt key.
 fn lines(keys: &'static [Key], keep: f64) -> impl Strategy<Value = Vec<String>> {
+    const REQUIRED: &[&str] = &["source", "action", "max"];
     let per_key: Vec<_> = keys
         .iter()
         .map(|&(k, valid)| {
+            // `[origin.limit_req]` requires its `rate` (an nginx rate); a workload's is optional.
+            let required = REQUIRED.contains(&k) || (k == "rate" && valid[0].contains("r/"));
             (
-                prop::bool::weighted(keep),
+                prop::bool::weighted(if required { 0.99 } else { keep }),
                 value(valid),
                 prop::bool::weighted(0.01),
             )
@@ -366,16 +381,32 @@ fn lines(keys: &'static [Key], keep: f64) -> impl Strategy<Value = Vec<String>> 
     per_key.prop_map(|v| v.into_iter().flatten().collect())
 }
 
-/// One `key = value` of a section as an inline table, for an `[[event]]` patch.
-fn patch(keys: &'static [Key]) -> impl Strategy<Value = String> {
-    prop::collection::vec(
-        (0..keys.len()).prop_flat_map(move |i| {
-            let (k, valid) = keys[i];
-            value(valid).prop_map(move |v| format!("{k} = {v}"))
-        }),
-        1..3,
+/// A `[[workload]]` body: mostly with a `count` (which a burst needs).
+fn workload() -> impl Strategy<Value = Vec<String>> {
+    const COUNTS: &[&str] = &["1", "5", "40", "40", "1000000", "4294967295"];
+    (
+        lines(WORKLOAD, 0.35),
+        prop::option::weighted(0.85, value(COUNTS)),
     )
-    .prop_map(|kv| format!("{{ {} }}", kv.join(", ")))
+        .prop_map(|(mut body, count)| {
+            body.extend(count.map(|c| format!("count = {c}")));
+            body
+        })
+}
+
+/// One or two distinct keys of a section as an inline table, for an `[[event]]` patch.
+fn patch(keys: &'static [Key]) -> impl Strategy<Value = String> {
+    prop::sample::subsequence((0..keys.len()).collect::<Vec<_>>(), 1..=keys.len().min(2))
+        .prop_flat_map(move |picked| {
+            picked
+                .into_iter()
+                .map(|i| {
+                    let (k, valid) = keys[i];
+                    value(valid).prop_map(move |v| format!("{k} = {v}"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .prop_map(|kv| format!("{{ {} }}", kv.join(", ")))
 }
 
 /// An `[[event]]` table: `at`, and a patch of one section or of an L2 by name.
@@ -383,7 +414,7 @@ fn event(l2_names: Vec<String>) -> impl Strategy<Value = String> {
     let l2 = (
         prop::sample::select(l2_names),
         prop::bool::weighted(0.05),
-        patch(NODE),
+        prop_oneof![9 => patch(L2_PATCH), 1 => patch(NODE)],
     )
         .prop_map(|(name, wrong, p)| {
             let name = if wrong { "nobody".to_string() } else { name };
@@ -397,8 +428,10 @@ fn event(l2_names: Vec<String>) -> impl Strategy<Value = String> {
         3 => l2,
         1 => Just("origin = { limit_req = { rate = \"1r/s\", burst = 1 } }".to_string()),
         1 => Just("origin = { firewall = [{ source = \"any\", action = \"drop\" }] }".to_string()),
-        1 => Just(String::new()),
+        1 => Just("network = { client_rtt = \"1ms\" }".to_string()),
     ];
+    // Now and then an event that changes nothing (an error the loader must name).
+    let what = prop_oneof![40 => what, 1 => Just(String::new())];
     (prop::sample::select(DURATIONS), what)
         .prop_map(|(at, what)| format!("[[event]]\nat = {at}\n{what}\n"))
 }
@@ -412,14 +445,14 @@ fn scenario() -> impl Strategy<Value = String> {
             (0..l2s).map(|i| format!("shield-{i}")).collect()
         };
         (
-            prop::collection::vec(lines(NODE, 0.3), l1s),
+            prop::collection::vec(lines(L1_NODE, 0.3), l1s),
             prop::collection::vec(lines(NODE, 0.4), l2s),
             prop::collection::vec(event(l2_names), 0..4),
         )
     });
     let origin = (
         lines(ORIGIN, 0.25),
-        prop::collection::vec(lines(FIREWALL, 0.9), 0..3),
+        prop::collection::vec(lines(FIREWALL, 0.5), 0..3),
         prop::option::weighted(0.2, lines(LIMIT_REQ, 0.6)),
         prop::option::weighted(0.1, lines(LIMIT_CONN, 0.8)),
     );
@@ -432,7 +465,9 @@ fn scenario() -> impl Strategy<Value = String> {
         ),
         origin,
         nodes,
-        prop::collection::vec(lines(WORKLOAD, 0.35), 0..4),
+        // Now and then no workload at all (an error the loader must name).
+        prop_oneof![1 => Just(0usize), 40 => 1usize..4]
+            .prop_flat_map(|n| prop::collection::vec(workload(), n)),
     )
         .prop_map(
             |((named, top, cdn, network), origin, (l1, l2, events), workloads)| {
@@ -487,16 +522,33 @@ fn scenario() -> impl Strategy<Value = String> {
 }
 
 /// Loads, and when the file is valid, simulates a capped copy twice (with and without
-/// traces). Returns whether the file loaded, or an error for anything but a clean run or a
-/// clean one-line error.
-fn check(src: &str) -> Result<bool, TestCaseError> {
+/// traces). Returns `None` when the file loaded and ran, the refused key when it was
+/// refused, or an error for anything but a clean run or a clean one-line error.
+fn check(src: &str) -> Result<Option<String>, TestCaseError> {
     let mut sc = match Scenario::from_toml(src, "fuzz.toml") {
         Ok(sc) => sc,
         Err(e) => {
             let line = e.to_string();
             prop_assert!(line.starts_with("fuzz.toml"), "{line}");
             prop_assert!(!line.contains('\n'), "{line:?}");
-            return Ok(false);
+            if std::env::var_os("CDN_SIM_FUZZ_SHOW").is_some() {
+                eprintln!("{line}");
+            }
+            // Indices vary; the kind of key is what the summary counts.
+            let mut key = String::new();
+            let mut in_index = false;
+            for c in e.key.as_deref().unwrap_or("(no key)").chars() {
+                match c {
+                    '[' => in_index = true,
+                    ']' => {
+                        in_index = false;
+                        key.push_str("[]");
+                    }
+                    _ if in_index => {}
+                    c => key.push(c),
+                }
+            }
+            return Ok(Some(key));
         }
     };
     for w in &mut sc.workloads {
@@ -524,7 +576,7 @@ fn check(src: &str) -> Result<bool, TestCaseError> {
         prop_assert!(out.report.requests <= expected);
         prop_assert!(out.traces.len() <= trace);
     }
-    Ok(true)
+    Ok(None)
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -548,17 +600,26 @@ fn generated_scenarios_load_or_fail_cleanly_and_run_bounded() {
         ..Config::default()
     });
     let started = Instant::now();
-    let (loaded, refused) = (Cell::new(0u64), Cell::new(0u64));
+    let loaded = Cell::new(0u64);
+    let refused = RefCell::new(BTreeMap::<String, u64>::new());
     let result = runner.run(&scenario(), |src| {
-        let counter = if check(&src)? { &loaded } else { &refused };
-        counter.set(counter.get() + 1);
+        match check(&src)? {
+            None => loaded.set(loaded.get() + 1),
+            Some(key) => *refused.borrow_mut().entry(key).or_default() += 1,
+        }
         Ok(())
     });
-    let (loaded, refused) = (loaded.get(), refused.get());
+    let loaded = loaded.get();
+    let refused = refused.into_inner();
+    let mut by_key: Vec<(&String, &u64)> = refused.iter().collect();
+    by_key.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<String> = by_key.iter().take(8).map(|(k, n)| format!("{k} {n}")).collect();
+    let refused: u64 = refused.values().sum();
     eprintln!(
         "fuzz_scenarios: {cases} cases (seed {seed}) in {:.1} s: {loaded} loaded and ran, \
-         {refused} refused with a one-line error",
-        started.elapsed().as_secs_f64()
+         {refused} refused with a one-line error (most refused keys: {})",
+        started.elapsed().as_secs_f64(),
+        top.join(", ")
     );
     if let Err(e) = result {
         panic!("{e}");
