@@ -7,7 +7,7 @@
 //!
 //! * loading either succeeds or gives one [`ScenarioError`] line (no newline), naming the
 //!   file;
-//! * a scenario that loads is simulated, with and without `--trace`, with its workloads
+//! * a scenario that loads is simulated (half the cases with `--trace 3`), its workloads
 //!   capped at [`REQUESTS_PER_WORKLOAD`] requests so each run is bounded; every request gets
 //!   exactly one answer, and the run ends within [`WALL_BOUND`].
 //!
@@ -29,18 +29,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Cases CI runs. Measured: ~3 ms a case in a debug build on an idle core, so 2,000 cases
-/// take ~6 s alone and well under 60 s with the machine's two cores shared five ways.
+/// Cases CI runs. Measured in a debug build on the 2-core machine at load average 7 to 10
+/// (shared with other sessions' builds and a release fuzz run): 2,000 cases in 38 to 61 s;
+/// about 1 s in a release build.
 const DEFAULT_CASES: u32 = 2_000;
 
 /// Requests each workload may send in a fuzz run: enough for hits, collapsing, failover and
 /// limits to happen, few enough that a case is milliseconds.
-const REQUESTS_PER_WORKLOAD: u64 = 40;
+const REQUESTS_PER_WORKLOAD: u64 = 25;
 
-/// The longest one case may take. At most 3 workloads × 40 requests, each with at most
-/// `MAX_CONNECT_ATTEMPTS` (100) attempts on 2 hops and a handful of events: ~25,000 engine
-/// events, ~0.3 s in a debug build on an idle core (measured worst case ~0.1 s). Ten times
-/// that leaves room for a machine whose two cores are shared with four other builds.
+/// The longest one run may take. A run is at most 3 workloads × 25 requests, each with at
+/// most `MAX_CONNECT_ATTEMPTS` (100) attempts on each of 2 hops, and 3 events: at most
+/// ~15,000 connection attempts. The test prints the slowest run it saw (see
+/// docs/reliability.md for the measured figures); 5 s is far above them, for a machine
+/// whose two cores are shared with other builds, and far below a run that does not end.
 const WALL_BOUND: Duration = Duration::from_secs(5);
 
 /// Odd values any key may get instead of a valid one: wrong types, signs, empty, huge.
@@ -215,13 +217,7 @@ const NODE: &[Key] = &[
 const L2_PATCH: &[Key] = &[("state", &["\"up\"", "\"down\"", "\"hung\""])];
 
 /// An L1's keys: as an L2's, but only `up` is a valid state.
-const L1_NODE: &[Key] = &[
-    NODE[0],
-    NODE[1],
-    NODE[2],
-    NODE[3],
-    ("state", &["\"up\""]),
-];
+const L1_NODE: &[Key] = &[NODE[0], NODE[1], NODE[2], NODE[3], ("state", &["\"up\""])];
 
 const NETWORK: &[Key] = &[
     ("client_rtt", DURATIONS),
@@ -521,10 +517,9 @@ fn scenario() -> impl Strategy<Value = String> {
         )
 }
 
-/// Loads, and when the file is valid, simulates a capped copy twice (with and without
-/// traces). Returns `None` when the file loaded and ran, the refused key when it was
+/// Loads, and when the file is valid, simulates a capped copy. Returns `None` when the file loaded and ran, the refused key when it was
 /// refused, or an error for anything but a clean run or a clean one-line error.
-fn check(src: &str) -> Result<Option<String>, TestCaseError> {
+fn check(src: &str, slowest: &Cell<Duration>) -> Result<Option<String>, TestCaseError> {
     let mut sc = match Scenario::from_toml(src, "fuzz.toml") {
         Ok(sc) => sc,
         Err(e) => {
@@ -559,7 +554,10 @@ fn check(src: &str) -> Result<Option<String>, TestCaseError> {
     }
     prop_assert!(sc.validate().is_ok(), "{:?}", sc.validate());
     let expected: u64 = sc.workloads.iter().filter_map(|w| w.count).sum();
-    for trace in [0, 3] {
+    // Half the runs trace their first 3 requests (`--trace 3`), half trace none: tracing
+    // has its own paths through the engine, and one run per case keeps cases cheap.
+    let trace = if src.len() % 2 == 0 { 3 } else { 0 };
+    {
         let started = Instant::now();
         let out = simulate(
             &sc,
@@ -569,6 +567,7 @@ fn check(src: &str) -> Result<Option<String>, TestCaseError> {
             },
         );
         let took = started.elapsed();
+        slowest.set(slowest.get().max(took));
         prop_assert!(took < WALL_BOUND, "took {took:?}");
         let out = out.map_err(|e| TestCaseError::fail(format!("run failed: {e}")))?;
         let answered: u64 = out.report.status.values().sum();
@@ -601,9 +600,10 @@ fn generated_scenarios_load_or_fail_cleanly_and_run_bounded() {
     });
     let started = Instant::now();
     let loaded = Cell::new(0u64);
+    let slowest = Cell::new(Duration::ZERO);
     let refused = RefCell::new(BTreeMap::<String, u64>::new());
     let result = runner.run(&scenario(), |src| {
-        match check(&src)? {
+        match check(&src, &slowest)? {
             None => loaded.set(loaded.get() + 1),
             Some(key) => *refused.borrow_mut().entry(key).or_default() += 1,
         }
@@ -613,13 +613,18 @@ fn generated_scenarios_load_or_fail_cleanly_and_run_bounded() {
     let refused = refused.into_inner();
     let mut by_key: Vec<(&String, &u64)> = refused.iter().collect();
     by_key.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let top: Vec<String> = by_key.iter().take(8).map(|(k, n)| format!("{k} {n}")).collect();
+    let top: Vec<String> = by_key
+        .iter()
+        .take(8)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     let refused: u64 = refused.values().sum();
     eprintln!(
         "fuzz_scenarios: {cases} cases (seed {seed}) in {:.1} s: {loaded} loaded and ran, \
-         {refused} refused with a one-line error (most refused keys: {})",
+         {refused} refused with a one-line error (most refused keys: {}); slowest run {:?}",
         started.elapsed().as_secs_f64(),
-        top.join(", ")
+        top.join(", "),
+        slowest.get()
     );
     if let Err(e) = result {
         panic!("{e}");

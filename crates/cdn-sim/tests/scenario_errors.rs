@@ -661,6 +661,8 @@ fn cert_error_status_outside_5xx() {
     );
 }
 
+/// Attempts × timeouts could once overflow; with at most 100 attempts of the longest
+/// duration a file can write (~5,000,000 h) they cannot, and the attempts are refused first.
 #[test]
 fn timeouts_that_overflow() {
     fails(
@@ -672,7 +674,7 @@ fn timeouts_that_overflow() {
         ],
         4,
         "cdn.connect_attempts",
-        &["too long"],
+        &["allowed: 1..=100"],
     );
 }
 
@@ -1064,10 +1066,10 @@ mod prop {
 // is large enough to expose a loader that is not linear.
 
 /// 20,000 `[[cdn.l1]]` tables load in time linear in the file (the line of each key was
-/// found by counting newlines from the start: 6.2 s in a release build). The bound is
-/// what a quadratic loader would blow through by an order of magnitude: measured 0.15 s in
-/// a release build and ~1.5 s in a debug build on an idle core; 20 s leaves room for a
-/// machine shared with four other builds.
+/// found by counting newlines from the start: 6.2 s in a release build, far more in a debug
+/// one). Measured in a debug build on the 2-core machine at load average 7: 3.5 s to load,
+/// 4.1 s to load and locate the error. The bound, 30 s, is about 8 times that, for a machine
+/// busier still, and below what the quadratic loader took.
 #[test]
 fn twenty_thousand_nodes_load_in_linear_time() {
     let mut src = String::from("name = \"many\"\n");
@@ -1079,10 +1081,16 @@ fn twenty_thousand_nodes_load_in_linear_time() {
     let s = Scenario::from_toml(&src, "many.toml").unwrap();
     let took = started.elapsed();
     assert_eq!(s.cdn.l1.len(), 20_000);
-    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
     // An error in the last node is still pinned to it (found by bisection, not a scan).
     let bad = src.replace("name = \"edge-19999\"", "name = \"edge-0\"");
+    let started = std::time::Instant::now();
     let err = Scenario::from_toml(&bad, "many.toml").unwrap_err();
+    let located = started.elapsed();
+    assert!(
+        located < std::time::Duration::from_secs(30),
+        "took {located:?}"
+    );
     assert_eq!(err.key.as_deref(), Some("cdn.l1[19999].name"), "{err}");
     assert_eq!(err.line, Some(2 + 2 * 19_999 + 1), "{err}");
 }

@@ -96,7 +96,7 @@ impl NginxRate {
     /// ```
     /// use cdn_core::origin::NginxRate;
     /// assert_eq!(NginxRate::per_second(10).unwrap().milli_per_second(), 10_000);
-    /// assert_eq!(NginxRate::per_second(0).unwrap(), None);
+    /// assert_eq!(NginxRate::per_second(0), None);
     /// ```
     pub const fn per_second(n: u64) -> Option<Self> {
         Self::checked(n, 1)
@@ -387,9 +387,9 @@ mod tests {
 
     #[test]
     fn zero_and_overflowing_rates_are_none() {
-        assert_eq!(NginxRate::per_second(0).unwrap(), None);
-        assert_eq!(NginxRate::per_minute(0).unwrap(), None);
-        assert_eq!(NginxRate::per_second(u64::MAX / 1000 + 1).unwrap(), None);
+        assert_eq!(NginxRate::per_second(0), None);
+        assert_eq!(NginxRate::per_minute(0), None);
+        assert_eq!(NginxRate::per_second(u64::MAX / 1000 + 1), None);
         assert!(NginxRate::per_second(u64::MAX / 1000).is_some());
     }
 
