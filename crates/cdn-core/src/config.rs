@@ -208,6 +208,11 @@ pub const PROFILE_KEYS: [&str; 5] = [
     "stale_while_revalidate",
 ];
 
+/// The most `connect_attempts` a configuration may ask for. Vendors make 1 to 3 (CloudFront's
+/// `ConnectionAttempts` is at most 3); each attempt is work for the driver, and an origin
+/// that refuses at once made `connect_attempts = 4294967295` spin for minutes per request.
+pub const MAX_CONNECT_ATTEMPTS: u32 = 100;
+
 /// `[cdn]`: behaviour shared by all nodes. `CdnConfig::default()` is Cloudflare's; use
 /// [`CdnConfig::for_profile`] for another vendor's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -633,6 +638,15 @@ impl CdnConfig {
             return Err(ConfigError::new(
                 "cdn.connect_attempts",
                 "must be at least 1",
+            ));
+        }
+        if let Some(n) = self.connect_attempts.filter(|&n| n > MAX_CONNECT_ATTEMPTS) {
+            return Err(ConfigError::new(
+                "cdn.connect_attempts",
+                format!(
+                    "{n} is more than the {MAX_CONNECT_ATTEMPTS} attempts a request may make \
+                     (vendors make 1 to 3); allowed: 1..={MAX_CONNECT_ATTEMPTS}"
+                ),
             ));
         }
         if self.response_header_limit == Some(0) {

@@ -10,6 +10,7 @@ use crate::message::{mix64, CacheKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 /// How a new back-to-origin connection picks its source address.
@@ -81,10 +82,13 @@ impl EgressPool {
         if total > Self::MAX_ADDRESSES {
             return Err(PoolError::TooLarge(total));
         }
+        // Membership in a set, not a scan of the list: a /16 is 65,536 addresses, and a
+        // scan made building eight such pools take seconds.
+        let mut seen: HashSet<Ipv4Addr> = HashSet::with_capacity(total as usize);
         let mut addrs: Vec<Ipv4Addr> = Vec::with_capacity(total as usize);
         for s in specs {
             for a in s.addresses() {
-                if !addrs.contains(&a) {
+                if seen.insert(a) {
                     addrs.push(a);
                 }
             }
@@ -153,6 +157,17 @@ mod tests {
         let mut p = pool("127.0.1.0/28", EgressSelection::Hash, 0);
         let first = p.pick(CacheKey(42));
         assert!((0..10).all(|_| p.pick(CacheKey(42)) == first));
+    }
+
+    #[test]
+    fn duplicates_are_removed_in_first_seen_order() {
+        let specs: Vec<AddrSpec> = ["127.0.1.2-127.0.1.3", "127.0.1.1-127.0.1.4", "127.0.1.2"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let p = EgressPool::new(&specs, EgressSelection::RoundRobin, 0).unwrap();
+        let got: Vec<String> = p.addresses().iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["127.0.1.2", "127.0.1.3", "127.0.1.1", "127.0.1.4"]);
     }
 
     #[test]

@@ -108,5 +108,5 @@ fn without_nodelay_six_simultaneous_are_delayed() {
         [0, 100, 200, 300, 400, 500].map(|delay_ms| LimitReqVerdict::Accept { delay_ms });
     assert_eq!(verdicts, expected);
     assert_eq!(lr.check(ms(0), CLIENT), LimitReqVerdict::Reject);
-    assert_eq!(lr.config().rate, NginxRate::per_second(10));
+    assert_eq!(lr.config().rate, NginxRate::per_second(10).unwrap());
 }

@@ -243,10 +243,10 @@ fn load(arg: &str) -> Result<Scenario, ScenarioError> {
 fn load_source(arg: &str) -> Result<(String, String), ExitCode> {
     let path = Path::new(arg);
     if path.exists() || arg.ends_with(".toml") || arg.contains('/') {
-        return std::fs::read_to_string(path)
+        return cdn_sim::scenario::read_source(path)
             .map(|s| (s, arg.to_string()))
             .map_err(|e| {
-                eprintln!("cdn-sim: {arg}: cannot read the scenario: {e}");
+                eprintln!("cdn-sim: {e}");
                 ExitCode::from(2)
             });
     }
@@ -292,6 +292,31 @@ fn prepare_namespace(sc: &Scenario) -> Result<(), ExitCode> {
     })
 }
 
+/// Writes `text` to standard output; see [`write_all`].
+fn stdout(text: impl AsRef<str>) -> Result<(), ExitCode> {
+    write_all(&mut std::io::stdout().lock(), text.as_ref())
+}
+
+/// Writes `text` (traces beside `--json`) to standard error; see [`write_all`].
+fn stderr(text: impl AsRef<str>) -> Result<(), ExitCode> {
+    write_all(&mut std::io::stderr().lock(), text.as_ref())
+}
+
+/// Writes and flushes `text`. When the reader has gone (`cdn-sim run X --trace 1 | head -1`)
+/// the program stops quietly with status 0, as a Unix tool stopped by SIGPIPE does without
+/// a message (`print!` would panic: Rust ignores SIGPIPE, so the write fails with EPIPE).
+/// Any other write error is one line and status 1.
+fn write_all(w: &mut impl std::io::Write, text: &str) -> Result<(), ExitCode> {
+    match w.write_all(text.as_bytes()).and_then(|()| w.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("cdn-sim: cannot write the output: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(code) = install_log(cli.log.as_deref()) {
@@ -321,9 +346,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
         }
         Command::List => {
             let width = builtin::names().iter().map(|n| n.len()).max().unwrap_or(0);
+            let mut text = String::new();
             for (name, summary) in builtin::summaries() {
-                println!("{name:<width$}  {summary}");
+                text.push_str(&format!("{name:<width$}  {summary}\n"));
             }
+            stdout(text)?;
             ExitCode::SUCCESS
         }
         Command::Sweep(args) => sweep_command(args)?,
@@ -348,6 +375,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             let mut out = std::io::stdout().lock();
             match quiz::play(&mut input, &mut out, &opts) {
                 Ok(_) => ExitCode::SUCCESS,
+                // The reader went away: stop quietly (see `write_all`).
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                     eprintln!("cdn-sim: quiz: {e}");
                     ExitCode::from(2)
@@ -386,7 +415,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
         }
         Command::Explain { code } => match explain::lookup(code) {
             Some(e) => {
-                print!("{}", explain::render(e));
+                stdout(explain::render(e))?;
                 ExitCode::SUCCESS
             }
             None => {
@@ -447,15 +476,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 return Ok(match result {
                     Ok(out) => {
                         if json {
-                            println!("{}", out.report.to_json());
+                            stdout(format!("{}\n", out.report.to_json()))?;
                             if trace > 0 {
-                                eprint!("{}", traces_to_text(&out.traces));
+                                stderr(traces_to_text(&out.traces))?;
                             }
                         } else {
                             if trace > 0 {
-                                print!("{}", traces_to_text(&out.traces));
+                                stdout(traces_to_text(&out.traces))?;
                             }
-                            print!("{}", out.report.to_text(&sc.description));
+                            stdout(out.report.to_text(&sc.description))?;
                         }
                         match out.unfaithful {
                             None => ExitCode::SUCCESS,
@@ -506,11 +535,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 }
             }
             if json {
-                println!("{}", out.report.to_json());
-                eprint!("{traces}");
+                stdout(format!("{}\n", out.report.to_json()))?;
+                stderr(traces)?;
             } else {
-                print!("{traces}");
-                print!("{}", out.report.to_text(&sc.description));
+                stdout(traces)?;
+                stdout(out.report.to_text(&sc.description))?;
             }
             if let (Some(path), Some(answers)) = (&html, &out.answers) {
                 let mut command = format!("cdn-sim run {scenario} --seed {}", sc.seed);
@@ -597,7 +626,7 @@ fn sweep_command(args: SweepArgs) -> Result<ExitCode, ExitCode> {
     drop(counter);
     let doc = doc.map_err(fail)?;
     if shard.is_some() {
-        print!("{}", output::to_json(&doc));
+        stdout(output::to_json(&doc))?;
         return Ok(ExitCode::SUCCESS);
     }
     print_sweep(&doc, &args.out)
@@ -605,11 +634,11 @@ fn sweep_command(args: SweepArgs) -> Result<ExitCode, ExitCode> {
 
 fn print_sweep(doc: &sweep::SweepDoc, out: &SweepOut) -> Result<ExitCode, ExitCode> {
     if out.json {
-        print!("{}", output::to_json(doc));
+        stdout(output::to_json(doc))?;
     } else if out.csv {
-        print!("{}", output::to_csv(doc));
+        stdout(output::to_csv(doc))?;
     } else {
-        print!("{}", output::to_table(doc));
+        stdout(output::to_table(doc))?;
     }
     if let Some(path) = &out.plot {
         if let Err(e) = std::fs::write(path, output::to_svg(doc)) {

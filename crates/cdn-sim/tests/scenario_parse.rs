@@ -136,7 +136,7 @@ fn the_contract_example_parses_with_every_value() {
     assert_eq!(
         o.limit_req,
         Some(LimitReqSpec {
-            rate: NginxRate::per_second(10),
+            rate: NginxRate::per_second(10).unwrap(),
             burst: 5,
             nodelay: true,
             delay: None,
@@ -410,7 +410,10 @@ limit_req = { burst = 50 }
     assert_eq!(o.firewall[0].action, FirewallAction::Drop);
     assert_eq!(o.workers, 8);
     let lr = o.limit_req.as_ref().unwrap();
-    assert_eq!((lr.rate, lr.burst), (NginxRate::per_second(10), 50));
+    assert_eq!(
+        (lr.rate, lr.burst),
+        (NginxRate::per_second(10).unwrap(), 50)
+    );
 }
 
 #[test]

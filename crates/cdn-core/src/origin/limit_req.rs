@@ -90,35 +90,27 @@ pub struct NginxRate {
 }
 
 impl NginxRate {
-    /// `rate=Nr/s`: `R = n * 1000`.
+    /// `rate=Nr/s`: `R = n * 1000`; `None` if `n` is 0 (nginx refuses it) or `n * 1000`
+    /// overflows a `u64`.
     ///
-    /// # Panics
-    ///
-    /// If `n` is 0 (nginx refuses it) or `n * 1000` overflows a `u64`.
-    pub const fn per_second(n: u64) -> Self {
-        Self::scaled(n, 1)
+    /// ```
+    /// use cdn_core::origin::NginxRate;
+    /// assert_eq!(NginxRate::per_second(10).unwrap().milli_per_second(), 10_000);
+    /// assert_eq!(NginxRate::per_second(0), None);
+    /// ```
+    pub const fn per_second(n: u64) -> Option<Self> {
+        Self::checked(n, 1)
     }
 
     /// `rate=Nr/m`: `R = n * 1000 / 60`, truncated as in nginx (so `1r/m` is
-    /// 16 milli-requests per second).
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0 (nginx refuses it) or `n * 1000` overflows a `u64`.
-    pub const fn per_minute(n: u64) -> Self {
-        Self::scaled(n, 60)
+    /// 16 milli-requests per second); `None` if `n` is 0 or `n * 1000` overflows a `u64`.
+    pub const fn per_minute(n: u64) -> Option<Self> {
+        Self::checked(n, 60)
     }
 
     /// `R`: the rate in milli-requests per second (10 r/s is 10 000).
     pub const fn milli_per_second(self) -> u64 {
         self.per_second_milli
-    }
-
-    const fn scaled(n: u64, scale: u64) -> Self {
-        match Self::checked(n, scale) {
-            Some(rate) => rate,
-            None => panic!("nginx rate must be positive and below u64::MAX / 1000"),
-        }
     }
 
     const fn checked(n: u64, scale: u64) -> Option<Self> {
@@ -384,22 +376,27 @@ mod tests {
 
     #[test]
     fn rates_in_milli_requests() {
-        assert_eq!(NginxRate::per_second(10).milli_per_second(), 10_000);
-        assert_eq!(NginxRate::per_minute(30).milli_per_second(), 500);
-        assert_eq!(NginxRate::per_minute(1).milli_per_second(), 16);
-        assert_eq!(NginxRate::per_minute(7).milli_per_second(), 116);
+        assert_eq!(
+            NginxRate::per_second(10).unwrap().milli_per_second(),
+            10_000
+        );
+        assert_eq!(NginxRate::per_minute(30).unwrap().milli_per_second(), 500);
+        assert_eq!(NginxRate::per_minute(1).unwrap().milli_per_second(), 16);
+        assert_eq!(NginxRate::per_minute(7).unwrap().milli_per_second(), 116);
     }
 
     #[test]
-    #[should_panic(expected = "positive")]
-    fn zero_rate_panics() {
-        let _ = NginxRate::per_second(0);
+    fn zero_and_overflowing_rates_are_none() {
+        assert_eq!(NginxRate::per_second(0), None);
+        assert_eq!(NginxRate::per_minute(0), None);
+        assert_eq!(NginxRate::per_second(u64::MAX / 1000 + 1), None);
+        assert!(NginxRate::per_second(u64::MAX / 1000).is_some());
     }
 
     #[test]
     fn parses_rates() {
-        assert_eq!("10r/s".parse(), Ok(NginxRate::per_second(10)));
-        assert_eq!("30r/m".parse(), Ok(NginxRate::per_minute(30)));
+        assert_eq!("10r/s".parse(), Ok(NginxRate::per_second(10).unwrap()));
+        assert_eq!("30r/m".parse(), Ok(NginxRate::per_minute(30).unwrap()));
         assert_eq!("1r/m".parse::<NginxRate>().unwrap().milli_per_second(), 16);
         for bad in [
             "",
@@ -432,7 +429,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let config = LimitReqConfig::new(NginxRate::per_second(1));
+        let config = LimitReqConfig::new(NginxRate::per_second(1).unwrap());
         assert_eq!(config.burst, 0);
         assert_eq!(config.delay, Delay::After(0));
         assert_eq!(config.reject_status, 503);
@@ -441,7 +438,7 @@ mod tests {
 
     #[test]
     fn idle_key_admits_one_plus_burst_at_once() {
-        let mut lr = limiter(NginxRate::per_second(1), 3, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(1).unwrap(), 3, Delay::NoDelay);
         let verdicts: Vec<_> = (0..6).map(|_| lr.check(ms(5), IP)).collect();
         assert_eq!(verdicts.iter().filter(|v| v.is_accept()).count(), 4);
         assert_eq!(verdicts[4], LimitReqVerdict::Reject);
@@ -456,7 +453,7 @@ mod tests {
     fn rejected_requests_change_nothing() {
         // 1 r/s, no burst: the second request must wait a full second after
         // the *accepted* one, however many rejected ones come in between.
-        let mut lr = limiter(NginxRate::per_second(1), 0, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(1).unwrap(), 0, Delay::NoDelay);
         assert_eq!(lr.check(ms(0), IP), accepted(0));
         for t in (1..1000).step_by(7) {
             assert_eq!(lr.check(ms(t), IP), LimitReqVerdict::Reject, "t={t}");
@@ -469,7 +466,7 @@ mod tests {
     fn no_windows() {
         // 10 r/s, no burst: one request every 100 ms passes, whatever the
         // phase; 99 ms is too early.
-        let mut lr = limiter(NginxRate::per_second(10), 0, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(10).unwrap(), 0, Delay::NoDelay);
         assert!(lr.check(ms(37), IP).is_accept());
         assert!(lr.check(ms(137), IP).is_accept());
         assert!(!lr.check(ms(236), IP).is_accept());
@@ -481,7 +478,7 @@ mod tests {
         // 10 r/s, burst 1. t=0 new (e=0, last=0); t=50: e=0-500+1000=500,
         // last=50; t=50 again: ms=0, e=1500 > 1000 rejected. t=51: ms=1,
         // e=500-10+1000=1490 rejected.
-        let mut lr = limiter(NginxRate::per_second(10), 1, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(10).unwrap(), 1, Delay::NoDelay);
         assert!(lr.check(ms(0), IP).is_accept());
         assert!(lr.check(ms(50), IP).is_accept());
         assert!(!lr.check(ms(50), IP).is_accept());
@@ -491,7 +488,7 @@ mod tests {
 
         // The rule matters when the clock steps back a little: the request
         // is accepted with ms = 0 and `last` stays where it was.
-        let mut lr = limiter(NginxRate::per_second(1), 5, Delay::default());
+        let mut lr = limiter(NginxRate::per_second(1).unwrap(), 5, Delay::default());
         assert_eq!(lr.check(ms(10_000), IP), accepted(0)); // new, last = 10 000
         assert_eq!(lr.check(ms(9_990), IP), accepted(1000)); // e = 1000
                                                              // last is still 10 000: e = 1000 - 1000 + 1000 (990 had it moved).
@@ -500,7 +497,7 @@ mod tests {
 
     #[test]
     fn sub_millisecond_time_is_truncated() {
-        let mut lr = limiter(NginxRate::per_second(1000), 0, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(1000).unwrap(), 0, Delay::NoDelay);
         assert!(lr.check(Instant(1_000_000), IP).is_accept());
         assert!(!lr.check(Instant(1_999_999), IP).is_accept());
         assert!(lr.check(Instant(2_000_000), IP).is_accept());
@@ -508,14 +505,14 @@ mod tests {
 
     #[test]
     fn backwards_clock_clamps() {
-        let mut lr = limiter(NginxRate::per_second(1), 0, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(1).unwrap(), 0, Delay::NoDelay);
         assert!(lr.check(ms(100_000), IP).is_accept());
         // Slightly backwards: ms = 0, e = 1000 > 0.
         assert!(!lr.check(ms(99_990), IP).is_accept());
         // More than 60 s backwards: ms = 1, e = 0 - 1 + 1000 = 999 > 0.
         assert!(!lr.check(ms(39_999), IP).is_accept());
 
-        let mut lr = limiter(NginxRate::per_second(1), 1, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(1).unwrap(), 1, Delay::NoDelay);
         assert!(lr.check(ms(100_000), IP).is_accept());
         // ms = 1: e = 999 accepted, and last = 39 999 since ms != 0.
         assert!(lr.check(ms(39_999), IP).is_accept());
@@ -525,7 +522,7 @@ mod tests {
 
     #[test]
     fn delays() {
-        let mut lr = limiter(NginxRate::per_second(10), 5, Delay::default());
+        let mut lr = limiter(NginxRate::per_second(10).unwrap(), 5, Delay::default());
         let delays: Vec<_> = (0..7).map(|_| lr.check(ms(0), IP)).collect();
         assert_eq!(
             delays,
@@ -536,11 +533,11 @@ mod tests {
                 .collect::<Vec<_>>()
         );
 
-        let mut lr = limiter(NginxRate::per_second(10), 5, Delay::After(2));
+        let mut lr = limiter(NginxRate::per_second(10).unwrap(), 5, Delay::After(2));
         let delays: Vec<_> = (0..6).map(|_| lr.check(ms(0), IP)).collect();
         assert_eq!(delays, [0, 0, 0, 100, 200, 300].map(accepted));
 
-        let mut lr = limiter(NginxRate::per_minute(30), 2, Delay::default());
+        let mut lr = limiter(NginxRate::per_minute(30).unwrap(), 2, Delay::default());
         // R = 500: one excess request is 2 s.
         let delays: Vec<_> = (0..3).map(|_| lr.check(ms(0), IP)).collect();
         assert_eq!(delays, [0, 2000, 4000].map(accepted));
@@ -548,7 +545,7 @@ mod tests {
 
     #[test]
     fn keys_are_independent() {
-        let mut lr = limiter(NginxRate::per_second(1), 0, Delay::NoDelay);
+        let mut lr = limiter(NginxRate::per_second(1).unwrap(), 0, Delay::NoDelay);
         let other = Ipv4Addr::new(192, 0, 2, 2);
         assert!(lr.check(ms(0), IP).is_accept());
         assert!(lr.check(ms(0), other).is_accept());
@@ -560,14 +557,18 @@ mod tests {
     #[test]
     fn huge_values_do_not_overflow() {
         let mut lr = LimitReq::new(LimitReqConfig {
-            rate: NginxRate::per_second(u64::MAX / 1000),
+            rate: NginxRate::per_second(u64::MAX / 1000).unwrap(),
             burst: u64::MAX,
             delay: Delay::After(0),
             reject_status: 429,
         });
         assert!(lr.check(Instant(0), IP).is_accept());
         assert!(lr.check(Instant(u64::MAX), IP).is_accept());
-        let mut lr = limiter(NginxRate::per_minute(1), u64::MAX, Delay::default());
+        let mut lr = limiter(
+            NginxRate::per_minute(1).unwrap(),
+            u64::MAX,
+            Delay::default(),
+        );
         for _ in 0..3 {
             assert!(lr.check(Instant(u64::MAX), IP).is_accept());
         }
@@ -639,8 +640,8 @@ mod tests {
 
     fn rate() -> impl Strategy<Value = NginxRate> {
         prop_oneof![
-            (1u64..=200).prop_map(NginxRate::per_second),
-            (1u64..=1200).prop_map(NginxRate::per_minute),
+            (1u64..=200).prop_map(|n| NginxRate::per_second(n).unwrap()),
+            (1u64..=1200).prop_map(|n| NginxRate::per_minute(n).unwrap()),
         ]
     }
 

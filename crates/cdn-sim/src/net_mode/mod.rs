@@ -357,6 +357,13 @@ fn egress_pools(scenario: &Scenario, seed: u64) -> BTreeMap<String, Vec<String>>
         .collect()
 }
 
+/// Prints one line of `serve`'s console. A reader that has gone (`cdn-sim serve X | head -1`)
+/// does not stop the server: the line is dropped (`println!` would panic on the broken pipe).
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 /// `cdn-sim serve`: starts the topology, prints where to point `curl`, and runs until
 /// Ctrl-C; then stops accepting and lets in-flight requests finish.
 pub fn serve(scenario: &Scenario, time_scale: f64) -> Result<(), NetModeError> {
@@ -379,14 +386,24 @@ pub fn serve(scenario: &Scenario, time_scale: f64) -> Result<(), NetModeError> {
         })
         .await?;
         for (i, addr) in cdn.l1_addrs().iter().enumerate() {
-            println!("L1 {} listening on http://{addr}/", scenario.cdn.l1[i].name);
+            say(format_args!(
+                "L1 {} listening on http://{addr}/",
+                scenario.cdn.l1[i].name
+            ));
         }
-        println!("try: curl -si http://{}/assets/1.png", cdn.l1_addrs()[0]);
-        println!("Ctrl-C stops (in-flight requests get 2 s to finish)");
+        say(format_args!(
+            "try: curl -si http://{}/assets/1.png",
+            cdn.l1_addrs()[0]
+        ));
+        say(format_args!(
+            "Ctrl-C stops (in-flight requests get 2 s to finish)"
+        ));
         let _ = tokio::signal::ctrl_c().await;
-        println!("stopping: no new connections; in-flight requests get 2 s");
+        say(format_args!(
+            "stopping: no new connections; in-flight requests get 2 s"
+        ));
         let cut = cdn.shutdown(Duration::from_secs(2)).await;
-        println!("stopped ({cut} requests cut off)");
+        say(format_args!("stopped ({cut} requests cut off)"));
         Ok(())
     })
 }

@@ -6,7 +6,7 @@
 
 use super::error::{probe, translate, Invalid};
 use super::locate::{KeyPath, LineIndex, Seg};
-use super::{check_cdn, check_origin, Event};
+use super::{check_cdn, check_origin, Event, MAX_EVENTS, MAX_EVENT_NODE_COPIES};
 use cdn_core::units::serde_units;
 use cdn_core::{CdnConfig, NetworkConfig, OriginConfig, Profile};
 use serde::de::DeserializeOwned;
@@ -92,9 +92,24 @@ fn section_config<T: DeserializeOwned>(name: &str, table: &toml::Table) -> Resul
 pub(crate) fn resolve(
     raw: &[RawEvent],
     root: &toml::Value,
+    base: &CdnConfig,
     profile: Profile,
     lines: &LineIndex,
 ) -> Result<Vec<Event>, Invalid> {
+    let nodes = base.l1.len() + base.l2.len();
+    let copies = raw.len().saturating_mul(nodes);
+    if raw.len() > MAX_EVENTS || copies > MAX_EVENT_NODE_COPIES {
+        return Err(Invalid::new(
+            KeyPath::root().key("event").index(0),
+            format!(
+                "{} [[event]] tables with {nodes} nodes: each event keeps its own copy of the \
+                 world, and a scenario may have at most {MAX_EVENTS} events and \
+                 {MAX_EVENT_NODE_COPIES} node copies in all (events × nodes); merge events \
+                 that happen together, or use fewer nodes",
+                raw.len()
+            ),
+        ));
+    }
     let mut order: Vec<usize> = (0..raw.len()).collect();
     order.sort_by_key(|&i| raw[i].at);
 
@@ -153,6 +168,7 @@ pub(crate) fn resolve(
         let network: NetworkConfig = section_config("network", &world.network).map_err(blamed)?;
         let origin: OriginConfig = section_config("origin", &world.origin).map_err(blamed)?;
         check_cdn(&cdn, profile).map_err(blamed)?;
+        same_nodes(base, &cdn).map_err(blamed)?;
         check_origin(&origin).map_err(blamed)?;
         events.push(Event {
             at: ev.at,
@@ -164,6 +180,49 @@ pub(crate) fn resolve(
         });
     }
     Ok(events)
+}
+
+/// An event may change an L2's `state` and nothing else about the nodes: the engines build
+/// each node's store, eviction policy and egress pool once, at the start of the run, so any
+/// other change would be silently ignored. Refused, naming the key.
+fn same_nodes(base: &CdnConfig, now: &CdnConfig) -> Result<(), Invalid> {
+    const FIXED: &str = "is fixed for the run: the nodes' stores and egress pools are built \
+                         once, at the start; an event may change only an L2's state (e.g. \
+                         l2 = { name = \"shield-1\", state = \"down\" })";
+    for (tier, was, is) in [("l1", &base.l1, &now.l1), ("l2", &base.l2, &now.l2)] {
+        let nodes = KeyPath::root().key("cdn").key(tier);
+        if was.len() != is.len() {
+            return Err(Invalid::new(
+                nodes,
+                format!(
+                    "an event cannot add or remove nodes ({} [[cdn.{tier}]] at the start, {} \
+                     after this event): the list {FIXED}",
+                    was.len(),
+                    is.len()
+                ),
+            ));
+        }
+        for (k, (a, b)) in was.iter().zip(is).enumerate() {
+            let changed = if a.name != b.name {
+                "name"
+            } else if a.cache != b.cache {
+                "cache"
+            } else if a.eviction != b.eviction {
+                "eviction"
+            } else if a.egress != b.egress {
+                "egress"
+            } else if a.egress_selection != b.egress_selection {
+                "egress_selection"
+            } else {
+                continue;
+            };
+            return Err(Invalid::new(
+                nodes.index(k).key(changed),
+                format!("a node's {changed} {FIXED}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The tables of an `l2` patch (`l2 = {...}` or `l2 = [{...}, ...]`) with their paths.

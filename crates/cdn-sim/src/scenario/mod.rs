@@ -175,8 +175,7 @@ impl Scenario {
     /// relative `trace` path is resolved against the file's directory.
     pub fn from_path(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::new(&file, format!("cannot read the scenario: {e}")))?;
+        let source = read_source(path)?;
         Scenario::from_toml_in(&source, &file, path.parent())
     }
 
@@ -207,7 +206,7 @@ impl Scenario {
         scenario.check_base()?;
         workload::open_traces(&mut scenario.workloads, dir)?;
         // Each event's world is checked as it is resolved, and blamed on its patch.
-        scenario.events = event::resolve(&raw.event, root, scenario.profile, lines)?;
+        scenario.events = event::resolve(&raw.event, root, &scenario.cdn, scenario.profile, lines)?;
         Ok(scenario)
     }
 
@@ -256,18 +255,108 @@ impl Scenario {
     }
 }
 
+/// The most egress addresses all nodes' pools may hold together: 16 pools of a /16 (each
+/// pool is at most [`EgressPool::MAX_ADDRESSES`]). Every address is stored by its node
+/// (4 bytes, and a set entry while the pool is built), so this keeps pools to a few MiB
+/// however many nodes a file lists.
+pub const MAX_EGRESS_ADDRESSES: u64 = 16 * EgressPool::MAX_ADDRESSES;
+
+/// The most `[[event]]` tables a scenario may have. Each event holds the whole world after
+/// it (every `[cdn]`, `[network]` and `[origin]` value, about 2 KiB without nodes), and
+/// teaching scenarios use a handful.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// The most node copies the events may hold together: `[[event]]` tables × nodes
+/// (`[[cdn.l1]]` + `[[cdn.l2]]`). Each event keeps its own copy of the node list, resolved
+/// and checked when the file is loaded, so this bounds loading time and memory (~200 bytes
+/// a node copy: 200 MB at the limit) whatever the file's shape.
+pub const MAX_EVENT_NODE_COPIES: usize = 1_000_000;
+
+/// The largest scenario file read: 4 MiB. Real scenarios are a few KiB; 20,000 `[[cdn.l1]]`
+/// tables are 0.5 MiB. Reading stops here, so `/dev/zero` or a log given by mistake is
+/// refused at once instead of filling memory. The densest file accepted (153,758
+/// `[[cdn.l1]]` tables) loads and runs in ~8 s with ~640 MB (release build, busy machine).
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a scenario file's text: at most [`MAX_FILE_BYTES`] (reading stops there), in UTF-8.
+/// Errors name `path`; a byte that is not UTF-8 is reported with its line and column.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("cdn-sim-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("latin1.toml");
+/// std::fs::write(&path, b"name = \"caf\xe9\"\n").unwrap();
+/// let err = cdn_sim::scenario::read_source(&path).unwrap_err();
+/// assert_eq!(err.line, Some(1));
+/// assert!(err.message.contains("not UTF-8"), "{err}");
+/// ```
+pub fn read_source(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let file = path.display().to_string();
+    let cannot =
+        |e: std::io::Error| ScenarioError::new(&file, format!("cannot read the scenario: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::new(
+            &file,
+            format!(
+                "the file is larger than {} MiB, the most a scenario may be (scenarios are \
+                 a few KiB; request logs go in a workload's trace = \"FILE\")",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..bad];
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // The column in characters, as an editor counts them (the prefix is valid UTF-8).
+        let column = 1 + String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count();
+        ScenarioError::at(
+            &file,
+            Some(line),
+            None,
+            format!(
+                "not UTF-8: byte 0x{:02x} at column {column}; TOML files are UTF-8 (save the \
+                 file as UTF-8)",
+                e.as_bytes()[bad]
+            ),
+        )
+    })
+}
+
 /// `CdnConfig::validate`, with the node index found, plus what a run needs beyond it: egress
 /// pools of a size `EgressPool::new` accepts, and timeouts that can be added up.
 pub(crate) fn check_cdn(cdn: &CdnConfig, profile: Profile) -> Result<(), Invalid> {
     cdn.validate().map_err(|e| config_error(cdn, e))?;
-    // The pool-size rule of `EgressPool::new`, checked without building the pool (which
-    // deduplicates in quadratic time).
+    // The pool-size rule of `EgressPool::new`, checked without building the pool, and the
+    // same bound on all pools together (each address is kept by its node).
+    let mut all = 0u64;
     for (tier, nodes) in [("l1", &cdn.l1), ("l2", &cdn.l2)] {
         for (i, node) in nodes.iter().enumerate() {
             let total = node
                 .egress
                 .iter()
                 .fold(0u64, |sum, spec| sum.saturating_add(spec.len()));
+            all = all.saturating_add(total);
+            if total <= EgressPool::MAX_ADDRESSES && all > MAX_EGRESS_ADDRESSES {
+                return Err(Invalid::new(
+                    key("cdn").key(tier).index(i).key("egress"),
+                    format!(
+                        "the egress pools up to this node hold {all} addresses; at most \
+                         {MAX_EGRESS_ADDRESSES} are allowed in all (16 pools of a /16)"
+                    ),
+                ));
+            }
             if total > EgressPool::MAX_ADDRESSES {
                 return Err(Invalid::new(
                     key("cdn").key(tier).index(i).key("egress"),
@@ -319,16 +408,28 @@ fn config_error(cdn: &CdnConfig, err: ConfigError) -> Invalid {
         "l2" => cdn.l2.len(),
         _ => 0,
     };
-    for i in 0..count {
+    // `validate` reports the first problem, so a prefix reproduces it exactly when it holds
+    // the offending node: the shortest such prefix is found by bisection (a scan of every
+    // prefix was quadratic in the number of nodes).
+    let reproduces = |n: usize| {
         let mut truncated = cdn.clone();
         match tier.as_str() {
-            "l1" => truncated.l1.truncate(i + 1),
-            _ => truncated.l2.truncate(i + 1),
+            "l1" => truncated.l1.truncate(n),
+            _ => truncated.l2.truncate(n),
         }
-        if truncated.validate().as_ref() == Err(&err) {
-            path.0.insert(2, Seg::Index(i));
-            break;
+        truncated.validate().as_ref() == Err(&err)
+    };
+    if count > 0 && reproduces(count) {
+        let (mut lo, mut hi) = (1, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if reproduces(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
         }
+        path.0.insert(2, Seg::Index(lo - 1));
     }
     Invalid::new(path, err.message)
 }
