@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub(super) struct Lateness {
     max_ns: u64,
+    constant: bool,
     rng: ChaCha8Rng,
     /// The lateness of each workload's next arrival.
     arrivals: Vec<Duration>,
@@ -18,6 +19,7 @@ impl Lateness {
     pub(super) fn new(j: Jitter, workloads: usize) -> Lateness {
         let mut l = Lateness {
             max_ns: u64::try_from(j.max.as_nanos()).unwrap_or(u64::MAX),
+            constant: j.constant,
             rng: ChaCha8Rng::seed_from_u64(j.seed),
             arrivals: Vec::new(),
         };
@@ -25,10 +27,13 @@ impl Lateness {
         l
     }
 
-    /// A fresh lateness, uniform in `[0, max]`.
+    /// A fresh lateness, uniform in `[0, max]` (or `max` itself when constant).
     pub(super) fn draw(&mut self) -> Duration {
         if self.max_ns == 0 {
             return Duration::ZERO;
+        }
+        if self.constant {
+            return Duration::from_nanos(self.max_ns);
         }
         Duration::from_nanos(self.rng.next_u64() % (self.max_ns + 1))
     }

@@ -85,8 +85,13 @@ pub struct SimOptions {
 /// a given `seed`. Net mode uses it to find how much lateness a scenario tolerates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Jitter {
-    /// The most any event is delayed (uniformly in `[0, max]`).
+    /// The most any event is delayed (uniformly in `[0, max]`, or exactly `max` when
+    /// `constant`).
     pub max: std::time::Duration,
+    /// Every event exactly `max` late: the extreme of the uniform case, where lateness adds
+    /// up along a chain of events (a request crossing four hops, each a little late, as real
+    /// proxies on a busy machine are) — uniform draws almost never reach that sum.
+    pub constant: bool,
     /// Seed of the lateness sequence (independent of the scenario's seed).
     pub seed: u64,
 }
