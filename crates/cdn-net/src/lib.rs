@@ -76,7 +76,7 @@ pub use clock::VirtualClock;
 pub use error::NetError;
 pub use link::Links;
 pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
-pub use proxy::{Proxy, ProxySpec, Upstream};
+pub use proxy::{Proxy, ProxySpec, ServeLimits, Upstream};
 pub use resolver::{HostEntry, ResolveError, Resolver};
 pub use run::{run, NetArrival, NetEvent, NetOutcome, NetRun};
 pub use timing::{LagMeter, LagSummary, Timers};

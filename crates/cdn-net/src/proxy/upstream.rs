@@ -32,21 +32,24 @@ pub(super) enum PoolKey {
     Origin { source: Ipv4Addr, port: u16 },
 }
 
-/// Idle upstream connections, most recently used last (as nginx's keepalive cache).
+/// Idle upstream connections, most recently used last (as nginx's keepalive cache), each
+/// with the time it became idle: [`Pool::expire`] closes those idle too long.
 #[derive(Default)]
 pub(super) struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<Sender>>>,
+    idle: Mutex<HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>>,
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<Sender>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take(&self, key: PoolKey) -> Option<Sender> {
         let mut idle = self.lock();
         let list = idle.get_mut(&key)?;
-        while let Some(s) = list.pop() {
+        while let Some((s, _)) = list.pop() {
             if !s.is_closed() {
                 return Some(s);
             }
@@ -55,7 +58,20 @@ impl Pool {
     }
 
     fn put(&self, key: PoolKey, sender: Sender) {
-        self.lock().entry(key).or_default().push(sender);
+        let now = std::time::Instant::now();
+        self.lock().entry(key).or_default().push((sender, now));
+    }
+
+    /// Closes the connections idle for longer than `max_idle` (and those the peer closed);
+    /// returns how many stay.
+    pub(super) fn expire(&self, max_idle: Duration) -> usize {
+        let now = std::time::Instant::now();
+        let mut idle = self.lock();
+        idle.retain(|_, list| {
+            list.retain(|(s, since)| !s.is_closed() && now.duration_since(*since) < max_idle);
+            !list.is_empty()
+        });
+        idle.values().map(Vec::len).sum()
     }
 
     /// Closes every idle connection.
