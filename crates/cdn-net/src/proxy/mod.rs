@@ -196,10 +196,12 @@ impl Proxy {
 }
 
 /// Closes idle upstream connections once they have been idle for the limit, checking four
-/// times per limit (so one lives at most 1.25 × the limit), until the proxy stops.
+/// times per limit (so one lives at most 1.25 × the limit) and at least every second (a
+/// new limit takes effect within a second), until the proxy stops.
 async fn expire_idle_upstreams(shared: Arc<Shared>) {
     loop {
-        let period = (shared.limits().upstream_idle / 4).max(Duration::from_millis(10));
+        let period = (shared.limits().upstream_idle / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}

@@ -21,7 +21,29 @@ use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
-pub(super) type Sender = SendRequest<Full<Bytes>>;
+/// One HTTP/1.1 connection to the next tier: its request sender, and the handle that keeps
+/// its driver task alive. Dropping it (a failed or timed-out exchange, an expired or
+/// cleared pool entry) closes the connection at once, even with a response still awaited
+/// from a peer that never sends it: otherwise the driver and its socket would live as long
+/// as a hung peer holds the connection.
+pub(super) struct Sender {
+    http: SendRequest<Full<Bytes>>,
+    _alive: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        self.http.is_closed()
+    }
+
+    fn send_request(
+        &mut self,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> impl std::future::Future<Output = hyper::Result<hyper::Response<hyper::body::Incoming>>>
+    {
+        self.http.send_request(req)
+    }
+}
 
 /// What an idle connection leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -330,19 +352,26 @@ impl Shared {
         }
     }
 
-    /// An HTTP/1.1 client connection over `io`; its driver task ends when the sender is
+    /// An HTTP/1.1 client connection over `io`; its driver task ends when the [`Sender`] is
     /// dropped (or the peer closes).
     async fn http1<T>(&self, io: T) -> Result<Sender, HopError>
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        let (http, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| HopError::Failed(wire::exchange_failure(&e)))?;
+        let (alive, dropped) = tokio::sync::oneshot::channel::<()>();
         self.tasks.spawn(async move {
-            let _ = conn.await;
+            tokio::select! {
+                _ = conn => {}
+                _ = dropped => {}
+            }
         });
-        Ok(sender)
+        Ok(Sender {
+            http,
+            _alive: alive,
+        })
     }
 }
 
