@@ -136,12 +136,14 @@ async fn one(addr: SocketAddr, i: usize, abandon: bool) {
     let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await;
 }
 
-/// Sends `n` requests, `CONCURRENCY` at a time, numbered from `from`.
-async fn load(addr: SocketAddr, from: usize, n: usize, abandon: bool, deadline: Instant) {
+/// Sends `n` requests, `CONCURRENCY` at a time, numbered from `from`, stopping at
+/// `deadline`; returns how many were sent.
+async fn load(addr: SocketAddr, from: usize, n: usize, abandon: bool, deadline: Instant) -> usize {
     let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let next = next.clone();
+            let (next, done) = (next.clone(), done.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -149,6 +151,7 @@ async fn load(addr: SocketAddr, from: usize, n: usize, abandon: bool, deadline: 
                         return;
                     }
                     one(addr, from + i, abandon).await;
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             })
         })
@@ -156,9 +159,10 @@ async fn load(addr: SocketAddr, from: usize, n: usize, abandon: bool, deadline: 
     for w in workers {
         let _ = w.await;
     }
+    done.load(Ordering::Relaxed)
 }
 
-async fn soak_path(p: &FaultPath, n: usize) -> (Sample, Sample, Sample, Duration) {
+async fn soak_path(p: &FaultPath, n: usize) -> (Sample, Sample, Sample, Duration, usize) {
     let cdn = CdnConfig {
         // Hung: the shield gives up after 10 s virtual = 100 ms here.
         read_timeout: Some(Duration::from_secs(10)),
@@ -207,7 +211,7 @@ async fn soak_path(p: &FaultPath, n: usize) -> (Sample, Sample, Sample, Duration
         })
     };
     let t = Instant::now();
-    load(addr, warm, n, p.abandon, deadline).await;
+    let sent = load(addr, warm, n, p.abandon, deadline).await;
     let took = t.elapsed();
     settle(&net).await;
     stop.cancel();
@@ -215,7 +219,7 @@ async fn soak_path(p: &FaultPath, n: usize) -> (Sample, Sample, Sample, Duration
     let end = sample();
     let peak = *peak.lock().unwrap();
     net.shutdown(Duration::from_secs(1)).await;
-    (start, peak, end, took)
+    (start, peak, end, took, sent)
 }
 
 /// Waits (bounded) until no client connection is open and the work they left behind —
@@ -252,12 +256,12 @@ async fn soak_every_fault_path_then_hostile_clients() {
         {
             continue;
         }
-        let (start, peak, end, took) = soak_path(&p, n).await;
+        let (start, peak, end, took, sent) = soak_path(&p, n).await;
         println!(
             "{:<16} {:>8} {:>7.0}  {:>28}  {:>16}",
             p.name,
-            n,
-            n as f64 / took.as_secs_f64(),
+            sent,
+            sent as f64 / took.as_secs_f64(),
             format!("{}/{}/{}", start.rss_kib, peak.rss_kib, end.rss_kib),
             format!("{}/{}/{}", start.fds, peak.fds, end.fds),
         );
