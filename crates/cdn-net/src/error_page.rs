@@ -60,6 +60,9 @@ pub fn wants_json(accept: &str) -> bool {
 
 /// What the hop's mark says: the failure in a few words.
 fn cause(facts: &ErrorFacts) -> String {
+    if facts.hop.from == facts.hop.to {
+        return "shutting down".to_string();
+    }
     match facts.hop.failure {
         Some(FailureKind::Certificate(p)) => {
             format!("certificate rejected: {}", p.as_str().replace('_', " "))
@@ -225,7 +228,9 @@ fn cloudflare(f: &ErrorFacts, ctx: &PageContext<'_>) -> String {
     let inside = f.failed_after(Place::Edge);
     cf_box(&mut d, Some(true), "Browser", "You", "");
     cf_hop(&mut d, false, "");
-    let cdn_detail = if inside {
+    let cdn_detail = if f.hop.from == f.hop.to {
+        format!("{} is shutting down", esc(ctx.node))
+    } else if inside {
         format!("edge {} &#8594; shield: {}", esc(ctx.node), esc(&cause))
     } else {
         format!(
@@ -329,6 +334,16 @@ mod tests {
         assert!(page.contains(">nginx</p>"));
         let f = facts(Profile::Varnish, Tier::L2, 503, FailureKind::Refused);
         assert!(html(&f, &CTX).contains("Guru Meditation:"));
+    }
+
+    #[test]
+    fn a_request_cut_off_at_shutdown_blames_no_hop() {
+        let r = Response::generated(Tier::L1, 503, cdn_core::profile::SHUTTING_DOWN);
+        let f = ErrorFacts::of(Profile::Cloudflare, &r).unwrap();
+        let page = html(&f, &CTX);
+        assert!(page.contains("edge-1 is shutting down"));
+        assert!(page.contains("data-place=\"Host\" data-state=\"unknown\""));
+        assert!(f.advice.what_happened.contains("shutting down"));
     }
 
     #[test]

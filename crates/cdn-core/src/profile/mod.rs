@@ -37,7 +37,7 @@ pub mod table;
 
 pub use codes::{known_reason, GeneratedError, ALL_FAILURES, HTTP_09_REASON, HTTP_09_RELAY};
 pub use defaults::{AgeHeader, DefaultRow, ProfileDefaults};
-pub use page::{reason_phrase, Advice, ErrorFacts, FailedHop, Place};
+pub use page::{reason_phrase, Advice, ErrorFacts, FailedHop, Place, SHUTTING_DOWN};
 pub use source::{Bytes, Describe, Source, Sourced};
 pub use table::render_markdown;
 

@@ -38,6 +38,10 @@ pub fn reason_phrase(status: u16) -> Option<&'static str> {
     })
 }
 
+/// The reason of the `503` a proxy answers to a request still running when its shutdown
+/// grace period ends: no hop failed, the node itself stopped.
+pub const SHUTTING_DOWN: &str = "proxy shutting down";
+
 /// One place on the way from the browser to the origin, as an error page draws it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +136,9 @@ impl ErrorFacts {
         }
         let from = Place::of(resp.generated_by);
         let phrase = reason_phrase(resp.status).unwrap_or("Error");
+        let stopping = resp.reason == Some(SHUTTING_DOWN);
+        // A node that stops answers for itself: the "hop" ends where it starts.
+        let to = if stopping { from } else { from.next() };
         Some(ErrorFacts {
             profile,
             status: resp.status,
@@ -140,10 +147,19 @@ impl ErrorFacts {
             generated_by: resp.generated_by,
             hop: FailedHop {
                 from,
-                to: from.next(),
+                to,
                 failure: resp.failure,
             },
-            advice: advice(resp.failure, from.next()),
+            advice: if stopping {
+                Advice {
+                    what_happened: "The CDN server that took your request is shutting down: \
+                                    your request was still running when its grace period ended.",
+                    visitor: "Try again: another server, or this one restarted, will answer.",
+                    owner: "Nothing on your server caused this.",
+                }
+            } else {
+                advice(resp.failure, to)
+            },
         })
     }
 

@@ -5,6 +5,7 @@
 use super::shared::Shared;
 use crate::error_page::wants_json;
 use bytes::Bytes;
+use cdn_core::profile::SHUTTING_DOWN;
 use cdn_core::{CacheStatus, Response};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
@@ -18,9 +19,6 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// The reason of the `503` a request cut off at shutdown gets.
-pub(super) const SHUTTING_DOWN: &str = "proxy shutting down";
 
 /// Where a connection stands, for its timeouts.
 struct WatchState {
