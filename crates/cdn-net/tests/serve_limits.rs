@@ -81,8 +81,8 @@ async fn a_slow_head_and_an_idle_connection_each_get_their_own_timeout() {
     let header = Duration::from_millis(400);
     let keepalive = Duration::from_millis(1200);
     let net = cdn(ServeLimits {
-        header_timeout: header,
-        keepalive_timeout: keepalive,
+        header_timeout: Some(header),
+        keepalive_timeout: Some(keepalive),
         ..ServeLimits::default()
     })
     .await;

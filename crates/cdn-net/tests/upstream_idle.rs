@@ -40,7 +40,7 @@ async fn idle_upstream_connections_are_closed_after_their_timeout() {
     .await
     .expect("CDN starts");
     net.set_limits(ServeLimits {
-        upstream_idle: idle,
+        upstream_idle: Some(idle),
         ..ServeLimits::default()
     });
     let addr = net.l1_addrs()[0];

@@ -308,9 +308,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 time_scale,
                 grace,
                 limits: cdn_net::ServeLimits {
-                    header_timeout,
-                    keepalive_timeout,
-                    upstream_idle,
+                    header_timeout: Some(header_timeout),
+                    keepalive_timeout: Some(keepalive_timeout),
+                    upstream_idle: Some(upstream_idle),
                     max_connections: max_connections.unwrap_or(fitted.max_connections).max(1),
                 },
             };

@@ -45,20 +45,16 @@ impl Watch {
 
     /// When the connection must be closed if nothing changes; `None` while a request is in
     /// flight (the upstream's own timeouts bound it).
-    fn deadline(
-        &self,
-        header: std::time::Duration,
-        keepalive: std::time::Duration,
-    ) -> Option<Instant> {
+    fn deadline(&self, limits: &super::ServeLimits) -> Option<Instant> {
         let s = self.lock();
         if s.busy > 0 {
             None
         } else if let Some(t) = s.head_started {
-            Some(t + header)
+            limits.header_timeout.map(|d| t + d)
         } else if s.first {
-            Some(s.idle_since + header)
+            limits.header_timeout.map(|d| s.idle_since + d)
         } else {
-            Some(s.idle_since + keepalive)
+            limits.keepalive_timeout.map(|d| s.idle_since + d)
         }
     }
 
@@ -216,7 +212,7 @@ pub(super) async fn serve(
         let deadline = if closing {
             None
         } else {
-            watch.deadline(limits.header_timeout, limits.keepalive_timeout)
+            watch.deadline(&limits)
         };
         tokio::select! {
             _ = conn.as_mut() => return,
@@ -241,7 +237,7 @@ pub(super) async fn serve(
             _ = watch.changed.notified() => {}
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 let now = Instant::now();
-                let due = watch.deadline(limits.header_timeout, limits.keepalive_timeout);
+                let due = watch.deadline(&limits);
                 if due.is_some_and(|d| d <= now) {
                     // Header or keep-alive timeout: close, as nginx does, without a reply.
                     return;

@@ -4,35 +4,49 @@
 use std::time::Duration;
 
 /// Limits on a proxy's connections. The defaults are nginx's (`client_header_timeout` 60 s,
-/// `keepalive_timeout` 75 s, upstream `keepalive_timeout` 60 s); the connection cap is
-/// chosen so that a proxy stays below the process's file-descriptor limit.
+/// `keepalive_timeout` 75 s, upstream `keepalive_timeout` 60 s), as `cdn-sim serve` applies
+/// them; the connection cap is chosen so that a proxy stays below the process's
+/// file-descriptor limit. A proxy starts with [`ServeLimits::model`]: the model has no such
+/// timeouts, and `run --mode net` is compared with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServeLimits {
     /// How long a client may take to send a request head, from the connection's accept
     /// (first request) or from its first byte (later requests). Then the connection is
     /// closed, as nginx's `client_header_timeout` does.
-    pub header_timeout: Duration,
+    pub header_timeout: Option<Duration>,
     /// How long an idle keep-alive connection (between requests) stays open.
-    pub keepalive_timeout: Duration,
+    pub keepalive_timeout: Option<Duration>,
     /// Client connections a proxy holds at once. One more is answered
     /// `503 Service Unavailable` (body: "too many connections") and closed.
     pub max_connections: usize,
-    /// How long an idle pooled connection to the next tier is kept.
-    pub upstream_idle: Duration,
+    /// How long an idle pooled connection to the next tier is kept (`None`: until the
+    /// proxy stops, as the model keeps its idle connections).
+    pub upstream_idle: Option<Duration>,
 }
 
 impl Default for ServeLimits {
     fn default() -> ServeLimits {
         ServeLimits {
-            header_timeout: Duration::from_secs(60),
-            keepalive_timeout: Duration::from_secs(75),
+            header_timeout: Some(Duration::from_secs(60)),
+            keepalive_timeout: Some(Duration::from_secs(75)),
             max_connections: 4096,
-            upstream_idle: Duration::from_secs(60),
+            upstream_idle: Some(Duration::from_secs(60)),
         }
     }
 }
 
 impl ServeLimits {
+    /// What the model does: no client timeouts, idle upstream connections kept; the cap
+    /// stays (the model has no descriptors to run out of).
+    pub fn model() -> ServeLimits {
+        ServeLimits {
+            header_timeout: None,
+            keepalive_timeout: None,
+            upstream_idle: None,
+            ..ServeLimits::default()
+        }
+    }
+
     /// The defaults, with the connection cap lowered to fit `nofile` descriptors shared by
     /// `proxies` proxies: each client connection may hold one upstream connection too, and
     /// 64 are left for listeners, the origin and the runtime.

@@ -200,12 +200,16 @@ impl Proxy {
 /// new limit takes effect within a second), until the proxy stops.
 async fn expire_idle_upstreams(shared: Arc<Shared>) {
     loop {
-        let period = (shared.limits().upstream_idle / 4)
+        let idle = shared.limits().upstream_idle;
+        let period = idle
+            .map_or(Duration::from_secs(1), |d| d / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
         }
-        shared.pool.expire(shared.limits().upstream_idle);
+        if let Some(idle) = shared.limits().upstream_idle {
+            shared.pool.expire(idle);
+        }
     }
 }

@@ -98,7 +98,7 @@ impl Shared {
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             answered: Mutex::new([0; 8]),
-            limits: std::sync::RwLock::new(super::ServeLimits::default()),
+            limits: std::sync::RwLock::new(super::ServeLimits::model()),
             connections: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
