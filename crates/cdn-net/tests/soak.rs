@@ -194,10 +194,7 @@ async fn soak_path(p: &FaultPath, n: usize) -> (Sample, Sample, Sample, Duration
     // as many requests as the measured part adds, so a leak shows as growth while the
     // allocator's high-water mark (reached during the warm-up) does not.
     let warm = (n / 2).max(2000);
-    load(addr, 0, warm, p.abandon, deadline).await;
-    settle(&net).await;
-    let start = sample();
-    let peak = Arc::new(std::sync::Mutex::new(start));
+    let peak = Arc::new(std::sync::Mutex::new(sample()));
     let stop = tokio_util::sync::CancellationToken::new();
     let sampler = {
         let (peak, stop) = (peak.clone(), stop.clone());
@@ -212,6 +209,20 @@ async fn soak_path(p: &FaultPath, n: usize) -> (Sample, Sample, Sample, Duration
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
+    };
+    load(addr, 0, warm, p.abandon, deadline).await;
+    settle(&net).await;
+    // The start: resident memory at the warm-up's high-water mark (the allocator keeps it:
+    // what the measured half adds beyond it is growth), descriptors as they are now.
+    let start = {
+        let mut p = peak.lock().unwrap();
+        let now = sample();
+        let start = Sample {
+            rss_kib: p.rss_kib.max(now.rss_kib),
+            fds: now.fds,
+        };
+        *p = start;
+        start
     };
     let t = Instant::now();
     let sent = load(addr, warm, n, p.abandon, deadline).await;
