@@ -21,6 +21,18 @@ pub enum CertProblem {
     UntrustedIssuer,
 }
 
+impl CertProblem {
+    /// `"expired"`, `"self_signed"`, `"wrong_host"` or `"untrusted_issuer"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertProblem::Expired => "expired",
+            CertProblem::SelfSigned => "self_signed",
+            CertProblem::WrongHost => "wrong_host",
+            CertProblem::UntrustedIssuer => "untrusted_issuer",
+        }
+    }
+}
+
 /// The kind of failure on an outbound hop (L1 → L2 or L2 → origin).
 ///
 /// ```
@@ -86,6 +98,56 @@ impl FailureKind {
             FailureKind::Certificate(_) => "certificate",
             FailureKind::Dns => "dns",
             FailureKind::UpstreamStatus(_) => "upstream_status",
+        }
+    }
+
+    /// A name that round-trips through [`FailureKind::from_wire`] (a header between tiers):
+    /// [`as_str`](Self::as_str), with the certificate problem and upstream status spelled out.
+    ///
+    /// ```
+    /// use cdn_core::{CertProblem, FailureKind};
+    /// for k in cdn_core::profile::ALL_FAILURES {
+    ///     assert_eq!(FailureKind::from_wire(&k.wire_name()), Some(k));
+    /// }
+    /// let k = FailureKind::Certificate(CertProblem::Expired);
+    /// assert_eq!(k.wire_name(), "certificate_expired");
+    /// ```
+    pub fn wire_name(self) -> String {
+        match self {
+            FailureKind::Certificate(p) => format!("certificate_{}", p.as_str()),
+            FailureKind::UpstreamStatus(s) => format!("upstream_status_{s}"),
+            k => k.as_str().to_string(),
+        }
+    }
+
+    /// The failure a [`wire_name`](Self::wire_name) names.
+    pub fn from_wire(name: &str) -> Option<FailureKind> {
+        if let Some(s) = name.strip_prefix("upstream_status_") {
+            return s.parse().ok().map(FailureKind::UpstreamStatus);
+        }
+        crate::profile::ALL_FAILURES
+            .into_iter()
+            .find(|k| k.wire_name() == name)
+    }
+
+    /// What happened on the hop, in a few words a visitor understands: the mark an error
+    /// page puts on the failed hop (`"connection refused"`, `"SYN dropped"`, ...).
+    pub fn short(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "connection refused",
+            FailureKind::ConnectTimeout => "SYN dropped: no answer to connect",
+            FailureKind::Unreachable => "no route to host",
+            FailureKind::ReadTimeout => "timed out waiting for a response",
+            FailureKind::AckTimeout => "request never acknowledged",
+            FailureKind::WriteTimeout => "timed out sending the request",
+            FailureKind::HeaderTooLarge => "response headers too large",
+            FailureKind::Reset => "connection reset",
+            FailureKind::ClosedEarly => "closed without a response",
+            FailureKind::InvalidResponse => "reply was not HTTP",
+            FailureKind::TlsHandshake => "TLS handshake failed",
+            FailureKind::Certificate(_) => "certificate rejected",
+            FailureKind::Dns => "hostname does not resolve",
+            FailureKind::UpstreamStatus(_) => "answered with an error",
         }
     }
 

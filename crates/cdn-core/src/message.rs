@@ -4,6 +4,7 @@
 //! response carries a body *length* and parsed directives, never bytes or header maps.
 
 use crate::cache::CacheControl;
+use crate::failure::FailureKind;
 use crate::time::Instant;
 use crate::tls::Scheme;
 use serde::{Deserialize, Serialize};
@@ -262,6 +263,11 @@ pub struct Response {
     pub generated_by: Tier,
     /// For generated errors: the vendor's wording.
     pub reason: Option<&'static str>,
+    /// For errors generated because a hop failed: how it failed (the hop is the one leaving
+    /// [`generated_by`](Self::generated_by)). Drivers draw error pages from it; reports and
+    /// traces already carry it as trace events, so it is not serialised.
+    #[serde(skip)]
+    pub failure: Option<FailureKind>,
     /// The `Age` header value (whole seconds, as HTTP carries it): time spent in caches
     /// upstream of the receiver. Zero when absent.
     pub age: Duration,
@@ -306,6 +312,7 @@ impl Response {
             cache_control: CacheControl::default(),
             generated_by: tier,
             reason: Some(reason),
+            failure: None,
             age: Duration::ZERO,
             date: Instant::ZERO,
             expires: None,

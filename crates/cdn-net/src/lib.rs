@@ -31,6 +31,7 @@
 //! | [`bpf`] | classic BPF socket filter: per-source DROP without privileges |
 //! | [`netns`] | nftables REJECT and unreachable routes, only inside a private network namespace |
 //! | [`error`] | [`NetError`] |
+//! | [`error_page`] | the vendor's error page (HTML) or JSON for a generated error |
 //!
 //! The full story, with what needs root, is in `docs/net.md`.
 //!
@@ -57,6 +58,7 @@ pub mod calibrate;
 pub mod certs;
 pub mod clock;
 pub mod error;
+pub mod error_page;
 pub mod link;
 pub mod netns;
 pub mod origin;
@@ -74,7 +76,7 @@ pub use clock::VirtualClock;
 pub use error::NetError;
 pub use link::Links;
 pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
-pub use proxy::{Proxy, ProxySpec, Upstream};
+pub use proxy::{Proxy, ProxySpec, ServeLimits, Upstream};
 pub use resolver::{HostEntry, ResolveError, Resolver};
 pub use run::{run, NetArrival, NetEvent, NetOutcome, NetRun};
 pub use timing::{LagMeter, LagSummary, Timers};

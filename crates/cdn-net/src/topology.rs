@@ -214,18 +214,38 @@ impl NetCdn {
         Ok(())
     }
 
-    /// Stops everything: the edges first (they stop accepting and finish what is in flight,
-    /// which needs the shields and the origin still up), then the shields, then the origin.
-    /// Each waits up to `grace` for in-flight requests; returns how many were cut off.
+    /// Applies `limits` to every proxy (connections accepted from now on).
+    pub fn set_limits(&self, limits: crate::ServeLimits) {
+        for p in self.l1.iter().chain(&self.l2) {
+            p.set_limits(limits);
+        }
+    }
+
+    /// Client connections open at the edges now.
+    pub fn client_connections(&self) -> usize {
+        self.l1.iter().map(Proxy::connections).sum()
+    }
+
+    /// Stops everything within `grace`: every edge stops accepting at once and its clients'
+    /// requests in flight may finish (the shields and the origin stay up for them) until
+    /// the one deadline; those still running then are answered `503` with
+    /// `Connection: close`. Then the shields and the origin stop, with what is left of
+    /// `grace` (nothing of theirs is a client's any more). Returns how many client requests
+    /// were cut off — exactly those answered so.
     pub async fn shutdown(self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        for p in &self.l1 {
+            p.stop_accepting();
+        }
         let mut cut = 0;
         for p in self.l1 {
-            cut += p.shutdown(grace).await;
+            cut += p.shutdown_until(deadline).await;
         }
         for p in self.l2 {
-            cut += p.shutdown(grace).await;
+            p.shutdown_until(deadline).await;
         }
-        self.origin.shutdown().await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.origin.shutdown_within(left).await;
         cut
     }
 }

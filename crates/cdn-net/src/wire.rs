@@ -41,6 +41,10 @@ pub fn model_status(status: u16, headers: &HeaderMap) -> u16 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(status)
 }
+/// Header with how the hop failed, on a generated error
+/// ([`FailureKind::wire_name`]): the next tier's error page names the cause.
+pub const FAILURE: &str = "x-cdn-sim-failure";
+
 /// Header with the cache status and the node (`HIT from edge-fra`).
 pub const X_CACHE: &str = "x-cache";
 
@@ -169,6 +173,10 @@ pub fn response_from_http(
             .get("x-error-reason")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| cdn_core::profile::known_reason(v, EXTRA_REASONS)),
+        failure: headers
+            .get(FAILURE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(FailureKind::from_wire),
         age: Duration::from_secs(
             get(header::AGE)
                 .and_then(|v| v.trim().parse().ok())
@@ -250,6 +258,13 @@ pub fn headers_for(resp: &Response, stamp: &Stamp<'_>, clock: &VirtualClock) -> 
             &mut h,
             header::HeaderName::from_static("x-error-reason"),
             reason,
+        );
+    }
+    if let Some(f) = resp.failure {
+        insert(
+            &mut h,
+            header::HeaderName::from_static(FAILURE),
+            &f.wire_name(),
         );
     }
     h

@@ -308,34 +308,10 @@ pub fn page(code: u16) -> Option<String> {
         .then(|| format!("docs/errors/{code}.md"))
 }
 
-/// The standard reason phrase of a status code (RFC 9110 and RFC 6585), or `""`.
+/// The reason phrase of a status code as the status line carries it (the vendor's for
+/// Cloudflare's 52x, RFC 9110's otherwise: [`cdn_core::profile::reason_phrase`]), or `""`.
 pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        200 => "OK",
-        201 => "Created",
-        203 => "Non-Authoritative Information",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        410 => "Gone",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
+    cdn_core::profile::reason_phrase(code).unwrap_or("")
 }
 
 /// The explanation for `code`, if there is one.

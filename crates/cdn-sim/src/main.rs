@@ -116,6 +116,24 @@ enum Command {
         /// Real seconds per virtual second (1 = real time).
         #[arg(long, value_name = "F", default_value_t = 1.0)]
         time_scale: f64,
+        /// After Ctrl-C, how long requests in flight may take; then they are answered 503
+        /// and their connections closed.
+        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+        grace: std::time::Duration,
+        /// How long a client may take to send a request head (nginx's
+        /// `client_header_timeout`).
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+        header_timeout: std::time::Duration,
+        /// How long an idle keep-alive connection stays open (nginx's `keepalive_timeout`).
+        #[arg(long, value_name = "DURATION", default_value = "75s", value_parser = duration)]
+        keepalive_timeout: std::time::Duration,
+        /// How long an idle connection to the next tier is kept.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+        upstream_idle: std::time::Duration,
+        /// Client connections each proxy holds at once (default: 4096, or less to fit the
+        /// process's open-file limit); one more gets 503 "too many connections".
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
     },
     /// List the built-in scenarios with one-line descriptions.
     List,
@@ -332,11 +350,28 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
         Command::Serve {
             scenario,
             time_scale,
+            grace,
+            header_timeout,
+            keepalive_timeout,
+            upstream_idle,
+            max_connections,
         } => {
             let sc = load_or_exit(&scenario)?;
             check_time_scale(time_scale)?;
             prepare_namespace(&sc)?;
-            match cdn_sim::net_mode::serve(&sc, time_scale) {
+            let proxies = sc.cdn.l1.len() + sc.cdn.l2.len();
+            let fitted = cdn_net::ServeLimits::for_this_process(proxies);
+            let options = cdn_sim::net_mode::ServeOptions {
+                time_scale,
+                grace,
+                limits: cdn_net::ServeLimits {
+                    header_timeout: Some(header_timeout),
+                    keepalive_timeout: Some(keepalive_timeout),
+                    upstream_idle: Some(upstream_idle),
+                    max_connections: max_connections.unwrap_or(fitted.max_connections).max(1),
+                },
+            };
+            match cdn_sim::net_mode::serve(&sc, &options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("cdn-sim: serve: {e}");
@@ -648,4 +683,9 @@ fn print_sweep(doc: &sweep::SweepDoc, out: &SweepOut) -> Result<ExitCode, ExitCo
         eprintln!("cdn-sim: wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A duration flag (`2s`, `500ms`, `1m`), as scenario files write them.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    cdn_core::units::parse_duration(s).map_err(|e| e.to_string())
 }

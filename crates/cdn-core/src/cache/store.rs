@@ -2,6 +2,7 @@
 
 use super::eviction::{EvictingMap, Eviction};
 use super::CacheControl;
+use crate::failure::FailureKind;
 use crate::message::{CacheKey, Etag, Response, Tier, Vary};
 use crate::time::Instant;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -70,6 +71,7 @@ impl Entry {
 struct Style {
     cache_control: CacheControl,
     reason: Option<&'static str>,
+    failure: Option<FailureKind>,
     generated_by: Tier,
     vary: Vary,
     etag: Option<Etag>,
@@ -226,6 +228,7 @@ impl Store {
                 cache_control: style.cache_control,
                 generated_by: style.generated_by,
                 reason: style.reason,
+                failure: style.failure,
                 age: Duration::from_nanos(p.age_ns),
                 date,
                 expires: style.has_expires.then_some(date + lifetime),
@@ -244,6 +247,7 @@ impl Store {
         let style = Style {
             cache_control: r.cache_control,
             reason: r.reason,
+            failure: r.failure,
             generated_by: r.generated_by,
             vary: r.vary,
             etag: r.etag,

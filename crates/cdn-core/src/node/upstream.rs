@@ -376,7 +376,9 @@ impl CacheNode {
     pub fn generated_error(&self, now: Instant, kind: FailureKind) -> Response {
         let s = &self.settings;
         let e = s.profile.error_with(kind, s.cert_error_status);
-        Response::generated(self.tier, e.status, e.reason).dated(now)
+        let mut r = Response::generated(self.tier, e.status, e.reason).dated(now);
+        r.failure = Some(kind);
+        r
     }
 }
 

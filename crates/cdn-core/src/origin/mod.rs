@@ -461,6 +461,7 @@ impl Origin {
             cache_control: self.cache_control,
             generated_by: Tier::Origin,
             reason: None,
+            failure: None,
             age: Duration::ZERO,
             date,
             expires: c.expires.map(|e| date + e),

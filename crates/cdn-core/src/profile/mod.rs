@@ -6,6 +6,7 @@
 //! | [`source`] | a default's citation ([`Source`], [`Sourced`]) |
 //! | [`defaults`] | every default of every profile, cited ([`ProfileDefaults`]) |
 //! | [`codes`] | failure → status and wording ([`Profile::error_for`]) |
+//! | [`page`] | what an error page states ([`ErrorFacts`]) and reason phrases ([`reason_phrase`]) |
 //! | [`table`] | the generated reference, `docs/profiles.md` ([`render_markdown`]) |
 //!
 //! The failure → status matrix, generated from [`Profile::error_for`]:
@@ -30,11 +31,13 @@
 
 pub mod codes;
 pub mod defaults;
+pub mod page;
 pub mod source;
 pub mod table;
 
 pub use codes::{known_reason, GeneratedError, ALL_FAILURES, HTTP_09_REASON, HTTP_09_RELAY};
 pub use defaults::{AgeHeader, DefaultRow, ProfileDefaults};
+pub use page::{reason_phrase, Advice, ErrorFacts, FailedHop, Place, SHUTTING_DOWN};
 pub use source::{Bytes, Describe, Source, Sourced};
 pub use table::render_markdown;
 

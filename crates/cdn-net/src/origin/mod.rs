@@ -382,6 +382,12 @@ impl OriginServer {
         Ok(())
     }
 
+    /// [`OriginServer::shutdown`] with `grace` instead of the configured grace period.
+    pub async fn shutdown_within(mut self, grace: Duration) -> ShutdownReport {
+        self.grace = grace;
+        self.shutdown().await
+    }
+
     /// Stops accepting (both ports refuse from here on), closes idle and hung connections,
     /// lets in-flight requests finish within the grace period (default 2 s), then cancels
     /// what is left and removes firewall rules, routes and the DNS entry.

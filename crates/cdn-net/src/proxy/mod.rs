@@ -14,13 +14,17 @@
 //! | module | one job |
 //! |---|---|
 //! | `mod.rs` | [`Proxy`]: start, settings, shutdown |
-//! | `port` | the listening port: accepting, or refusing while the node is `down` |
+//! | `port` | the listening port: accepting (capped, backing off when out of descriptors), or refusing while the node is `down` |
+//! | `client` | one client connection: header and keep-alive timeouts, requests in flight, the answer at shutdown |
+//! | `limits` | [`ServeLimits`]: timeouts and caps |
 //! | `shared` | the node behind its mutex, tickets, mailboxes, delivering actions |
 //! | `request` | one request's task: carrying out the node's actions with real timers |
 //! | `upstream` | connections to the next tier: pool, source binding, TCP, TLS, exchanges |
 //! | `http` | model messages ⇄ hyper messages |
 
+mod client;
 mod http;
+mod limits;
 mod port;
 mod request;
 mod shared;
@@ -37,6 +41,11 @@ use shared::Shared;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use limits::ServeLimits;
+
+/// After the grace period, how long cut-off requests have to write their `503` and close.
+const CLOSE_BOUND: Duration = Duration::from_millis(500);
 
 /// What a proxy forwards to.
 #[derive(Clone, Debug)]
@@ -87,6 +96,7 @@ impl Proxy {
         if listening {
             port.listen(&shared)?;
         }
+        shared.tasks.spawn(expire_idle_upstreams(shared.clone()));
         Ok(Proxy {
             addr,
             shared,
@@ -153,10 +163,53 @@ impl Proxy {
         self.shared.pool.clear_parents();
     }
 
-    /// Stops accepting, lets in-flight requests finish for up to `grace`, then aborts what
-    /// is left and closes everything. Returns how many requests were cut off.
-    pub async fn shutdown(self, grace: Duration) -> usize {
+    /// Applies new limits to connections accepted from now on.
+    pub fn set_limits(&self, limits: ServeLimits) {
+        self.shared.set_limits(limits);
+    }
+
+    /// Client connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops accepting new connections (the kernel refuses them); requests in flight go on.
+    pub fn stop_accepting(&self) {
         self.port.lock().unwrap_or_else(|e| e.into_inner()).refuse();
-        self.shared.shutdown(grace).await
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `grace`, then answers
+    /// those still running `503` with `Connection: close` and closes everything. Returns
+    /// how many requests were cut off so.
+    pub async fn shutdown(self, grace: Duration) -> usize {
+        self.shutdown_until(tokio::time::Instant::now() + grace)
+            .await
+    }
+
+    /// [`Proxy::shutdown`] with an absolute deadline (several proxies sharing one).
+    pub async fn shutdown_until(self, deadline: tokio::time::Instant) -> usize {
+        self.stop_accepting();
+        self.shared.shutdown_until(deadline).await
+    }
+}
+
+/// Closes idle upstream connections once they have been idle for the limit, checking four
+/// times per limit (so one lives at most 1.25 × the limit) and at least every second (a
+/// new limit takes effect within a second), until the proxy stops.
+async fn expire_idle_upstreams(shared: Arc<Shared>) {
+    loop {
+        let idle = shared.limits().upstream_idle;
+        let period = idle
+            .map_or(Duration::from_secs(1), |d| d / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        if let Some(idle) = shared.limits().upstream_idle {
+            shared.pool.expire(idle);
+        }
     }
 }

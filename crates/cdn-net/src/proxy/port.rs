@@ -3,13 +3,22 @@
 //! RST — a real `ECONNREFUSED`, as the model's `down` says. The port number is kept, and
 //! bound again when the node comes back. Connections accepted before the node went down
 //! finish their request in flight, then close.
+//!
+//! The accept loop keeps the proxy bounded: at most `max_connections` client connections
+//! (one more gets a `503` "too many connections" and is closed), and a pause — doubling up
+//! to a second — when the process is out of descriptors, instead of a busy loop over the
+//! connection the kernel keeps queued.
 
 use super::shared::Shared;
 use crate::error::NetError;
+use bytes::Bytes;
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -100,38 +109,115 @@ impl Port {
     }
 }
 
+/// Over-cap connections being answered "too many connections" at once; beyond this, new
+/// ones are closed at once (each answer needs a descriptor too).
+const REFUSING_MAX: usize = 64;
+/// How long an over-cap connection has to send its request head.
+const REFUSING_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first pause after the process ran out of descriptors; doubled up to
+/// [`BACKOFF_MAX`] while it lasts.
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Whether an `accept()` error means the process or the system is out of descriptors or
+/// memory: retrying at once would spin (the connection stays queued), so back off.
+fn exhausted(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)
+    )
+}
+
+/// The errno values [`exhausted`] looks for (Linux).
+mod libc_errno {
+    pub const ENOMEM: i32 = 12;
+    pub const ENFILE: i32 = 23;
+    pub const EMFILE: i32 = 24;
+    pub const ENOBUFS: i32 = 105;
+}
+
+/// Counts a client connection while it lives.
+struct Counted(Arc<Shared>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
+    let mut backoff = BACKOFF_MIN;
+    let refusing = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
         };
-        let Ok((stream, peer)) = accepted else {
-            continue;
-        };
-        let s = shared.clone();
-        let (soft, node_down) = (shared.shutdown.clone(), stop.clone());
-        shared.tasks.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let s = s.clone();
-                async move { Ok::<_, hyper::Error>(s.handle(req, peer).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = soft.cancelled() => {
-                    // Finish the request in flight on this connection, then close it.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-                _ = node_down.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+        let (stream, peer) = match accepted {
+            Ok(a) => {
+                backoff = BACKOFF_MIN;
+                a
             }
+            Err(e) if exhausted(&e) => {
+                tracing::warn!(proxy = %shared.name, error = %e, pause = ?backoff, "accept: out of descriptors; pausing");
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+            // A connection reset while queued, and the like: the next one is fine.
+            Err(_) => continue,
+        };
+        let cap = shared.limits().max_connections;
+        if shared.connections.fetch_add(1, Ordering::SeqCst) >= cap {
+            shared.connections.fetch_sub(1, Ordering::SeqCst);
+            if refusing.fetch_add(1, Ordering::SeqCst) >= REFUSING_MAX {
+                refusing.fetch_sub(1, Ordering::SeqCst);
+                drop(stream);
+                continue;
+            }
+            let r = refusing.clone();
+            shared.tasks.spawn(async move {
+                let _ = tokio::time::timeout(REFUSING_TIMEOUT, too_many(stream)).await;
+                r.fetch_sub(1, Ordering::SeqCst);
+            });
+            continue;
+        }
+        let counted = Counted(shared.clone());
+        let s = shared.clone();
+        let node_down = stop.clone();
+        shared.tasks.spawn(async move {
+            let _counted = counted;
+            super::client::serve(s, stream, peer, node_down).await;
         });
     }
+}
+
+/// The answer at the connection cap: `503 Service Unavailable`, "too many connections",
+/// and the connection closed.
+async fn too_many(stream: tokio::net::TcpStream) {
+    let svc = hyper::service::service_fn(|_req| async {
+        let mut r = hyper::Response::new(Full::new(Bytes::from_static(
+            b"503 Service Unavailable: too many connections\n",
+        )));
+        *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+        let h = r.headers_mut();
+        h.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        Ok::<_, hyper::Error>(r)
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), svc)
+        .await;
 }

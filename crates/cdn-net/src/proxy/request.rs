@@ -45,6 +45,11 @@ impl Shared {
             .get(TRACE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        let json = req
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::error_page::wants_json);
         let downstream = wire::validators(req.headers(), &self.timers.clock());
         if let Some(due) = crate::timing::stamp(req.headers(), crate::timing::DUE_HEADER) {
             self.timers.arrived(due);
@@ -124,7 +129,7 @@ impl Shared {
             response.status,
             status.as_str(),
         );
-        self.to_http(&response, status)
+        self.to_http(&response, status, json)
     }
 
     /// Carries out the node's actions for `reg`'s ticket until it is answered; `None` if the

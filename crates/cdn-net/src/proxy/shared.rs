@@ -12,8 +12,8 @@ use cdn_core::node::{Action, Ticket};
 use cdn_core::{CacheNode, NodeSettings, NodeState, Request, Tier, TraceEvent};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,6 +51,14 @@ pub(super) struct Shared {
     pub(super) tasks: TaskTracker,
     /// Answers sent downstream, by cache status (`CacheStatus::index`).
     answered: Mutex<[u64; 8]>,
+    /// Limits on client connections and idle upstream ones.
+    limits: std::sync::RwLock<super::ServeLimits>,
+    /// Client connections open now.
+    pub(super) connections: AtomicUsize,
+    /// Downstream requests being served now (head read, answer not yet produced).
+    pub(super) in_flight: AtomicUsize,
+    /// Requests answered `503` because the grace period ended (exact: counted as answered).
+    pub(super) cut: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,7 +98,21 @@ impl Shared {
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             answered: Mutex::new([0; 8]),
+            limits: std::sync::RwLock::new(super::ServeLimits::model()),
+            connections: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            cut: AtomicUsize::new(0),
         }
+    }
+
+    /// The limits in force.
+    pub(super) fn limits(&self) -> super::ServeLimits {
+        *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// New limits (for connections accepted from now on).
+    pub(super) fn set_limits(&self, limits: super::ServeLimits) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
     }
 
     pub(super) fn listen_ip(&self) -> Ipv4Addr {
@@ -209,25 +231,34 @@ impl Shared {
         self.dispatch(slot, &mut more, path);
     }
 
-    /// Stops accepting, lets in-flight requests finish for up to `grace`, then aborts what
-    /// is left. Returns how many tasks were cut off.
-    pub(super) async fn shutdown(&self, grace: Duration) -> usize {
+    /// Stops accepting, lets in-flight requests finish until `deadline`, then answers
+    /// those still running `503` (connection closed after it) and drops idle connections.
+    /// Returns how many requests were answered so: exactly the requests cut off.
+    pub(super) async fn shutdown_until(&self, deadline: tokio::time::Instant) -> usize {
         self.shutdown.cancel();
         self.tasks.close();
         // Idle upstream connections would keep their driver tasks alive: close them now
         // (requests in flight keep theirs, and their connections are closed when they end).
         self.pool.clear();
-        let mut cut = 0;
-        if tokio::time::timeout(grace, self.tasks.wait())
+        if tokio::time::timeout_at(deadline, self.tasks.wait())
             .await
             .is_err()
         {
-            cut = self.tasks.len();
-            tracing::warn!(proxy = %self.name, cut, "requests cut off at shutdown");
             self.abort.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.tasks.wait()).await;
+            // Each cut-off request gets its 503 at once; wait (bounded) until every client
+            // connection has written it and closed. Upstream work still running for them
+            // ends with the runtime.
+            let until = tokio::time::Instant::now() + super::CLOSE_BOUND;
+            while self.connections.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
         }
         self.pool.clear();
+        let cut = self.cut.load(Ordering::SeqCst);
+        if cut > 0 {
+            tracing::warn!(proxy = %self.name, cut, "requests cut off at shutdown");
+        }
         cut
     }
 }

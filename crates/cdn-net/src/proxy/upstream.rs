@@ -21,7 +21,29 @@ use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
-pub(super) type Sender = SendRequest<Full<Bytes>>;
+/// One HTTP/1.1 connection to the next tier: its request sender, and the handle that keeps
+/// its driver task alive. Dropping it (a failed or timed-out exchange, an expired or
+/// cleared pool entry) closes the connection at once, even with a response still awaited
+/// from a peer that never sends it: otherwise the driver and its socket would live as long
+/// as a hung peer holds the connection.
+pub(super) struct Sender {
+    http: SendRequest<Full<Bytes>>,
+    _alive: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        self.http.is_closed()
+    }
+
+    fn send_request(
+        &mut self,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> impl std::future::Future<Output = hyper::Result<hyper::Response<hyper::body::Incoming>>>
+    {
+        self.http.send_request(req)
+    }
+}
 
 /// What an idle connection leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,21 +54,24 @@ pub(super) enum PoolKey {
     Origin { source: Ipv4Addr, port: u16 },
 }
 
-/// Idle upstream connections, most recently used last (as nginx's keepalive cache).
+/// Idle upstream connections, most recently used last (as nginx's keepalive cache), each
+/// with the time it became idle: [`Pool::expire`] closes those idle too long.
 #[derive(Default)]
 pub(super) struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<Sender>>>,
+    idle: Mutex<HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>>,
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<Sender>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take(&self, key: PoolKey) -> Option<Sender> {
         let mut idle = self.lock();
         let list = idle.get_mut(&key)?;
-        while let Some(s) = list.pop() {
+        while let Some((s, _)) = list.pop() {
             if !s.is_closed() {
                 return Some(s);
             }
@@ -55,7 +80,20 @@ impl Pool {
     }
 
     fn put(&self, key: PoolKey, sender: Sender) {
-        self.lock().entry(key).or_default().push(sender);
+        let now = std::time::Instant::now();
+        self.lock().entry(key).or_default().push((sender, now));
+    }
+
+    /// Closes the connections idle for longer than `max_idle` (and those the peer closed);
+    /// returns how many stay.
+    pub(super) fn expire(&self, max_idle: Duration) -> usize {
+        let now = std::time::Instant::now();
+        let mut idle = self.lock();
+        idle.retain(|_, list| {
+            list.retain(|(s, since)| !s.is_closed() && now.duration_since(*since) < max_idle);
+            !list.is_empty()
+        });
+        idle.values().map(Vec::len).sum()
     }
 
     /// Closes every idle connection.
@@ -318,19 +356,26 @@ impl Shared {
         }
     }
 
-    /// An HTTP/1.1 client connection over `io`; its driver task ends when the sender is
+    /// An HTTP/1.1 client connection over `io`; its driver task ends when the [`Sender`] is
     /// dropped (or the peer closes).
     async fn http1<T>(&self, io: T) -> Result<Sender, HopError>
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        let (http, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| HopError::Failed(wire::exchange_failure(&e)))?;
+        let (alive, dropped) = tokio::sync::oneshot::channel::<()>();
         self.tasks.spawn(async move {
-            let _ = conn.await;
+            tokio::select! {
+                _ = conn => {}
+                _ = dropped => {}
+            }
         });
-        Ok(sender)
+        Ok(Sender {
+            http,
+            _alive: alive,
+        })
     }
 }
 

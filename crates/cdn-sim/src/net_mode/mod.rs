@@ -364,9 +364,24 @@ fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
+/// How `cdn-sim serve` treats its clients and how it stops.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// Real seconds per virtual second.
+    pub time_scale: f64,
+    /// After Ctrl-C, how long requests in flight may take before they are answered `503`
+    /// and closed.
+    pub grace: Duration,
+    /// Header and keep-alive timeouts, connection cap, idle upstream expiry.
+    pub limits: cdn_net::ServeLimits,
+}
+
 /// `cdn-sim serve`: starts the topology, prints where to point `curl`, and runs until
-/// Ctrl-C; then stops accepting and lets in-flight requests finish.
-pub fn serve(scenario: &Scenario, time_scale: f64) -> Result<(), NetModeError> {
+/// Ctrl-C (SIGINT) or SIGTERM; then stops accepting, lets in-flight requests finish for the
+/// grace period it printed, answers those still running `503` with `Connection: close`,
+/// and prints exactly how many were cut off so.
+pub fn serve(scenario: &Scenario, options: &ServeOptions) -> Result<(), NetModeError> {
+    let time_scale = options.time_scale;
     if !(pace::MIN_TIME_SCALE..=pace::MAX_TIME_SCALE).contains(&time_scale) {
         return Err(NetModeError::TimeScale(time_scale));
     }
@@ -385,25 +400,38 @@ pub fn serve(scenario: &Scenario, time_scale: f64) -> Result<(), NetModeError> {
             access: access(),
         })
         .await?;
+        cdn.set_limits(options.limits);
         for (i, addr) in cdn.l1_addrs().iter().enumerate() {
             say(format_args!(
                 "L1 {} listening on http://{addr}/",
                 scenario.cdn.l1[i].name
             ));
         }
+        say(format_args!("try: curl -si http://{}/assets/1.png", cdn.l1_addrs()[0]));
+        let grace = format!("{:.1} s", options.grace.as_secs_f64());
+        say(format_args!("Ctrl-C stops (in-flight requests get {grace})"));
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => t.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
         say(format_args!(
-            "try: curl -si http://{}/assets/1.png",
-            cdn.l1_addrs()[0]
+            "stopping: no new connections; in-flight requests get {grace}, then are answered 503 and closed"
         ));
+        let started = std::time::Instant::now();
+        let cut = cdn.shutdown(options.grace).await;
+        let noun = if cut == 1 { "request" } else { "requests" };
         say(format_args!(
-            "Ctrl-C stops (in-flight requests get 2 s to finish)"
+            "stopped in {:.1} s ({cut} {noun} cut off)",
+            started.elapsed().as_secs_f64()
         ));
-        let _ = tokio::signal::ctrl_c().await;
-        say(format_args!(
-            "stopping: no new connections; in-flight requests get 2 s"
-        ));
-        let cut = cdn.shutdown(Duration::from_secs(2)).await;
-        say(format_args!("stopped ({cut} requests cut off)"));
         Ok(())
     })
 }

@@ -1,0 +1,248 @@
+//! One downstream connection: served by hyper, watched for the header and keep-alive
+//! timeouts, counted while a request is in flight, and answered cleanly when the proxy's
+//! grace period ends (`503` with `Connection: close`, never an empty reply).
+
+use super::shared::Shared;
+use crate::error_page::wants_json;
+use bytes::Bytes;
+use cdn_core::profile::SHUTTING_DOWN;
+use cdn_core::{CacheStatus, Response};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Where a connection stands, for its timeouts.
+struct WatchState {
+    /// Requests being served on it (hyper serves one at a time; pipelined ones wait).
+    busy: usize,
+    /// When it last became idle (accepted, or a response was produced).
+    idle_since: Instant,
+    /// Whether no request has been served yet.
+    first: bool,
+    /// When the first byte of the next request head arrived, if one did.
+    head_started: Option<Instant>,
+}
+
+/// Shared between the connection's I/O, its service and its watchdog.
+struct Watch {
+    state: Mutex<WatchState>,
+    changed: Notify,
+}
+
+impl Watch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When the connection must be closed if nothing changes; `None` while a request is in
+    /// flight (the upstream's own timeouts bound it).
+    fn deadline(&self, limits: &super::ServeLimits) -> Option<Instant> {
+        let s = self.lock();
+        if s.busy > 0 {
+            None
+        } else if let Some(t) = s.head_started {
+            limits.header_timeout.map(|d| t + d)
+        } else if s.first {
+            limits.header_timeout.map(|d| s.idle_since + d)
+        } else {
+            limits.keepalive_timeout.map(|d| s.idle_since + d)
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        self.lock().busy > 0
+    }
+}
+
+/// Marks a request in flight on a connection (and in the proxy) until dropped — when its
+/// answer is produced, or when hyper drops it because the client went away.
+struct Busy {
+    watch: Arc<Watch>,
+    shared: Arc<Shared>,
+}
+
+impl Busy {
+    fn new(watch: Arc<Watch>, shared: Arc<Shared>) -> Busy {
+        watch.lock().busy += 1;
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        watch.changed.notify_one();
+        Busy { watch, shared }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        {
+            let mut s = self.watch.lock();
+            s.busy -= 1;
+            s.first = false;
+            s.head_started = None;
+            s.idle_since = Instant::now();
+        }
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.watch.changed.notify_one();
+    }
+}
+
+/// The client's socket, noting when a new request head starts arriving.
+struct Watched {
+    inner: TcpStream,
+    watch: Arc<Watch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            let mut s = self.watch.lock();
+            if s.busy == 0 && s.head_started.is_none() {
+                s.head_started = Some(Instant::now());
+                drop(s);
+                self.watch.changed.notify_one();
+            }
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl Shared {
+    /// The answer to a request still in flight when the grace period ends: a `503` (the
+    /// vendor's page) and the connection closed after it.
+    fn cut_off(&self, json: bool) -> hyper::Response<Full<Bytes>> {
+        self.cut.fetch_add(1, Ordering::SeqCst);
+        let r = Response::generated(self.tier, 503, SHUTTING_DOWN);
+        let mut resp = self.to_http(&r, CacheStatus::Miss, json);
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        resp
+    }
+}
+
+/// Serves one accepted connection until the client closes it, a timeout closes it, the node
+/// goes down (after the request in flight) or the proxy stops.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    node_down: CancellationToken,
+) {
+    let limits = shared.limits();
+    let watch = Arc::new(Watch {
+        state: Mutex::new(WatchState {
+            busy: 0,
+            idle_since: Instant::now(),
+            first: true,
+            head_started: None,
+        }),
+        changed: Notify::new(),
+    });
+    let io = Watched {
+        inner: stream,
+        watch: watch.clone(),
+    };
+    let (s, w) = (shared.clone(), watch.clone());
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (s, w) = (s.clone(), w.clone());
+        async move {
+            let _busy = Busy::new(w, s.clone());
+            let json = req
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(wants_json);
+            // The request's own work may be blocked on an upstream that ignores the abort:
+            // the client gets its answer at the end of the grace period regardless.
+            let resp = tokio::select! {
+                r = s.clone().handle(req, peer) => r,
+                _ = s.abort.cancelled() => s.cut_off(json),
+            };
+            Ok::<_, hyper::Error>(resp)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let deadline = if closing {
+            None
+        } else {
+            watch.deadline(&limits)
+        };
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = shared.shutdown.cancelled(), if !closing => {
+                // Finish the request in flight on this connection, then close it.
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = node_down.cancelled(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = shared.abort.cancelled() => {
+                // The grace period is over: a connection with no request in flight (idle, or
+                // a head half sent) is dropped; one in flight writes its 503 first.
+                if !watch.is_busy() {
+                    return;
+                }
+                let _ = tokio::time::timeout(super::CLOSE_BOUND, conn.as_mut()).await;
+                return;
+            }
+            _ = watch.changed.notified() => {}
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                let now = Instant::now();
+                let due = watch.deadline(&limits);
+                if due.is_some_and(|d| d <= now) {
+                    // Header or keep-alive timeout: close, as nginx does, without a reply.
+                    return;
+                }
+            }
+        }
+    }
+}
