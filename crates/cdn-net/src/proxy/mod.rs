@@ -119,10 +119,14 @@ impl Proxy {
         self.shared.tier
     }
 
-    /// Requests the node is handling right now (upstream or waiting): an L2 may still be
-    /// fetching for an L1 that gave up on it.
+    /// Requests the node is handling right now (upstream or waiting; an L2 may still be
+    /// fetching for an L1 that gave up on it), or whose answer is not yet counted.
     pub fn requests_in_progress(&self) -> usize {
-        self.shared.node().node.requests_in_progress()
+        let counting = self
+            .shared
+            .uncounted
+            .load(std::sync::atomic::Ordering::SeqCst);
+        self.shared.node().node.requests_in_progress().max(counting)
     }
 
     /// How many requests this proxy answered with each cache status, indexed by

@@ -87,6 +87,8 @@ impl Shared {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let logged_path = path.clone();
         let s = self.clone();
+        self.uncounted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.tasks.spawn(async move {
             let trace = reg.trace;
             let (response, status) = match s.carry_out(reg, model, path).await {
@@ -104,6 +106,8 @@ impl Shared {
                 };
                 s.trace(trace, event);
             }
+            s.uncounted
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             let _ = tx.send((response, status));
         });
         let (response, status) = match rx.await {

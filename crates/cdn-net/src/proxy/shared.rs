@@ -59,6 +59,9 @@ pub(super) struct Shared {
     pub(super) in_flight: AtomicUsize,
     /// Requests answered `503` because the grace period ended (exact: counted as answered).
     pub(super) cut: AtomicUsize,
+    /// Request tasks not yet counted: the node may have finished the exchange while the task
+    /// has still to count its answer, and a run must not read the counts in between.
+    pub(super) uncounted: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -102,6 +105,7 @@ impl Shared {
             connections: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
+            uncounted: AtomicUsize::new(0),
         }
     }
 
