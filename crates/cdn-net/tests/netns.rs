@@ -197,7 +197,11 @@ fn a_black_hole_completes_the_handshake_and_acknowledges_nothing_after_it() {
         let err = read.expect("the kernel gives up before 10 s").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
         assert!(t.elapsed() >= Duration::from_millis(300));
-        assert_eq!(origin.requests_received(), 0, "the request never reached it");
+        assert_eq!(
+            origin.requests_received(),
+            0,
+            "the request never reached it"
+        );
         origin.shutdown().await;
     });
 }

@@ -25,7 +25,7 @@ use crate::cache::KeyBuildHasher;
 use crate::cache::{freshness_lifetime, CacheStatus, Entry, StaleOnError, Storability, Store};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
-use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
+use crate::message::{CacheKey, Encoding, Etag, Method, Request, Response, Tier, Vary};
 use crate::time::Instant;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -56,6 +56,7 @@ impl Validators {
     /// Whether `resp` is the representation these validators name (RFC 9110 §13.1).
     pub fn match_response(&self, resp: &Response) -> bool {
         match (self.etag, resp.etag) {
+            (Some(Etag::ANY), _) => true,
             (Some(a), Some(b)) => a == b,
             (Some(_), None) => false,
             (None, _) => self.last_modified.is_some() && self.last_modified == resp.last_modified,
@@ -282,6 +283,26 @@ impl CacheNode {
             return self.store.get(key).map(|v| (key, v));
         }
         Some((req.key, e))
+    }
+
+    /// The `ETag` of the stored copy that would serve `req`, if any: a driver holding an
+    /// `If-None-Match` list picks the tag the comparison is about (RFC 9110 §13.1.2: the
+    /// condition is false if any listed tag matches).
+    pub fn stored_etag(&mut self, req: &Request) -> Option<Etag> {
+        self.entry(req).and_then(|(_, e)| e.response.etag)
+    }
+
+    /// Forgets the stored copies of `key` (and its `Accept-Encoding` variants): an unsafe
+    /// method succeeded on the URL (RFC 9111 §4.4).
+    pub fn invalidate(&mut self, key: CacheKey) {
+        for k in [
+            key,
+            key.variant(Encoding::Identity),
+            key.variant(Encoding::Gzip),
+            key.variant(Encoding::Br),
+        ] {
+            self.store.remove(k);
+        }
     }
 
     /// A stored copy as it would be served at `now`: Age in whole seconds, produced here.

@@ -105,6 +105,20 @@ impl Profile {
         }
     }
 
+    /// What this vendor answers a request for a host it does not serve: `None` where the
+    /// request goes to the default site (nginx's and Varnish's default server; Alibaba's
+    /// Tengine as nginx), else the status and the vendor's wording: Cloudflare 530 with
+    /// error 1001, CloudFront 403 "The request could not be satisfied", Fastly 500
+    /// "Domain Not Found".
+    pub fn unknown_host(self) -> Option<(u16, &'static str)> {
+        match self {
+            Profile::Cloudflare => Some((530, "error 1001: DNS resolution error")),
+            Profile::Cloudfront => Some((403, "The request could not be satisfied")),
+            Profile::Fastly => Some((500, "Domain Not Found")),
+            Profile::Nginx | Profile::Alibaba | Profile::Varnish => None,
+        }
+    }
+
     /// Whether this CDN trusts certificates from its own origin CA (Cloudflare Origin CA).
     pub fn trusts_origin_ca(self) -> bool {
         self == Profile::Cloudflare

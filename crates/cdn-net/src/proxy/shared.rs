@@ -51,6 +51,10 @@ pub(super) struct Shared {
     pub(super) tasks: TaskTracker,
     /// Answers sent downstream, by cache status (`CacheStatus::index`).
     answered: Mutex<[u64; 8]>,
+    /// Fronting a real upstream: its settings.
+    real: Option<super::RealSpec>,
+    /// Full copies of what the node stores (real upstream only).
+    stored: super::stored::Stored,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,7 +94,19 @@ impl Shared {
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
             answered: Mutex::new([0; 8]),
+            stored: super::stored::Stored::new(spec.real.as_ref().map_or(0, |r| r.store_bytes)),
+            real: spec.real,
         }
+    }
+
+    /// The settings for a real upstream, if the proxy fronts one.
+    pub(super) fn real_spec(&self) -> Option<&super::RealSpec> {
+        self.real.as_ref()
+    }
+
+    /// Full copies of stored responses (real upstream).
+    pub(super) fn stored(&self) -> &super::stored::Stored {
+        &self.stored
     }
 
     pub(super) fn listen_ip(&self) -> Ipv4Addr {
@@ -203,8 +219,12 @@ impl Shared {
             .receive_background(now, reg.ticket, &req, conditional, &mut more);
         let s = self.clone();
         let p = path.clone();
+        let mut real = self
+            .real
+            .is_some()
+            .then(|| self.background_ctx(req.key, path));
         self.tasks.spawn(async move {
-            let _ = s.carry_out(reg, req, p).await;
+            let _ = s.carry_out(reg, req, p, &mut real).await;
         });
         self.dispatch(slot, &mut more, path);
     }

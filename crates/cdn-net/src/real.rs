@@ -1,0 +1,222 @@
+//! Real HTTP messages from and to a real upstream: which headers are hop-by-hop (RFC 9110
+//! §7.6.1), the model [`Response`] the node decides on (from the upstream's real
+//! `Cache-Control`, `Expires`, `Date`, `Age`, `ETag`, `Last-Modified`, `Vary`, `Set-Cookie`,
+//! and the request's `Authorization`), entity tags as the model's [`Etag`]s, and
+//! `If-None-Match` lists.
+
+use crate::clock::VirtualClock;
+use crate::wire;
+use cdn_core::message::{mix64, Etag, Vary};
+use cdn_core::Response;
+use http::header::{self, HeaderMap, HeaderName};
+
+/// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1), plus
+/// `Proxy-Authorization`/`Proxy-Authenticate`, which are for the proxy itself.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+///
+/// ```
+/// let mut h = http::HeaderMap::new();
+/// h.insert("connection", "close, x-private".parse().unwrap());
+/// h.insert("x-private", "1".parse().unwrap());
+/// h.insert("x-kept", "1".parse().unwrap());
+/// cdn_net::real::strip_hop_by_hop(&mut h);
+/// assert!(h.get("x-private").is_none() && h.get("connection").is_none());
+/// assert!(h.get("x-kept").is_some());
+/// ```
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+/// An entity tag (its opaque part: weak and strong tags with the same value compare equal,
+/// as `If-None-Match`'s weak comparison wants) as the model's [`Etag`].
+///
+/// ```
+/// use cdn_net::real::etag;
+/// assert_eq!(etag("W/\"abc\""), etag("\"abc\""));
+/// assert_ne!(etag("\"abc\""), etag("\"abd\""));
+/// ```
+pub fn etag(value: &str) -> Etag {
+    let opaque = value.trim().trim_start_matches("W/");
+    let mut h = cdn_core::message::UrlHasher::new("etag");
+    h.write(opaque.as_bytes());
+    // Never the `*` sentinel.
+    Etag((mix64(h.finish().0) as u32).min(u32::MAX - 1))
+}
+
+/// The entity tags of an `If-None-Match` header: `Some(vec![Etag::ANY])` for `*`.
+///
+/// ```
+/// use cdn_net::real::{etag, if_none_match};
+/// let mut h = http::HeaderMap::new();
+/// h.insert("if-none-match", "\"v0\", W/\"v1\"".parse().unwrap());
+/// assert_eq!(if_none_match(&h), vec![etag("\"v0\""), etag("\"v1\"")]);
+/// ```
+pub fn if_none_match(h: &HeaderMap) -> Vec<Etag> {
+    let mut tags = Vec::new();
+    for v in h.get_all(header::IF_NONE_MATCH) {
+        let Ok(v) = v.to_str() else { continue };
+        for t in split_tags(v) {
+            if t == "*" {
+                return vec![Etag::ANY];
+            }
+            tags.push(etag(t));
+        }
+    }
+    tags
+}
+
+/// Splits a list of entity tags (commas may appear inside quoted tags).
+fn split_tags(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in v.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(v[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(v[start..].trim());
+    out.retain(|t| !t.is_empty());
+    out
+}
+
+/// The header names a response's `Vary` lists (lower case), or `None` for `Vary: *`.
+pub fn vary_names(h: &HeaderMap) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for v in h.get_all(header::VARY) {
+        for n in v.to_str().unwrap_or("").split(',') {
+            let n = n.trim().to_ascii_lowercase();
+            if n == "*" {
+                return None;
+            }
+            if !n.is_empty() && !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    names.sort();
+    Some(names)
+}
+
+/// A hash of the values a request carries for the headers `names` (a `Vary` secondary key).
+pub fn vary_hash(req: &HeaderMap, names: &[String]) -> u64 {
+    let mut h = cdn_core::message::UrlHasher::new("vary");
+    for n in names {
+        h.write(n.as_bytes());
+        h.write(b":");
+        for v in req.get_all(n.as_str()) {
+            // Whitespace around list members does not change the value.
+            let v: String = v
+                .as_bytes()
+                .iter()
+                .filter(|b| !b.is_ascii_whitespace())
+                .map(|&b| b as char)
+                .collect();
+            h.write(v.as_bytes());
+            h.write(b",");
+        }
+        h.write(b"\n");
+    }
+    h.finish().0
+}
+
+/// Bytes of a header block as it travels (name, `: `, value, CRLF).
+pub fn header_bytes(h: &HeaderMap) -> u32 {
+    let n: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What the node decides on for a real response: the model [`Response`] of its head.
+/// `body_len` is what is known of the body; `storable` is false for a body larger than the
+/// store takes; `authorization` is whether the request carried credentials (RFC 9111 §3.5:
+/// then only `public`, `s-maxage` or `must-revalidate` let a shared cache store it).
+pub fn model_response(
+    status: u16,
+    headers: &HeaderMap,
+    body_len: u64,
+    clock: &VirtualClock,
+    storable: bool,
+    authorization: bool,
+) -> Response {
+    let mut r = wire::response_from_http(status, headers, body_len, clock);
+    r.etag = headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(etag);
+    // `Vary` other than `*` is handled by the secondary key (see `vary_hash`).
+    r.vary = match vary_names(headers) {
+        None => Vary::Any,
+        Some(_) => Vary::None,
+    };
+    let cc = &r.cache_control;
+    let credentials_ok = cc.public || cc.s_maxage.is_some() || cc.must_revalidate;
+    if !storable || (authorization && !credentials_ok) {
+        r.cache_control.no_store = true;
+    }
+    // Several Cache-Control fields are one list.
+    if headers.get_all(header::CACHE_CONTROL).iter().count() > 1 {
+        let joined: Vec<&str> = headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let mut cc = cdn_core::CacheControl::parse(&joined.join(","));
+        cc.no_store |= r.cache_control.no_store;
+        r.cache_control = cc;
+    }
+    r.header_bytes = header_bytes(headers);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_star() {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, "*".parse().unwrap());
+        assert_eq!(if_none_match(&h), vec![Etag::ANY]);
+        assert_eq!(split_tags("\"a,b\", \"c\""), vec!["\"a,b\"", "\"c\""]);
+    }
+
+    #[test]
+    fn vary_star_and_names() {
+        let mut h = HeaderMap::new();
+        h.append(header::VARY, "Accept-Language, Foo".parse().unwrap());
+        assert_eq!(
+            vary_names(&h),
+            Some(vec!["accept-language".into(), "foo".into()])
+        );
+        h.append(header::VARY, "*".parse().unwrap());
+        assert_eq!(vary_names(&h), None);
+    }
+}
