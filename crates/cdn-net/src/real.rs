@@ -192,6 +192,19 @@ pub fn model_response(
         cc.no_store |= r.cache_control.no_store;
         r.cache_control = cc;
     }
+    // RFC 9213: CDN-Cache-Control, where present, is what a CDN obeys instead.
+    if let Some(v) = headers
+        .get("cdn-cache-control")
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut cc = cdn_core::CacheControl::parse(v);
+        cc.no_store |= r.cache_control.no_store && (!storable || authorization);
+        r.cache_control = cc;
+    }
+    // RFC 9111 §5.3: an invalid Expires means already expired.
+    if headers.contains_key(header::EXPIRES) && r.expires.is_none() {
+        r.expires = Some(cdn_core::Instant::ZERO);
+    }
     r.header_bytes = header_bytes(headers);
     r
 }

@@ -99,9 +99,9 @@ enum Command {
         /// The real server: `http://127.0.0.1:PORT` (loopback only).
         #[arg(long, value_name = "URL")]
         upstream: String,
-        /// Whose caching rules, timeouts and error codes (cloudflare, nginx, alibaba,
-        /// cloudfront, fastly, varnish).
-        #[arg(long, value_name = "P", default_value = "cloudflare")]
+        /// Whose caching rules, timeouts and error codes: rfc9111 (the standard, for a
+        /// shared cache), cloudflare, nginx, alibaba, cloudfront, fastly or varnish.
+        #[arg(long, value_name = "P", default_value = "rfc9111")]
         profile: String,
         /// Where the edge listens (a loopback address and port).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -314,14 +314,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             listen,
             max_stored,
         } => {
-            let Some(profile) = cdn_core::profile::ALL_PROFILES
-                .into_iter()
-                .find(|p| p.as_str() == profile)
-            else {
-                let names: Vec<&str> = cdn_core::profile::ALL_PROFILES
-                    .iter()
-                    .map(|p| p.as_str())
-                    .collect();
+            let known = || {
+                std::iter::once(cdn_core::Profile::Rfc9111).chain(cdn_core::profile::ALL_PROFILES)
+            };
+            let Some(profile) = known().find(|p| p.as_str() == profile) else {
+                let names: Vec<&str> = known().map(|p| p.as_str()).collect();
                 eprintln!(
                     "cdn-sim: --profile {profile:?}: allowed: {}",
                     names.join(", ")

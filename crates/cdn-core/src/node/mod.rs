@@ -59,7 +59,12 @@ impl Validators {
             (Some(Etag::ANY), _) => true,
             (Some(a), Some(b)) => a == b,
             (Some(_), None) => false,
-            (None, _) => self.last_modified.is_some() && self.last_modified == resp.last_modified,
+            // If-Modified-Since: not modified if it changed no later than that (RFC 9110
+            // §13.1.3); without Last-Modified, a cache goes by Date (RFC 9111 §4.3.2).
+            (None, _) => match self.last_modified {
+                Some(since) => resp.last_modified.unwrap_or(resp.date) <= since,
+                None => false,
+            },
         }
     }
 }
@@ -302,6 +307,14 @@ impl CacheNode {
             key.variant(Encoding::Br),
         ] {
             self.store.remove(k);
+        }
+    }
+
+    /// Moves the stored copy of `from` to `to` (a driver learned from the response that
+    /// the URL's responses vary, so their key has a part for the request's headers).
+    pub fn rekey(&mut self, from: CacheKey, to: CacheKey) {
+        if let Some(e) = self.store.remove(from) {
+            self.store.insert(e.stored_at, to, e.response, e.lifetime);
         }
     }
 

@@ -58,6 +58,9 @@ pub enum Profile {
     Fastly,
     /// Varnish: 503 "Backend fetch failed".
     Varnish,
+    /// RFC 9111 as written, for a shared cache (and RFC 9110's 502/504 for what it
+    /// generates): no vendor's defaults, only the standard's rules.
+    Rfc9111,
 }
 
 /// All profiles, in documentation order.
@@ -80,6 +83,7 @@ impl Profile {
             Profile::Cloudfront => "cloudfront",
             Profile::Fastly => "fastly",
             Profile::Varnish => "varnish",
+            Profile::Rfc9111 => "rfc9111",
         }
     }
 
@@ -115,7 +119,7 @@ impl Profile {
             Profile::Cloudflare => Some((530, "error 1001: DNS resolution error")),
             Profile::Cloudfront => Some((403, "The request could not be satisfied")),
             Profile::Fastly => Some((500, "Domain Not Found")),
-            Profile::Nginx | Profile::Alibaba | Profile::Varnish => None,
+            Profile::Nginx | Profile::Alibaba | Profile::Varnish | Profile::Rfc9111 => None,
         }
     }
 

@@ -81,6 +81,14 @@ pub(super) struct RealCtx {
     authorization: bool,
     /// The last response fetched for it.
     fetched: Option<Fetched>,
+    /// The node's copy moves from one key to another (`Vary` learned from this response).
+    pub(super) rekey: Option<(CacheKey, CacheKey)>,
+    /// The client's own `If-None-Match` / `If-Modified-Since`, forwarded when the cache has
+    /// no copy to answer them from.
+    client_validators: Vec<(header::HeaderName, HeaderValue)>,
+    /// The last request sent carried the client's validators: a 304 to it is the client's,
+    /// never a response to store.
+    forwarded_validators: bool,
 }
 
 /// A response fetched from the next tier.
@@ -205,10 +213,16 @@ impl Shared {
         for h in [DUE_HEADER, TRACE_HEADER, SENT_HEADER, "x-forwarded-proto"] {
             parts.headers.remove(h);
         }
+        let mut client_validators = Vec::new();
         if method == Method::Get {
-            // The node revalidates with its own validators; the client's are answered here.
-            parts.headers.remove(header::IF_NONE_MATCH);
-            parts.headers.remove(header::IF_MODIFIED_SINCE);
+            // The node revalidates with its own validators; the client's are answered here
+            // (or forwarded when there is no copy).
+            for name in [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE] {
+                for v in parts.headers.get_all(&name) {
+                    client_validators.push((name.clone(), v.clone()));
+                }
+                parts.headers.remove(&name);
+            }
         }
         if let Some(a) = parts.uri.authority().cloned() {
             // An absolute-form request: its authority is the host (RFC 9112 §3.2.2).
@@ -227,6 +241,9 @@ impl Shared {
             base,
             authorization,
             fetched: None,
+            rekey: None,
+            client_validators,
+            forwarded_validators: false,
         };
         let unsafe_method = is_unsafe(&ctx.head.method);
         for attempt in 0..2 {
@@ -302,12 +319,36 @@ impl Shared {
             };
             ctx = back;
             if unsafe_method && (200..400).contains(&response.status) {
+                // RFC 9111 §4.4: the target URI, and the Location and Content-Location
+                // URIs on the same host.
+                let site = format!("{}://{host}", scheme.as_str());
+                let mut keys = vec![ctx.key, ctx.base];
+                if let Some(f) = &ctx.fetched {
+                    for name in [header::LOCATION, header::CONTENT_LOCATION] {
+                        let Some(v) = f.headers.get(&name).and_then(|v| v.to_str().ok()) else {
+                            continue;
+                        };
+                        let same_host = v
+                            .parse::<http::Uri>()
+                            .ok()
+                            .filter(|u| {
+                                u.authority()
+                                    .is_none_or(|a| a.as_str().eq_ignore_ascii_case(&host))
+                            })
+                            .and_then(|u| u.path_and_query().map(|p| p.as_str().to_string()));
+                        if let Some(p) = same_host {
+                            keys.push(CacheKey::for_url(&site, &p));
+                        }
+                    }
+                }
                 let mut slot = self.node();
-                slot.node.invalidate(ctx.key);
-                slot.node.invalidate(ctx.base);
+                for k in &keys {
+                    slot.node.invalidate(*k);
+                }
                 drop(slot);
-                stored.remove(ctx.key);
-                stored.remove(ctx.base);
+                for k in keys {
+                    stored.remove(k);
+                }
             }
             if let Some(r) = self.real_answer(&response, status, &mut ctx) {
                 return r;
@@ -338,7 +379,11 @@ impl Shared {
         let (code, headers, body) = if generated_here {
             return Some(self.to_http(resp, status).map(full_of));
         } else if from_cache {
-            let f = self.stored().get(ctx.key, resp.date, resp.etag)?;
+            // A 304 the node makes for the client's validators is about a stored 200.
+            let stored_status = if resp.status == 304 { 200 } else { resp.status };
+            let f = self
+                .stored()
+                .get(ctx.key, (stored_status, resp.etag, resp.last_modified))?;
             (f.status, f.headers, FetchedBody::Whole(f.body))
         } else {
             match ctx.fetched.take() {
@@ -398,8 +443,15 @@ impl Shared {
         *r.uri_mut() = ctx.head.uri.clone();
         *r.headers_mut() = ctx.head.headers.clone();
         let h = r.headers_mut();
+        let copy = self.stored().any(ctx.key);
+        ctx.forwarded_validators = copy.is_none() && !ctx.client_validators.is_empty();
+        if copy.is_none() {
+            for (n, v) in &ctx.client_validators {
+                h.append(n.clone(), v.clone());
+            }
+        }
         if conditional.is_some() {
-            if let Some(f) = self.stored().any(ctx.key) {
+            if let Some(f) = copy {
                 if let Some(e) = f.headers.get(header::ETAG) {
                     h.insert(header::IF_NONE_MATCH, e.clone());
                 }
@@ -501,7 +553,7 @@ impl Shared {
                 .unwrap_or(p.len() as u64),
         };
         let status = parts.status.as_u16();
-        let model = real::model_response(
+        let mut model = real::model_response(
             status,
             &parts.headers,
             len,
@@ -509,6 +561,9 @@ impl Shared {
             whole,
             ctx.authorization,
         );
+        if status == 304 && ctx.forwarded_validators {
+            model.cache_control.no_store = true;
+        }
         real::strip_hop_by_hop(&mut parts.headers);
         for h in [SENT_HEADER, X_CACHE] {
             parts.headers.remove(h);
@@ -520,18 +575,29 @@ impl Shared {
                 _ => {}
             }
         }
+        // Responses for this URL vary and the request was keyed without knowing it: its
+        // copy moves to the key with the request's part (see `carry_out`).
+        ctx.rekey = None;
+        if model_req.eligible && status != 304 && ctx.key == ctx.base {
+            if let Some(names) = real::vary_names(&parts.headers).filter(|n| !n.is_empty()) {
+                let to = CacheKey(mix64(
+                    ctx.base.0 ^ real::vary_hash(&ctx.head.headers, &names),
+                ));
+                ctx.rekey = Some((ctx.base, to));
+            }
+        }
         if status == 304 {
-            stored.freshen(ctx.key, &parts.headers, model.date);
+            stored.freshen(ctx.key, &parts.headers);
         } else if let FetchedBody::Whole(b) = &body {
             if model_req.eligible && !model.cache_control.no_store {
+                let key = ctx.rekey.map_or(ctx.key, |(_, to)| to);
                 stored.put(
-                    ctx.key,
+                    key,
                     StoredFull {
                         status: parts.status,
                         headers: parts.headers.clone(),
                         body: b.clone(),
-                        date: model.date,
-                        etag: model.etag,
+                        fingerprint: (model.status, model.etag, model.last_modified),
                         request: ctx.head.clone(),
                     },
                 );
@@ -565,6 +631,9 @@ impl Shared {
             key,
             base: key,
             fetched: None,
+            rekey: None,
+            client_validators: Vec::new(),
+            forwarded_validators: false,
         }
     }
 }

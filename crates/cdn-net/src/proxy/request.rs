@@ -268,8 +268,12 @@ impl Shared {
                                     self.give_back(c);
                                 }
                                 let now = self.timers.now();
+                                let rekey = ctx.rekey.take();
                                 self.input(&path, |node, out| {
-                                    node.answered(now, ticket, hop, &resp, out)
+                                    node.answered(now, ticket, hop, &resp, out);
+                                    if let Some((from, to)) = rekey {
+                                        node.rekey(from, to);
+                                    }
                                 });
                             }
                             Err(e) => self.hop_ended(&path, ticket, hop, e),

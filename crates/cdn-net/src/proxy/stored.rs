@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 /// Lock shards (a power of two).
 const SHARDS: usize = 16;
 
+/// What identifies a model response in the node's store.
+pub(super) type Fingerprint = (u16, Option<Etag>, Option<Instant>);
+
 /// One stored response.
 #[derive(Clone, Debug)]
 pub(super) struct Full {
@@ -22,10 +25,9 @@ pub(super) struct Full {
     pub(super) headers: HeaderMap,
     /// The body.
     pub(super) body: Bytes,
-    /// Which model response this is (its `Date` and `ETag`): a copy the node does not
-    /// hold any more is never served for one it does.
-    pub(super) date: Instant,
-    pub(super) etag: Option<Etag>,
+    /// Which model response this is (status, `ETag`, `Last-Modified`, as the node keeps
+    /// them exactly): a copy the node does not hold is never served for one it does.
+    pub(super) fingerprint: Fingerprint,
     /// The request head it answered (method, URI, headers), for background revalidation.
     pub(super) request: Arc<http::request::Parts>,
 }
@@ -72,11 +74,11 @@ impl Stored {
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The copy for `key`, if it is the response the node serves (`date`, `etag`).
-    pub(super) fn get(&self, key: CacheKey, date: Instant, etag: Option<Etag>) -> Option<Full> {
+    /// The copy for `key`, if it is the response the node serves.
+    pub(super) fn get(&self, key: CacheKey, fingerprint: Fingerprint) -> Option<Full> {
         let mut s = self.shard(key);
         let f = s.entries.get(&key.0)?;
-        (f.etag == etag && f.date == date).then(|| f.clone())
+        (f.fingerprint == fingerprint).then(|| f.clone())
     }
 
     /// The copy for `key` whatever model response it is (background revalidation).
@@ -105,9 +107,8 @@ impl Stored {
         }
     }
 
-    /// Updates the headers of the copy for `key` from a `304` (RFC 9111 §4.3.4) and marks it
-    /// as the model response dated `date`.
-    pub(super) fn freshen(&self, key: CacheKey, not_modified: &HeaderMap, date: Instant) {
+    /// Updates the headers of the copy for `key` from a `304` (RFC 9111 §4.3.4).
+    pub(super) fn freshen(&self, key: CacheKey, not_modified: &HeaderMap) {
         let mut s = self.shard(key);
         if let Some(f) = s.entries.get_mut(&key.0) {
             for name in not_modified.keys() {
@@ -119,7 +120,6 @@ impl Stored {
                     f.headers.append(name.clone(), v.clone());
                 }
             }
-            f.date = date;
         }
     }
 
@@ -146,6 +146,10 @@ impl Stored {
         if names.is_empty() {
             v.remove(&base.0);
         } else {
+            // Bounded: past this many varying URLs, start over (they are learned again).
+            if v.len() >= 100_000 {
+                v.clear();
+            }
             v.insert(base.0, names);
         }
     }
