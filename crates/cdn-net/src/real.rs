@@ -192,10 +192,11 @@ pub fn model_response(
         cc.no_store |= r.cache_control.no_store;
         r.cache_control = cc;
     }
-    // RFC 9213: CDN-Cache-Control, where present, is what a CDN obeys instead.
+    // RFC 9213: CDN-Cache-Control, where present and valid, is what a CDN obeys instead.
     if let Some(v) = headers
         .get("cdn-cache-control")
         .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_targeted(v))
     {
         let mut cc = cdn_core::CacheControl::parse(v);
         cc.no_store |= r.cache_control.no_store && (!storable || authorization);
@@ -205,8 +206,57 @@ pub fn model_response(
     if headers.contains_key(header::EXPIRES) && r.expires.is_none() {
         r.expires = Some(cdn_core::Instant::ZERO);
     }
+    // Age: the first member of the first line (RFC 9111 §5.1, a list is not an age).
+    r.age = std::time::Duration::from_secs(
+        headers
+            .get(header::AGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    );
     r.header_bytes = header_bytes(headers);
     r
+}
+
+/// Whether a targeted cache-control field (RFC 9213) parses as a Structured Field
+/// dictionary whose `max-age`/`s-maxage` are integers; an invalid one is ignored.
+///
+/// ```
+/// use cdn_net::real::valid_targeted;
+/// assert!(valid_targeted("max-age=60, must-revalidate"));
+/// assert!(!valid_targeted("max-age=10000, &&&&&"));
+/// assert!(!valid_targeted("max-age=\"10000\""));
+/// ```
+pub fn valid_targeted(v: &str) -> bool {
+    v.split(',').all(|member| {
+        let member = member.split(';').next().unwrap_or("").trim();
+        let (key, value) = match member.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (member, None),
+        };
+        let key_ok = key
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'*')
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.*".contains(&b));
+        let numeric = matches!(
+            key,
+            "max-age" | "s-maxage" | "stale-while-revalidate" | "stale-if-error"
+        );
+        let value_ok = match value {
+            None => true,
+            Some(v) if numeric => !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()),
+            Some(v) => {
+                (v.starts_with('"') && v.ends_with('"') && v.len() >= 2)
+                    || v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._*:/%".contains(&b))
+            }
+        };
+        key_ok && value_ok
+    })
 }
 
 #[cfg(test)]
