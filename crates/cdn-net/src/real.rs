@@ -7,6 +7,7 @@
 use crate::clock::VirtualClock;
 use crate::wire;
 use cdn_core::message::{mix64, Etag, Vary};
+use cdn_core::profile::RealRules;
 use cdn_core::Response;
 use http::header::{self, HeaderMap, HeaderName};
 
@@ -154,10 +155,11 @@ pub fn header_bytes(h: &HeaderMap) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// What the node decides on for a real response: the model [`Response`] of its head.
-/// `body_len` is what is known of the body; `storable` is false for a body larger than the
-/// store takes; `authorization` is whether the request carried credentials (RFC 9111 §3.5:
-/// then only `public`, `s-maxage` or `must-revalidate` let a shared cache store it).
+/// What the node decides on for a real response: the model [`Response`] of its head, read
+/// by the vendor's `rules`. `body_len` is what is known of the body; `storable` is false for
+/// a body larger than the store takes; `authorization` is whether the request carried
+/// credentials (RFC 9111 §3.5: then only `public`, `s-maxage` or `must-revalidate` let a
+/// shared cache store it).
 pub fn model_response(
     status: u16,
     headers: &HeaderMap,
@@ -165,7 +167,9 @@ pub fn model_response(
     clock: &VirtualClock,
     storable: bool,
     authorization: bool,
+    rules: RealRules,
 ) -> Response {
+    let authorization = authorization && rules.authorization_guard;
     let mut r = wire::response_from_http(status, headers, body_len, clock);
     r.etag = headers
         .get(header::ETAG)
@@ -196,7 +200,7 @@ pub fn model_response(
     if let Some(v) = headers
         .get("cdn-cache-control")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_targeted(v))
+        .filter(|v| rules.cdn_cache_control && valid_targeted(v))
     {
         let mut cc = cdn_core::CacheControl::parse(v);
         cc.no_store |= r.cache_control.no_store && (!storable || authorization);
@@ -215,6 +219,11 @@ pub fn model_response(
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0),
     );
+    if !rules.date_and_age {
+        // As old as the time since it arrived; Expires counts from the cache's clock.
+        r.date = clock.now();
+        r.age = std::time::Duration::ZERO;
+    }
     r.header_bytes = header_bytes(headers);
     r
 }

@@ -168,8 +168,10 @@ fn run_suite(suite: &Path, profile: &str) -> BTreeMap<String, bool> {
             .expect("cdn-sim proxy starts"),
     );
     let mut first = String::new();
-    let stdout = proxy.0.stdout.take().unwrap();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let mut stdout = BufReader::new(proxy.0.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    // Keep reading what it prints, so it never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     assert!(
         first.contains("listening on"),
         "cdn-sim proxy said {first:?}"

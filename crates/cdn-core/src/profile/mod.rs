@@ -30,11 +30,13 @@
 
 pub mod codes;
 pub mod defaults;
+pub mod real_rules;
 pub mod source;
 pub mod table;
 
 pub use codes::{known_reason, GeneratedError, ALL_FAILURES, HTTP_09_REASON, HTTP_09_RELAY};
 pub use defaults::{AgeHeader, DefaultRow, ProfileDefaults};
+pub use real_rules::RealRules;
 pub use source::{Bytes, Describe, Source, Sourced};
 pub use table::render_markdown;
 

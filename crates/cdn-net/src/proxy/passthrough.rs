@@ -318,7 +318,8 @@ impl Shared {
                 return self.to_http(&response, status).map(full_of);
             };
             ctx = back;
-            if unsafe_method && (200..400).contains(&response.status) {
+            let invalidates = self.profile.real_rules().invalidate_on_unsafe;
+            if invalidates && unsafe_method && (200..400).contains(&response.status) {
                 // RFC 9111 §4.4: the target URI, and the Location and Content-Location
                 // URIs on the same host.
                 let site = format!("{}://{host}", scheme.as_str());
@@ -400,7 +401,8 @@ impl Shared {
         let mut r = hyper::Response::new(empty());
         *r.headers_mut() = headers;
         let h = r.headers_mut();
-        h.remove(header::AGE);
+        // A tier that sends no Age of its own passes the stored or received one on, as nginx
+        // does.
         if let Some(age) = age {
             h.insert(header::AGE, HeaderValue::from(age));
         }
@@ -444,8 +446,9 @@ impl Shared {
         *r.headers_mut() = ctx.head.headers.clone();
         let h = r.headers_mut();
         let copy = self.stored().any(ctx.key);
-        ctx.forwarded_validators = copy.is_none() && !ctx.client_validators.is_empty();
-        if copy.is_none() {
+        let forward = copy.is_none() && self.profile.real_rules().forward_client_validators;
+        ctx.forwarded_validators = forward && !ctx.client_validators.is_empty();
+        if forward {
             for (n, v) in &ctx.client_validators {
                 h.append(n.clone(), v.clone());
             }
@@ -560,6 +563,7 @@ impl Shared {
             &clock,
             whole,
             ctx.authorization,
+            self.profile.real_rules(),
         );
         if status == 304 && ctx.forwarded_validators {
             model.cache_control.no_store = true;
@@ -587,7 +591,9 @@ impl Shared {
             }
         }
         if status == 304 {
-            stored.freshen(ctx.key, &parts.headers);
+            if self.profile.real_rules().update_headers_from_304 {
+                stored.freshen(ctx.key, &parts.headers);
+            }
         } else if let FetchedBody::Whole(b) = &body {
             if model_req.eligible && !model.cache_control.no_store {
                 let key = ctx.rekey.map_or(ctx.key, |(_, to)| to);

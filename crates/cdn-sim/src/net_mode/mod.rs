@@ -442,12 +442,17 @@ pub fn proxy(
     runtime.block_on(async {
         let cdn = NetCdn::start_with(spec, real).await?;
         let addr = cdn.l1_addrs()[0];
-        println!(
+        // A closed stdout (a pipe read once) must not stop the proxy.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
             "edge-1 listening on http://{addr}/ → shield-1 → {} (profile {})",
             options.upstream,
             options.profile.as_str()
         );
-        println!("try: curl -si http://{addr}/");
+        let _ = writeln!(out, "try: curl -si http://{addr}/");
+        let _ = out.flush();
         if let Some(tx) = started {
             let _ = tx.send(addr);
         }
@@ -460,7 +465,7 @@ pub fn proxy(
             }
         }
         let cut = cdn.shutdown(Duration::from_secs(2)).await;
-        println!("stopped ({cut} requests cut off)");
+        let _ = writeln!(out, "stopped ({cut} requests cut off)");
         Ok(())
     })
 }
