@@ -37,12 +37,19 @@ const HOP_BY_HOP: &[&str] = &[
 /// assert!(h.get("x-kept").is_some());
 /// ```
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    strip_hop_by_hop_as(h, true);
+}
+
+/// [`strip_hop_by_hop`], without the headers `Connection` names when
+/// `connection_names` is false (nginx's way).
+pub fn strip_hop_by_hop_as(h: &mut HeaderMap, connection_names: bool) {
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|_| connection_names)
         .collect();
     for n in named {
         h.remove(n);
@@ -111,6 +118,30 @@ fn split_tags(v: &str) -> Vec<&str> {
 
 /// The header names a response's `Vary` lists (lower case), or `None` for `Vary: *`.
 pub fn vary_names(h: &HeaderMap) -> Option<Vec<String>> {
+    vary_names_as(h, true)
+}
+
+/// [`vary_names`]; with `star_in_list` false only a value that is exactly `*` means "never
+/// matches" (nginx's way).
+pub fn vary_names_as(h: &HeaderMap, star_in_list: bool) -> Option<Vec<String>> {
+    if !star_in_list {
+        if h.get_all(header::VARY)
+            .iter()
+            .any(|v| v.as_bytes().trim_ascii() == b"*")
+        {
+            return None;
+        }
+        let mut names: Vec<String> = h
+            .get_all(header::VARY)
+            .iter()
+            .flat_map(|v| v.to_str().unwrap_or("").split(','))
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        return Some(names);
+    }
     let mut names = Vec::new();
     for v in h.get_all(header::VARY) {
         for n in v.to_str().unwrap_or("").split(',') {
@@ -149,6 +180,40 @@ pub fn vary_hash(req: &HeaderMap, names: &[String]) -> u64 {
     h.finish().0
 }
 
+/// An HTTP date, accepting day and month names and `GMT` in any letter case.
+///
+/// ```
+/// let clock = cdn_net::VirtualClock::start(1.0).unwrap();
+/// let a = cdn_net::real::lenient_date(&clock, "Thu, 01 Jan 2099 00:00:00 GMT");
+/// assert!(a.is_some());
+/// assert_eq!(cdn_net::real::lenient_date(&clock, "THU, 01 JAN 2099 00:00:00 gmt"), a);
+/// ```
+pub fn lenient_date(clock: &VirtualClock, v: &str) -> Option<cdn_core::Instant> {
+    clock.parse_http_date(v).or_else(|| {
+        // Case only: the spacing stays as it was (extra spaces keep a date invalid).
+        let fixed: Vec<String> = v
+            .split(' ')
+            .map(|w| {
+                let (word, comma) = match w.strip_suffix(',') {
+                    Some(x) => (x, ","),
+                    None => (w, ""),
+                };
+                if word.eq_ignore_ascii_case("gmt") {
+                    return format!("GMT{comma}");
+                }
+                if word.len() == 3 && word.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    let lower = word.to_ascii_lowercase();
+                    let mut c = lower.chars();
+                    let first = c.next().map(|f| f.to_ascii_uppercase());
+                    return format!("{}{}{comma}", first.unwrap_or_default(), c.as_str());
+                }
+                w.to_string()
+            })
+            .collect();
+        clock.parse_http_date(&fixed.join(" "))
+    })
+}
+
 /// Bytes of a header block as it travels (name, `: `, value, CRLF).
 pub fn header_bytes(h: &HeaderMap) -> u32 {
     let n: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
@@ -175,8 +240,20 @@ pub fn model_response(
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
         .map(etag);
+    // Dates in the wrong case are still dates (`Expires: mon, 01 jan 2035 …`).
+    let date = |n: header::HeaderName| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| lenient_date(clock, v))
+    };
+    if let Some(d) = date(header::DATE) {
+        r.date = d;
+    }
+    r.expires = date(header::EXPIRES);
+    r.last_modified = date(header::LAST_MODIFIED);
     // `Vary` other than `*` is handled by the secondary key (see `vary_hash`).
-    r.vary = match vary_names(headers) {
+    r.vary = match vary_names_as(headers, rules.vary_star_in_list) {
         None => Vary::Any,
         Some(_) => Vary::None,
     };

@@ -297,6 +297,12 @@ impl CacheNode {
         self.entry(req).and_then(|(_, e)| e.response.etag)
     }
 
+    /// The `Last-Modified` of the stored copy that would serve `req`, if any (a driver
+    /// applying a vendor's exact `If-Modified-Since` match).
+    pub fn stored_last_modified(&mut self, req: &Request) -> Option<Instant> {
+        self.entry(req).and_then(|(_, e)| e.response.last_modified)
+    }
+
     /// Forgets the stored copies of `key` (and its `Accept-Encoding` variants): an unsafe
     /// method succeeded on the URL (RFC 9111 §4.4).
     pub fn invalidate(&mut self, key: CacheKey) {

@@ -26,6 +26,16 @@ pub struct RealRules {
     /// A client's `If-None-Match` / `If-Modified-Since` go upstream when there is no
     /// stored copy to answer them. nginx drops them on a cacheable request.
     pub forward_client_validators: bool,
+    /// `Vary: *` anywhere in the list means "never matches" (RFC 9110 §12.5.5). nginx
+    /// only recognises a value that is exactly `*`.
+    pub vary_star_in_list: bool,
+    /// `If-None-Match` takes precedence over `If-Modified-Since`, which matches any copy
+    /// modified no later than its date (RFC 9110 §13.2.2). nginx (`if_modified_since
+    /// exact`) wants the date exactly, and both to match when both are sent.
+    pub rfc_preconditions: bool,
+    /// Response headers named in `Connection` are hop-by-hop (RFC 9110 §7.6.1). nginx
+    /// removes only the fixed hop-by-hop set.
+    pub connection_names_hop_by_hop: bool,
 }
 
 impl Profile {
@@ -45,6 +55,9 @@ impl Profile {
                 date_and_age: false,
                 authorization_guard: false,
                 forward_client_validators: false,
+                vary_star_in_list: false,
+                rfc_preconditions: false,
+                connection_names_hop_by_hop: false,
             },
             Profile::Cloudflare
             | Profile::Cloudfront
@@ -57,6 +70,9 @@ impl Profile {
                 date_and_age: true,
                 authorization_guard: true,
                 forward_client_validators: true,
+                vary_star_in_list: true,
+                rfc_preconditions: true,
+                connection_names_hop_by_hop: true,
             },
         }
     }

@@ -271,10 +271,22 @@ impl Shared {
                         Some(stored.filter(|s| many.contains(s)).unwrap_or(many[0]))
                     }
                 };
-                let downstream = (etag.is_some() || since.is_some()).then_some(Validators {
+                let mut downstream = (etag.is_some() || since.is_some()).then_some(Validators {
                     etag,
                     last_modified: if etag.is_some() { None } else { since },
                 });
+                if !self.profile.real_rules().rfc_preconditions && since.is_some() {
+                    // nginx: If-Modified-Since must name the copy's Last-Modified exactly,
+                    // and holds even beside a matching If-None-Match.
+                    if slot.node.stored_last_modified(&model) != since {
+                        downstream = None;
+                    } else if etag.is_none() {
+                        downstream = Some(Validators {
+                            etag: None,
+                            last_modified: since,
+                        });
+                    }
+                }
                 let reg = self.register(&mut slot, trace);
                 let mut out = Vec::new();
                 let now = self.timers.now();
@@ -568,13 +580,17 @@ impl Shared {
         if status == 304 && ctx.forwarded_validators {
             model.cache_control.no_store = true;
         }
-        real::strip_hop_by_hop(&mut parts.headers);
+        real::strip_hop_by_hop_as(
+            &mut parts.headers,
+            self.profile.real_rules().connection_names_hop_by_hop,
+        );
         for h in [SENT_HEADER, X_CACHE] {
             parts.headers.remove(h);
         }
         let stored = self.stored();
+        let star_in_list = self.profile.real_rules().vary_star_in_list;
         if model_req.eligible {
-            match real::vary_names(&parts.headers) {
+            match real::vary_names_as(&parts.headers, star_in_list) {
                 Some(names) if status != 304 => stored.set_vary(ctx.base, names),
                 _ => {}
             }
@@ -583,7 +599,9 @@ impl Shared {
         // copy moves to the key with the request's part (see `carry_out`).
         ctx.rekey = None;
         if model_req.eligible && status != 304 && ctx.key == ctx.base {
-            if let Some(names) = real::vary_names(&parts.headers).filter(|n| !n.is_empty()) {
+            if let Some(names) =
+                real::vary_names_as(&parts.headers, star_in_list).filter(|n| !n.is_empty())
+            {
                 let to = CacheKey(mix64(
                     ctx.base.0 ^ real::vary_hash(&ctx.head.headers, &names),
                 ));
