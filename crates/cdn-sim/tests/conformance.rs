@@ -127,9 +127,8 @@ fn groups(suite: &Path) -> BTreeMap<String, (String, String)> {
     serde_json::from_slice(&out.stdout).expect("the index as JSON")
 }
 
-/// Runs the whole suite through `cdn-sim proxy --profile PROFILE`; returns each test's
-/// outcome (`true` for a pass).
-fn run_suite(suite: &Path, profile: &str) -> BTreeMap<String, bool> {
+/// The suite's origin server on a free port.
+fn start_origin(suite: &Path) -> (Killed, u16) {
     let origin_port = free_port();
     let origin = Killed(
         Command::new("node")
@@ -150,6 +149,36 @@ fn run_suite(suite: &Path, profile: &str) -> BTreeMap<String, bool> {
         SocketAddr::from(([127, 0, 0, 1], origin_port)),
         "the origin",
     );
+    (origin, origin_port)
+}
+
+/// Runs the suite's client against `base`; each test's outcome (`true` for a pass).
+fn run_client(suite: &Path, base: SocketAddr) -> BTreeMap<String, bool> {
+    let started = Instant::now();
+    let out = Command::new("node")
+        .args(["--no-warnings", "test-engine/cli.mjs"])
+        .env("npm_config_base", format!("http://{base}"))
+        .env("npm_package_config_id", "")
+        .current_dir(suite)
+        .output()
+        .expect("the suite's client runs");
+    assert!(
+        out.status.success(),
+        "the suite's client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("suite ran in {:.0?}", started.elapsed());
+    let results: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("results as JSON");
+    results
+        .into_iter()
+        .map(|(id, v)| (id, v == serde_json::Value::Bool(true)))
+        .collect()
+}
+
+/// Runs the whole suite through `cdn-sim proxy --profile PROFILE`.
+fn run_suite(suite: &Path, profile: &str) -> BTreeMap<String, bool> {
+    let (origin, origin_port) = start_origin(suite);
     let edge = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let mut proxy = Killed(
         Command::new(env!("CARGO_BIN_EXE_cdn-sim"))
@@ -177,35 +206,55 @@ fn run_suite(suite: &Path, profile: &str) -> BTreeMap<String, bool> {
         "cdn-sim proxy said {first:?}"
     );
     wait_for(edge, "cdn-sim proxy");
-    let started = Instant::now();
-    let out = Command::new("node")
-        .args(["--no-warnings", "test-engine/cli.mjs"])
-        .env("npm_config_base", format!("http://{edge}"))
-        .env("npm_package_config_id", "")
-        .current_dir(suite)
-        .output()
-        .expect("the suite's client runs");
-    assert!(
-        out.status.success(),
-        "the suite's client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("suite ran in {:.0?}", started.elapsed());
+    let results = run_client(suite, edge);
     drop(proxy);
     drop(origin);
-    let results: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(&out.stdout).expect("results as JSON");
     results
-        .into_iter()
-        .map(|(id, v)| (id, v == serde_json::Value::Bool(true)))
-        .collect()
 }
 
-#[test]
-fn rfc9111_profile_passes_more_of_the_cache_tests_suite_than_squid() {
+/// Runs the whole suite through the real nginx (stock `proxy_cache` with
+/// `proxy_cache_revalidate on`), or `None` if nginx is not installed.
+fn run_suite_nginx(suite: &Path) -> Option<BTreeMap<String, bool>> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx", "/sbin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let (origin, origin_port) = start_origin(suite);
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let dir = std::env::temp_dir().join(format!("conformance-nginx-{}", listen.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n\
+         proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n  proxy_cache_path {d}/cache keys_zone=c:10m;\n\
+         server {{\n    listen {listen};\n    location / {{\n\
+         proxy_pass http://127.0.0.1:{origin_port};\n      proxy_cache c;\n\
+         proxy_cache_revalidate on;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let server = Killed(
+        Command::new(nginx)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx starts"),
+    );
+    wait_for(listen, "nginx");
+    let results = run_client(suite, listen);
+    drop(server);
+    drop(origin);
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(results)
+}
+
+/// The suite's index and a prepared copy, or `None` (after a SKIPPED line).
+fn suite() -> Option<(PathBuf, BTreeMap<String, (String, String)>)> {
     let Some(source) = suite_source() else {
         skipped("no shared/cache-tests next to the project");
-        return;
+        return None;
     };
     if !have("node") || !have("npm") {
         assert!(
@@ -213,10 +262,18 @@ fn rfc9111_profile_passes_more_of_the_cache_tests_suite_than_squid() {
             "node/npm missing: crates/cdn-net/tests/setup.sh installs them (run as root)"
         );
         skipped("needs node and npm (crates/cdn-net/tests/setup.sh as root)");
-        return;
+        return None;
     }
     let suite = prepared_suite(&source);
     let groups = groups(&suite);
+    Some((suite, groups))
+}
+
+#[test]
+fn rfc9111_profile_passes_more_of_the_cache_tests_suite_than_squid() {
+    let Some((suite, groups)) = suite() else {
+        return;
+    };
     let results = run_suite(&suite, "rfc9111");
     let mut per_group: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut per_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -249,5 +306,49 @@ fn rfc9111_profile_passes_more_of_the_cache_tests_suite_than_squid() {
     assert!(
         passes >= TARGET,
         "{passes} raw passes under rfc9111; the target is {TARGET} (Squid: 262)"
+    );
+}
+
+/// Agreement required between `--profile nginx` and the real nginx, per test outcome.
+const AGREEMENT_PERCENT: usize = 95;
+
+#[test]
+fn nginx_profile_agrees_with_real_nginx_on_the_suite() {
+    let Some((suite, groups)) = suite() else {
+        return;
+    };
+    let Some(real) = run_suite_nginx(&suite) else {
+        assert!(
+            !is_root(),
+            "nginx missing: crates/cdn-net/tests/setup.sh installs it (run as root)"
+        );
+        skipped("needs nginx (crates/cdn-net/tests/setup.sh as root)");
+        return;
+    };
+    let model = run_suite(&suite, "nginx");
+    let passes = |r: &BTreeMap<String, bool>| r.values().filter(|p| **p).count();
+    println!(
+        "raw passes: real nginx {}, cdn-sim proxy --profile nginx {}",
+        passes(&real),
+        passes(&model)
+    );
+    let mut agree = 0;
+    for (id, pass) in &real {
+        let ours = model.get(id).copied().unwrap_or(false);
+        if ours == *pass {
+            agree += 1;
+        } else {
+            let group = groups.get(id).map_or("?", |(g, _)| g.as_str());
+            println!("disagree: {id} ({group}): nginx {pass}, cdn-sim {ours}");
+        }
+    }
+    let total = real.len();
+    println!(
+        "agreement: {agree}/{total} = {:.1} %",
+        agree as f64 * 100.0 / total as f64
+    );
+    assert!(
+        agree * 100 >= total * AGREEMENT_PERCENT,
+        "{agree}/{total} agree; the target is {AGREEMENT_PERCENT} %"
     );
 }
