@@ -143,7 +143,6 @@ async fn cdn(upstream: SocketAddr) -> NetCdn {
         client_rtt: Duration::ZERO,
         l1_l2_rtt: Duration::ZERO,
         l2_origin_rtt: Duration::ZERO,
-        ..cdn_core::NetworkConfig::default()
     };
     NetCdn::start_with(
         NetSpec {

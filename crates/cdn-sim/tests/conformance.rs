@@ -108,8 +108,11 @@ fn wait_for(addr: SocketAddr, what: &str) {
     }
 }
 
+/// Test id → (group, kind).
+type Groups = BTreeMap<String, (String, String)>;
+
 /// Test id → (group, kind), from the suite's own index.
-fn groups(suite: &Path) -> BTreeMap<String, (String, String)> {
+fn groups(suite: &Path) -> Groups {
     let script = "import index from './tests/index.mjs'\n\
         const out = {}\n\
         for (const s of index) for (const t of s.tests) out[t.id] = [s.id, t.kind || 'required']\n\
@@ -251,7 +254,7 @@ fn run_suite_nginx(suite: &Path) -> Option<BTreeMap<String, bool>> {
 }
 
 /// The suite's index and a prepared copy, or `None` (after a SKIPPED line).
-fn suite() -> Option<(PathBuf, BTreeMap<String, (String, String)>)> {
+fn suite() -> Option<(PathBuf, Groups)> {
     let Some(source) = suite_source() else {
         skipped("no shared/cache-tests next to the project");
         return None;

@@ -124,7 +124,8 @@ impl Shared {
             .get(TRACE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let downstream = wire::validators(req.headers(), &self.timers.clock());
+        let mut downstream = wire::validators(req.headers(), &self.timers.clock());
+        let tags = wire::etag_list(req.headers());
         if let Some(due) = crate::timing::stamp(req.headers(), crate::timing::DUE_HEADER) {
             self.timers.arrived(due);
         }
@@ -144,6 +145,15 @@ impl Shared {
                 eligible,
                 object: cdn_core::message::ObjectHint::default(),
             };
+            if tags.len() > 1 {
+                // A list: the condition is about whichever listed tag the copy has.
+                let stored = slot.node.stored_etag(&model);
+                let etag = stored.filter(|s| tags.contains(s)).unwrap_or(tags[0]);
+                downstream = Some(cdn_core::node::Validators {
+                    etag: Some(etag),
+                    last_modified: None,
+                });
+            }
             let reg = self.register(&mut slot, trace);
             let mut out = Vec::new();
             let now = self.timers.now();

@@ -423,7 +423,6 @@ pub fn proxy(
         client_rtt: Duration::ZERO,
         l1_l2_rtt: Duration::ZERO,
         l2_origin_rtt: Duration::ZERO,
-        ..cdn_core::NetworkConfig::default()
     };
     let spec = NetSpec {
         profile: options.profile,
