@@ -60,6 +60,8 @@ pub struct NetCdn {
     profile: Profile,
     /// The modelled origin (`None` in front of a real upstream).
     origin: Option<OriginServer>,
+    /// The hostname the CDN serves (`[origin] hostname`).
+    site: String,
     l1: Vec<Proxy>,
     l2: Vec<Proxy>,
 }
@@ -181,9 +183,15 @@ impl NetCdn {
             traces,
             profile: spec.profile,
             origin,
+            site: spec.origin.hostname.clone(),
             l1,
             l2,
         })
+    }
+
+    /// The hostname the CDN serves (`[origin] hostname`): clients send it as `Host`.
+    pub fn site(&self) -> &str {
+        &self.site
     }
 
     /// The run's clock.
