@@ -192,6 +192,11 @@ pub enum Vary {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Etag(pub u32);
 
+impl Etag {
+    /// `If-None-Match: *`: matches any current representation (RFC 9110 §13.1.2).
+    pub const ANY: Etag = Etag(u32::MAX);
+}
+
 /// A client request as the CDN sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Request {

@@ -28,6 +28,8 @@ pub struct VirtualClock {
     real_start: std::time::Instant,
     wall_start: SystemTime,
     time_scale: f64,
+    /// Virtual time at `real_start` (zero but for [`VirtualClock::start_back`]).
+    offset: Duration,
 }
 
 impl VirtualClock {
@@ -42,7 +44,18 @@ impl VirtualClock {
             real_start: std::time::Instant::now(),
             wall_start: UNIX_EPOCH + Duration::from_secs(secs),
             time_scale,
+            offset: Duration::ZERO,
         })
+    }
+
+    /// A real-time clock whose virtual time starts `back` before now: wall-clock dates up
+    /// to `back` in the past map to distinct instants (a real server's `Date` and `Expires`
+    /// headers may name the recent past).
+    pub fn start_back(back: Duration) -> Result<VirtualClock, NetError> {
+        let mut c = VirtualClock::start(1.0)?;
+        c.offset = back;
+        c.wall_start = c.wall_start.checked_sub(back).unwrap_or(c.wall_start);
+        Ok(c)
     }
 
     /// Real seconds per virtual second.
@@ -53,7 +66,7 @@ impl VirtualClock {
     /// The virtual time now.
     pub fn now(&self) -> Instant {
         let real = self.real_start.elapsed().as_nanos() as f64;
-        Instant((real / self.time_scale) as u64)
+        Instant((real / self.time_scale) as u64 + self.offset.as_nanos() as u64)
     }
 
     /// How long `virtual_time` lasts in real time.
@@ -63,7 +76,8 @@ impl VirtualClock {
 
     /// The real moment at which virtual time reaches `at`.
     pub fn deadline(&self, at: Instant) -> tokio::time::Instant {
-        let real = self.real_duration(Duration::from_nanos(at.as_nanos()));
+        let since = at.as_nanos().saturating_sub(self.offset.as_nanos() as u64);
+        let real = self.real_duration(Duration::from_nanos(since));
         tokio::time::Instant::from_std(self.real_start + real)
     }
 

@@ -102,6 +102,8 @@ pub fn html(facts: &ErrorFacts, ctx: &PageContext<'_>) -> String {
     match facts.profile {
         Profile::Cloudflare => cloudflare(facts, ctx),
         Profile::Nginx => plain(facts, "nginx"),
+        // RFC 9111 names no vendor: the plain page a standards-following proxy serves.
+        Profile::Rfc9111 => plain(facts, "cdn-sim"),
         // Alibaba Cloud CDN runs Tengine, nginx's fork: the same plain page, its own footer.
         Profile::Alibaba => plain(facts, "Tengine"),
         Profile::Cloudfront => cloudfront(facts, ctx),

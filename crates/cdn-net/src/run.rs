@@ -130,6 +130,7 @@ pub async fn run(
         }
         timers.sleep_until(reaches_edge).await;
         let l1 = cdn.l1_for(a.client);
+        let host = cdn.site().to_string();
         let cap = clock.real_duration(request_cap);
         let rtt = client_rtt;
         // One span per client request: the client's event below, and anything a subscriber
@@ -139,7 +140,8 @@ pub async fn run(
             async move {
                 let started = std::time::Instant::now();
                 let outcome =
-                    tokio::time::timeout(cap, request(l1, &a, number as u64, reaches_edge)).await;
+                    tokio::time::timeout(cap, request(l1, &host, &a, number as u64, reaches_edge))
+                        .await;
                 let real = started.elapsed();
                 let latency =
                     Duration::from_secs_f64(real.as_secs_f64() / clock.time_scale()) + rtt;
@@ -202,7 +204,13 @@ fn assemble(cdn: &NetCdn, base: Instant, number: u64, a: &NetArrival, o: &NetOut
 }
 
 /// One real request: status, generating tier, L1 cache status and Age.
-async fn request(l1: SocketAddr, a: &NetArrival, number: u64, due: Instant) -> Option<NetOutcome> {
+async fn request(
+    l1: SocketAddr,
+    host: &str,
+    a: &NetArrival,
+    number: u64,
+    due: Instant,
+) -> Option<NetOutcome> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::from((a.client, 0))).ok()?;
     let stream = socket.connect(l1).await.ok()?;
@@ -220,10 +228,8 @@ async fn request(l1: SocketAddr, a: &NetArrival, number: u64, due: Instant) -> O
         Method::Other => http::Method::POST,
     };
     let h = req.headers_mut();
-    h.insert(
-        http::header::HOST,
-        http::HeaderValue::from_static("www.example.com"),
-    );
+    // The site the scenario's origin serves (a CDN answers other hosts itself).
+    h.insert(http::header::HOST, http::HeaderValue::from_str(host).ok()?);
     h.insert(
         http::header::ACCEPT_ENCODING,
         http::HeaderValue::from_static(wire::accept_encoding(a.encoding)),

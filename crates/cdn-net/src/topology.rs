@@ -11,7 +11,7 @@ use crate::clock::VirtualClock;
 use crate::error::NetError;
 use crate::link::Links;
 use crate::origin::{NetworkAccess, OriginOptions, OriginServer};
-use crate::proxy::{Proxy, ProxySpec, Upstream};
+use crate::proxy::{Proxy, ProxySpec, RealSpec, Upstream};
 use crate::resolver::Resolver;
 use crate::timing::{LagMeter, Timers};
 use crate::trace_sink::TraceSink;
@@ -43,12 +43,25 @@ pub struct NetSpec {
     pub access: NetworkAccess,
 }
 
+/// How a CDN in front of a real upstream is reached and what it stores.
+#[derive(Clone, Debug, Default)]
+pub struct RealOptions {
+    /// The address the first L1 listens on (`cdn-sim proxy --listen`); the others, and
+    /// every L1 when `None`, take an ephemeral port.
+    pub l1_listen: Option<SocketAddr>,
+    /// The largest body stored (0: the default, 8 MiB); larger ones stream through.
+    pub max_stored: u64,
+}
+
 /// A running CDN on loopback.
 pub struct NetCdn {
     timers: Timers,
     traces: TraceSink,
     profile: Profile,
-    origin: OriginServer,
+    /// The modelled origin (`None` in front of a real upstream).
+    origin: Option<OriginServer>,
+    /// The hostname the CDN serves (`[origin] hostname`).
+    site: String,
     l1: Vec<Proxy>,
     l2: Vec<Proxy>,
 }
@@ -56,7 +69,28 @@ pub struct NetCdn {
 impl NetCdn {
     /// Starts the origin, then the L2s, then the L1s.
     pub async fn start(spec: NetSpec) -> Result<NetCdn, NetError> {
+        NetCdn::start_with(spec, RealOptions::default()).await
+    }
+
+    /// [`NetCdn::start`], with the options of a CDN in front of a real upstream
+    /// (`[origin] upstream`; ignored otherwise).
+    pub async fn start_with(mut spec: NetSpec, options: RealOptions) -> Result<NetCdn, NetError> {
         spec.cdn.validate()?;
+        spec.origin.validate()?;
+        let upstream = match &spec.origin.upstream {
+            Some(url) => Some(cdn_core::origin::UpstreamUrl::parse(url)?),
+            None => None,
+        };
+        if let Some(u) = &upstream {
+            if u.https {
+                return Err(NetError::Config(cdn_core::ConfigError::new(
+                    "origin.upstream",
+                    "https:// upstreams are not supported yet; use http://",
+                )));
+            }
+            // A real server dates its responses in real time: so does the CDN.
+            spec.time_scale = 1.0;
+        }
         for node in spec.cdn.l1.iter().chain(&spec.cdn.l2) {
             for e in &node.egress {
                 if let AddrSpec::Range { first, last } = *e {
@@ -68,28 +102,51 @@ impl NetCdn {
                 }
             }
         }
-        let clock = VirtualClock::start(spec.time_scale)?;
+        // In front of a real server, virtual time starts 30 days back so that its `Date`,
+        // `Expires` and `Last-Modified` headers in the recent past keep their distance.
+        let clock = match upstream {
+            Some(_) => VirtualClock::start_back(Duration::from_secs(30 * 86_400))?,
+            None => VirtualClock::start(spec.time_scale)?,
+        };
         let timers = Timers::new(clock, LagMeter::default());
         let traces = TraceSink::default();
         let certs = Arc::new(Certificates::generate(&spec.origin.hostname)?);
         let resolver = Resolver::default();
-        let origin = OriginServer::start_with(
-            spec.origin.clone(),
-            Ipv4Addr::new(127, 0, 0, 10),
-            certs.clone(),
-            OriginOptions {
-                time_scale: spec.time_scale,
-                clock: Some(clock),
-                resolver: resolver.clone(),
-                access: spec.access,
-                lag: timers.lag().clone(),
-                traces: traces.clone(),
-                ..OriginOptions::default()
-            },
-        )
-        .await?;
+        let origin = if upstream.is_some() {
+            None
+        } else {
+            Some(
+                OriginServer::start_with(
+                    spec.origin.clone(),
+                    Ipv4Addr::new(127, 0, 0, 10),
+                    certs.clone(),
+                    OriginOptions {
+                        time_scale: spec.time_scale,
+                        clock: Some(clock),
+                        resolver: resolver.clone(),
+                        access: spec.access,
+                        lag: timers.lag().clone(),
+                        traces: traces.clone(),
+                        ..OriginOptions::default()
+                    },
+                )
+                .await?,
+            )
+        };
         let links = Links::from_network(&spec.network);
-        let proxy = |node, listen, upstream| ProxySpec {
+        let max_stored = match options.max_stored {
+            0 => RealSpec::default().max_stored,
+            n => n,
+        };
+        let real_spec = |tier| {
+            upstream.as_ref().map(|u| RealSpec {
+                upstream: (tier == Tier::L2).then(|| u.clone()),
+                max_stored,
+                // Room for what the node stores (its bodies) and their headers.
+                store_bytes: RealSpec::default().store_bytes,
+            })
+        };
+        let proxy = |node, listen, upstream, real| ProxySpec {
             node,
             listen,
             upstream,
@@ -99,12 +156,14 @@ impl NetCdn {
             timers: timers.clone(),
             traces: traces.clone(),
             links,
+            real,
         };
         let mut l2 = Vec::new();
         let l2_nodes = build_nodes(&spec.cdn, spec.profile, Tier::L2, spec.seed);
         for (i, node) in l2_nodes.into_iter().enumerate() {
             let listen = Ipv4Addr::new(127, 0, 3, i as u8 + 1);
-            l2.push(Proxy::start(proxy(node, listen, Upstream::Origin)).await?);
+            let spec = proxy(node, listen, Upstream::Origin, real_spec(Tier::L2));
+            l2.push(Proxy::start(spec).await?);
         }
         let parents: Vec<(String, SocketAddr)> = l2
             .iter()
@@ -115,16 +174,24 @@ impl NetCdn {
         for (i, node) in l1_nodes.into_iter().enumerate() {
             let listen = Ipv4Addr::new(127, 0, 2, i as u8 + 1);
             let upstream = Upstream::Parents(parents.clone());
-            l1.push(Proxy::start(proxy(node, listen, upstream)).await?);
+            let spec = proxy(node, listen, upstream, real_spec(Tier::L1));
+            let at = if i == 0 { options.l1_listen } else { None };
+            l1.push(Proxy::start_at(spec, at).await?);
         }
         Ok(NetCdn {
             timers,
             traces,
             profile: spec.profile,
             origin,
+            site: spec.origin.hostname.clone(),
             l1,
             l2,
         })
+    }
+
+    /// The hostname the CDN serves (`[origin] hostname`): clients send it as `Host`.
+    pub fn site(&self) -> &str {
+        &self.site
     }
 
     /// The run's clock.
@@ -185,7 +252,7 @@ impl NetCdn {
 
     /// HTTP requests that reached the origin.
     pub fn origin_requests(&self) -> u64 {
-        self.origin.requests_received()
+        self.origin.as_ref().map_or(0, |o| o.requests_received())
     }
 
     /// Applies an `[[event]]`: new `[cdn]` (including L2 states), `[origin]` and `[network]`.
@@ -195,8 +262,9 @@ impl NetCdn {
         origin: &OriginConfig,
         network: &NetworkConfig,
     ) -> Result<(), NetError> {
-        if *origin != self.origin.config() {
-            self.origin.reconfigure(origin.clone()).await?;
+        let changed = self.origin.as_ref().is_some_and(|o| *origin != o.config());
+        if let (true, Some(o)) = (changed, &mut self.origin) {
+            o.reconfigure(origin.clone()).await?;
             for p in self.l1.iter().chain(&self.l2) {
                 p.drop_connections();
             }
@@ -244,8 +312,10 @@ impl NetCdn {
         for p in self.l2 {
             p.shutdown_until(deadline).await;
         }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.origin.shutdown_within(left).await;
+        if let Some(o) = self.origin {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            o.shutdown_within(left).await;
+        }
         cut
     }
 }

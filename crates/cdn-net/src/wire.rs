@@ -95,12 +95,26 @@ fn parse_etag(v: &str) -> Option<Etag> {
         .map(Etag)
 }
 
-/// Validators a request carries (`If-None-Match`, `If-Modified-Since`).
+/// The model entity tags an `If-None-Match` lists (`[Etag::ANY]` for `*`; tags the model
+/// never makes are left out).
+pub fn etag_list(headers: &HeaderMap) -> Vec<Etag> {
+    let mut tags = Vec::new();
+    for v in headers.get_all(header::IF_NONE_MATCH) {
+        for t in v.to_str().unwrap_or("").split(',') {
+            let t = t.trim();
+            if t == "*" {
+                return vec![Etag::ANY];
+            }
+            tags.extend(parse_etag(t));
+        }
+    }
+    tags
+}
+
+/// Validators a request carries (`If-None-Match`, its first model tag or `*`;
+/// `If-Modified-Since`).
 pub fn validators(headers: &HeaderMap, clock: &VirtualClock) -> Option<Validators> {
-    let etag = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_etag);
+    let etag = etag_list(headers).first().copied();
     let last_modified = headers
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())

@@ -64,6 +64,7 @@ async fn shield(resolver: Resolver, certs: Arc<Certificates>, clock: VirtualCloc
         traces: cdn_net::TraceSink::default(),
         // No emulated latency: the schedule below is the origin's arrival schedule.
         links: cdn_net::Links::default(),
+        real: None,
     })
     .await
     .unwrap()

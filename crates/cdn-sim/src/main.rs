@@ -135,6 +135,27 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_connections: Option<usize>,
     },
+    /// Put the two tiers (L1 edge → L2 shield) in front of a real server on loopback: every
+    /// method and header passes through, responses are cached by their real headers under
+    /// the profile's rules. The shield connects from its egress pool (127.0.1.x).
+    #[command(
+        after_help = "Examples:\n  python3 -m http.server 8000 --bind 127.0.0.1 &\n  cdn-sim proxy --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080\n  curl -si http://127.0.0.1:8080/ | grep -i -e x-cache -e age"
+    )]
+    Proxy {
+        /// The real server: `http://127.0.0.1:PORT` (loopback only).
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// Whose caching rules, timeouts and error codes: rfc9111 (the standard, for a
+        /// shared cache), cloudflare, nginx, alibaba, cloudfront, fastly or varnish.
+        #[arg(long, value_name = "P", default_value = "rfc9111")]
+        profile: String,
+        /// Where the edge listens (a loopback address and port).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The largest body stored, in bytes (larger ones stream through uncached).
+        #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+        max_stored: u64,
+    },
     /// List the built-in scenarios with one-line descriptions.
     List,
     /// Explain a status code: what it means, which tier generates it, how it travels to the
@@ -379,6 +400,41 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 }
             }
         }
+        Command::Proxy {
+            upstream,
+            profile,
+            listen,
+            max_stored,
+        } => {
+            let known = || {
+                std::iter::once(cdn_core::Profile::Rfc9111).chain(cdn_core::profile::ALL_PROFILES)
+            };
+            let Some(profile) = known().find(|p| p.as_str() == profile) else {
+                let names: Vec<&str> = known().map(|p| p.as_str()).collect();
+                eprintln!(
+                    "cdn-sim: --profile {profile:?}: allowed: {}",
+                    names.join(", ")
+                );
+                return Err(ExitCode::from(2));
+            };
+            if let Err(e) = cdn_core::origin::UpstreamUrl::parse(&upstream) {
+                eprintln!("cdn-sim: --upstream: {}", e.message);
+                return Err(ExitCode::from(2));
+            }
+            let options = cdn_sim::net_mode::ProxyOptions {
+                upstream,
+                profile,
+                listen,
+                max_stored: max_stored.max(1),
+            };
+            match cdn_sim::net_mode::proxy(options, None, None) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cdn-sim: proxy: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::List => {
             let width = builtin::names().iter().map(|n| n.len()).max().unwrap_or(0);
             let mut text = String::new();
@@ -488,6 +544,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 let (source, file) = load_source(&scenario)?;
                 cdn_sim::sweep::set::scenario_with(&source, &file, &pairs).map_err(fail)?
             };
+            if let (Mode::Sim, Some(url)) = (mode, &sc.origin.upstream) {
+                eprintln!(
+                    "cdn-sim: {scenario}: [origin] upstream = {url:?} is a real server: run it with --mode net, `cdn-sim serve` or `cdn-sim proxy` (sim mode models the origin)"
+                );
+                return Err(ExitCode::from(2));
+            }
             if let Mode::Net = mode {
                 if let Some(f) = time_scale {
                     check_time_scale(f)?;

@@ -97,7 +97,8 @@ pub fn freshness_lifetime(
     if cc.private {
         return Storability::bypass("private");
     }
-    if response.set_cookie {
+    // RFC 9111 lets a shared cache store a response with Set-Cookie; vendors do not.
+    if response.set_cookie && policy.profile != crate::profile::Profile::Rfc9111 {
         return Storability::bypass("Set-Cookie");
     }
     if response.vary == Vary::Any {

@@ -26,6 +26,14 @@ pub enum DefaultFreshness {
         /// The statuses it applies to.
         statuses: &'static [u16],
     },
+    /// RFC 9111 §4.2.2: `percent` of (Date − Last-Modified) for the heuristically
+    /// cacheable `statuses`; nothing without `Last-Modified`.
+    Heuristic {
+        /// The fraction, in percent.
+        percent: u32,
+        /// The heuristically cacheable statuses.
+        statuses: &'static [u16],
+    },
 }
 
 impl DefaultFreshness {
@@ -66,6 +74,13 @@ impl DefaultFreshness {
                 let since = response.date.saturating_since(modified);
                 Some((since * percent / 100).clamp(min, max))
             }
+            DefaultFreshness::Heuristic { percent, statuses } => {
+                if !statuses.contains(&response.status) {
+                    return None;
+                }
+                let since = response.date.saturating_since(response.last_modified?);
+                Some(since * percent / 100)
+            }
         }
     }
 }
@@ -82,6 +97,10 @@ impl Describe for DefaultFreshness {
                 })
                 .collect::<Vec<_>>()
                 .join("; "),
+            DefaultFreshness::Heuristic { percent, .. } => format!(
+                "{percent}% of (Date − Last-Modified) for heuristically cacheable statuses; \
+                 not cached without Last-Modified"
+            ),
             DefaultFreshness::LastModified {
                 percent, min, max, ..
             } => format!(

@@ -40,7 +40,7 @@ use crate::cache::KeyBuildHasher;
 use crate::cache::{freshness_lifetime, CacheStatus, Entry, StaleOnError, Storability, Store};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
-use crate::message::{CacheKey, Etag, Method, Request, Response, Tier, Vary};
+use crate::message::{CacheKey, Encoding, Etag, Method, Request, Response, Tier, Vary};
 use crate::time::Instant;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -71,9 +71,15 @@ impl Validators {
     /// Whether `resp` is the representation these validators name (RFC 9110 §13.1).
     pub fn match_response(&self, resp: &Response) -> bool {
         match (self.etag, resp.etag) {
+            (Some(Etag::ANY), _) => true,
             (Some(a), Some(b)) => a == b,
             (Some(_), None) => false,
-            (None, _) => self.last_modified.is_some() && self.last_modified == resp.last_modified,
+            // If-Modified-Since: not modified if it changed no later than that (RFC 9110
+            // §13.1.3); without Last-Modified, a cache goes by Date (RFC 9111 §4.3.2).
+            (None, _) => match self.last_modified {
+                Some(since) => resp.last_modified.unwrap_or(resp.date) <= since,
+                None => false,
+            },
         }
     }
 }
@@ -297,6 +303,40 @@ impl CacheNode {
             return self.store.get(key).map(|v| (key, v));
         }
         Some((req.key, e))
+    }
+
+    /// The `ETag` of the stored copy that would serve `req`, if any: a driver holding an
+    /// `If-None-Match` list picks the tag the comparison is about (RFC 9110 §13.1.2: the
+    /// condition is false if any listed tag matches).
+    pub fn stored_etag(&mut self, req: &Request) -> Option<Etag> {
+        self.entry(req).and_then(|(_, e)| e.response.etag)
+    }
+
+    /// The `Last-Modified` of the stored copy that would serve `req`, if any (a driver
+    /// applying a vendor's exact `If-Modified-Since` match).
+    pub fn stored_last_modified(&mut self, req: &Request) -> Option<Instant> {
+        self.entry(req).and_then(|(_, e)| e.response.last_modified)
+    }
+
+    /// Forgets the stored copies of `key` (and its `Accept-Encoding` variants): an unsafe
+    /// method succeeded on the URL (RFC 9111 §4.4).
+    pub fn invalidate(&mut self, key: CacheKey) {
+        for k in [
+            key,
+            key.variant(Encoding::Identity),
+            key.variant(Encoding::Gzip),
+            key.variant(Encoding::Br),
+        ] {
+            self.store.remove(k);
+        }
+    }
+
+    /// Moves the stored copy of `from` to `to` (a driver learned from the response that
+    /// the URL's responses vary, so their key has a part for the request's headers).
+    pub fn rekey(&mut self, from: CacheKey, to: CacheKey) {
+        if let Some(e) = self.store.remove(from) {
+            self.store.insert(e.stored_at, to, e.response, e.lifetime);
+        }
     }
 
     /// A stored copy as it would be served at `now`: Age in whole seconds, produced here.

@@ -11,11 +11,13 @@
 mod firewall;
 pub mod limit_conn;
 pub mod limit_req;
+mod real;
 mod workers;
 
 pub use firewall::{firewall_verdict, FirewallAction, FirewallRule};
 pub use limit_conn::{LimitConn, LimitConnConfig};
 pub use limit_req::{Delay, LimitReq, LimitReqConfig, LimitReqVerdict, NginxRate};
+pub use real::UpstreamUrl;
 pub use workers::WorkerPool;
 
 use crate::cache::CacheControl;
@@ -151,6 +153,11 @@ pub struct OriginConfig {
     pub vary: Vary,
     /// Send a `Set-Cookie` header (default false); shared caches do not store such responses.
     pub set_cookie: bool,
+    /// A real server to put behind the CDN instead of the modelled origin,
+    /// `"http://127.0.0.1:8000"` (net mode and `cdn-sim proxy` only; loopback only). The
+    /// keys above that describe the modelled origin's answers are then unused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 impl Default for OriginConfig {
@@ -177,6 +184,7 @@ impl Default for OriginConfig {
             expires: None,
             vary: Vary::None,
             set_cookie: false,
+            upstream: None,
         }
     }
 }
@@ -213,6 +221,9 @@ impl ConfigError {
 impl OriginConfig {
     /// Checks values that types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.upstream {
+            UpstreamUrl::parse(url)?;
+        }
         if self.workers == 0 {
             return Err(ConfigError::new(
                 "origin.workers",

@@ -107,6 +107,11 @@ impl Profile {
                 "CloudFront can't access the origin: it isn't reachable (no route to host)",
             ),
             Profile::Nginx | Profile::Alibaba | Profile::Cloudfront => nginx_like(kind),
+            // RFC 9110 §15.6.3 and §15.6.5.
+            Profile::Rfc9111 => match kind {
+                F::ReadTimeout | F::ConnectTimeout | F::AckTimeout => g(504, "Gateway Timeout"),
+                _ => g(502, "Bad Gateway"),
+            },
             Profile::Fastly => g(503, fastly_reason(kind)),
             Profile::Varnish => g(503, "Backend fetch failed"),
         }

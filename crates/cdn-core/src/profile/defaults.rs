@@ -191,6 +191,7 @@ impl Profile {
             Profile::Cloudfront => cloudfront(),
             Profile::Fastly => fastly(),
             Profile::Varnish => varnish(),
+            Profile::Rfc9111 => rfc9111(),
         }
     }
 }
@@ -420,6 +421,77 @@ fn nginx() -> ProfileDefaults {
             AgeHeader::Never,
             "nginx adds no Age header to what it serves from its cache",
         ),
+    }
+}
+
+const RFC9111: &str = "https://www.rfc-editor.org/rfc/rfc9111";
+
+/// RFC 9111 as written, for a shared cache; timeouts and connection handling (which the
+/// RFC leaves open) as nginx's.
+fn rfc9111() -> ProfileDefaults {
+    let n = nginx();
+    ProfileDefaults {
+        eligibility: doc(
+            Eligibility::Everything,
+            RFC9111,
+            "§3: the request method is understood by the cache",
+        ),
+        default_freshness: doc(
+            DefaultFreshness::Heuristic {
+                percent: 10,
+                statuses: &[200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501],
+            },
+            RFC9111,
+            "§4.2.2: if the response has a Last-Modified header field, caches are encouraged to \
+             use a heuristic expiration value that is no more than some fraction of the interval \
+             since that time. A typical setting of this fraction might be 10%.",
+        ),
+        storable_statuses: doc(
+            None,
+            RFC9111,
+            "§3: the response status code is final … and the response contains … a max-age \
+             response directive … or an Expires header field … or a status code that is \
+             defined as heuristically cacheable",
+        ),
+        error_caching: doc(None, RFC9111, "errors follow the ordinary rules (§3)"),
+        no_cache_stored: doc(
+            true,
+            RFC9111,
+            "§5.2.2.4: the no-cache response directive … indicates that the response MUST NOT \
+             be used to satisfy any other request without forwarding it for validation",
+        ),
+        collapse: doc(
+            false,
+            RFC9111,
+            "request collapsing is not part of the standard",
+        ),
+        stale_while_revalidate: doc(
+            false,
+            RFC9111,
+            "stale-while-revalidate is RFC 5861, not RFC 9111",
+        ),
+        background_update: doc(false, RFC9111, "no background revalidation (§4.3)"),
+        grace: doc(
+            Duration::ZERO,
+            RFC9111,
+            "§4.2.4: a cache MUST NOT generate a stale response unless it is disconnected or \
+             doing so is explicitly permitted",
+        ),
+        stale_if_error: doc(false, RFC9111, "stale-if-error is RFC 5861, not RFC 9111"),
+        stale_on_error: doc(
+            StaleOnError::Directive,
+            RFC9111,
+            "§4.2.4: a cache MUST NOT generate a stale response unless it is disconnected or \
+             doing so is explicitly permitted",
+        ),
+        age_header: doc(
+            AgeHeader::Always,
+            RFC9111,
+            "§5.1: a cache SHOULD generate an Age header field when serving from cache (and \
+             it forwards the Age it received)",
+        ),
+        response_header_limit: undocumented(None, "the RFC sets no header limit"),
+        ..n
     }
 }
 

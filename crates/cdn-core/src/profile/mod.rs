@@ -32,12 +32,14 @@
 pub mod codes;
 pub mod defaults;
 pub mod page;
+pub mod real_rules;
 pub mod source;
 pub mod table;
 
 pub use codes::{known_reason, GeneratedError, ALL_FAILURES, HTTP_09_REASON, HTTP_09_RELAY};
 pub use defaults::{AgeHeader, DefaultRow, ProfileDefaults};
 pub use page::{reason_phrase, Advice, ErrorFacts, FailedHop, Place, SHUTTING_DOWN};
+pub use real_rules::RealRules;
 pub use source::{Bytes, Describe, Source, Sourced};
 pub use table::render_markdown;
 
@@ -61,6 +63,9 @@ pub enum Profile {
     Fastly,
     /// Varnish: 503 "Backend fetch failed".
     Varnish,
+    /// RFC 9111 as written, for a shared cache (and RFC 9110's 502/504 for what it
+    /// generates): no vendor's defaults, only the standard's rules.
+    Rfc9111,
 }
 
 /// All profiles, in documentation order.
@@ -83,6 +88,7 @@ impl Profile {
             Profile::Cloudfront => "cloudfront",
             Profile::Fastly => "fastly",
             Profile::Varnish => "varnish",
+            Profile::Rfc9111 => "rfc9111",
         }
     }
 
@@ -105,6 +111,20 @@ impl Profile {
             AgeHeader::Never => None,
             AgeHeader::Always => Some(resp.age.as_secs()),
             AgeHeader::FromCache => from_cache.then_some(resp.age.as_secs()),
+        }
+    }
+
+    /// What this vendor answers a request for a host it does not serve: `None` where the
+    /// request goes to the default site (nginx's and Varnish's default server; Alibaba's
+    /// Tengine as nginx), else the status and the vendor's wording: Cloudflare 530 with
+    /// error 1001, CloudFront 403 "The request could not be satisfied", Fastly 500
+    /// "Domain Not Found".
+    pub fn unknown_host(self) -> Option<(u16, &'static str)> {
+        match self {
+            Profile::Cloudflare => Some((530, "error 1001: DNS resolution error")),
+            Profile::Cloudfront => Some((403, "The request could not be satisfied")),
+            Profile::Fastly => Some((500, "Domain Not Found")),
+            Profile::Nginx | Profile::Alibaba | Profile::Varnish | Profile::Rfc9111 => None,
         }
     }
 

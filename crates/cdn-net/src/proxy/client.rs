@@ -4,10 +4,8 @@
 
 use super::shared::Shared;
 use crate::error_page::wants_json;
-use bytes::Bytes;
 use cdn_core::profile::SHUTTING_DOWN;
 use cdn_core::{CacheStatus, Response};
-use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -152,7 +150,7 @@ impl AsyncWrite for Watched {
 impl Shared {
     /// The answer to a request still in flight when the grace period ends: a `503` (the
     /// vendor's page) and the connection closed after it.
-    fn cut_off(&self, json: bool) -> hyper::Response<Full<Bytes>> {
+    fn cut_off(&self, json: bool) -> hyper::Response<super::passthrough::Body> {
         self.cut.fetch_add(1, Ordering::SeqCst);
         let r = Response::generated(self.tier, 503, SHUTTING_DOWN);
         let mut resp = self.to_http(&r, CacheStatus::Miss, json);
@@ -160,7 +158,7 @@ impl Shared {
             http::header::CONNECTION,
             http::HeaderValue::from_static("close"),
         );
-        resp
+        resp.map(super::passthrough::full_of)
     }
 }
 

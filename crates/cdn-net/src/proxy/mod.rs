@@ -21,14 +21,20 @@
 //! | `request` | one request's task: carrying out the node's actions with real timers |
 //! | `upstream` | connections to the next tier: pool, source binding, TCP, TLS, exchanges |
 //! | `http` | model messages ⇄ hyper messages |
+//! | `passthrough` | requests for a real upstream: real messages beside the model's |
+//! | `stored` | full responses (headers and bytes) for what the node stores |
 
 mod client;
 mod http;
 mod limits;
+mod passthrough;
 mod port;
 mod request;
 mod shared;
+mod stored;
 mod upstream;
+
+pub use passthrough::RealSpec;
 
 use crate::certs::Certificates;
 use crate::error::NetError;
@@ -77,6 +83,9 @@ pub struct ProxySpec {
     pub traces: TraceSink,
     /// The emulated latency of the links this proxy uses.
     pub links: Links,
+    /// `Some` when the CDN fronts a real upstream (`[origin] upstream`): requests and
+    /// responses pass through as they are.
+    pub real: Option<RealSpec>,
 }
 
 /// A running proxy.
@@ -89,9 +98,19 @@ pub struct Proxy {
 impl Proxy {
     /// Binds `spec.listen:0` and starts serving (or refusing, if the node is `down`).
     pub async fn start(spec: ProxySpec) -> Result<Proxy, NetError> {
+        Proxy::start_at(spec, None).await
+    }
+
+    /// [`Proxy::start`] on `at` (a loopback address and port) instead of `spec.listen:0`.
+    pub async fn start_at(spec: ProxySpec, at: Option<SocketAddr>) -> Result<Proxy, NetError> {
         let listening = spec.node.listening();
         let shared = Arc::new(Shared::new(spec));
-        let mut port = port::Port::reserve(shared.listen_ip())?;
+        let mut port = match at {
+            None => port::Port::reserve(shared.listen_ip())?,
+            Some(SocketAddr::V4(a)) if a.ip().is_loopback() => port::Port::reserve_at(a)?,
+            Some(SocketAddr::V4(a)) => return Err(NetError::NotLoopback(*a.ip())),
+            Some(SocketAddr::V6(_)) => return Err(NetError::NotLoopback(Ipv4Addr::UNSPECIFIED)),
+        };
         let addr = port.addr();
         if listening {
             port.listen(&shared)?;

@@ -57,7 +57,13 @@ fn bound(addr: SocketAddrV4) -> Result<Socket, NetError> {
 impl Port {
     /// Reserves an ephemeral port on `ip` (refusing until [`Port::listen`]).
     pub(super) fn reserve(ip: Ipv4Addr) -> Result<Port, NetError> {
-        let s = bound(SocketAddrV4::new(ip, 0))?;
+        Port::reserve_at(SocketAddrV4::new(ip, 0))
+    }
+
+    /// Reserves `addr` (port 0: an ephemeral one).
+    pub(super) fn reserve_at(addr: SocketAddrV4) -> Result<Port, NetError> {
+        let ip = *addr.ip();
+        let s = bound(addr)?;
         let addr = s
             .local_addr()
             .ok()

@@ -2,6 +2,7 @@
 //! ticket — connect, send, wait — with real timers, and report each outcome back, until the
 //! node answers.
 
+use super::passthrough::{full, full_of, Body, RealCtx};
 use super::shared::{Registered, Shared};
 use super::upstream::{Conn, HopError};
 use crate::trace_sink::TRACE_HEADER;
@@ -15,8 +16,93 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 impl Shared {
-    /// Serves one downstream request.
+    /// Serves one downstream request: refuses what no reverse proxy serves, then passes it
+    /// through to a real upstream or answers it as the model says.
     pub(super) async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<Body> {
+        if let Some(refused) = self.refuse(&req) {
+            return refused;
+        }
+        if self.real_spec().is_some() {
+            return self.handle_real(req, peer).await;
+        }
+        self.handle_model(req, peer).await.map(full_of)
+    }
+
+    /// Answers what a reverse proxy answers itself (RFC 9112 §3.2: HTTP/1.1 without `Host`
+    /// is 400; `CONNECT` is not tunnelled: 501; `TRACE` is refused: 405) and a request for
+    /// a host this CDN does not serve (the vendor's answer), or `None`.
+    fn refuse(&self, req: &hyper::Request<Incoming>) -> Option<hyper::Response<Body>> {
+        let plain = |code: u16, text: &'static str| {
+            let mut r = hyper::Response::new(full(Bytes::from_static(text.as_bytes())));
+            *r.status_mut() = http::StatusCode::from_u16(code).unwrap_or_default();
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain"),
+            );
+            r
+        };
+        let has_host =
+            req.headers().contains_key(http::header::HOST) || req.uri().authority().is_some();
+        if req.version() == http::Version::HTTP_11 && !has_host {
+            return Some(plain(400, "400 Bad Request: HTTP/1.1 requires Host\n"));
+        }
+        if req.method() == http::Method::CONNECT {
+            let mut r = plain(501, "501 Not Implemented: CONNECT is not tunnelled\n");
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return Some(r);
+        }
+        if req.method() == http::Method::TRACE {
+            return Some(plain(405, "405 Method Not Allowed\n"));
+        }
+        if self.real_spec().is_some() {
+            // In front of a real server every host passes (each is its own cache key).
+            return None;
+        }
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.host().to_ascii_lowercase())
+            .or_else(|| {
+                let h = req.headers().get(http::header::HOST)?.to_str().ok()?;
+                let h = h.trim().to_ascii_lowercase();
+                Some(match h.rsplit_once(':') {
+                    Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+                        name.to_string()
+                    }
+                    _ => h,
+                })
+            })?;
+        let addressed_directly = host == "localhost"
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+        if host == self.origin_host || addressed_directly {
+            return None;
+        }
+        let (code, reason) = self.profile.unknown_host()?;
+        let mut r = Response::generated(self.tier, code, reason);
+        r.date = self.timers.now().http_date();
+        let json = req
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::error_page::wants_json);
+        Some(
+            self.to_http(&r, CacheStatus::Miss, json)
+                .map(super::passthrough::full_of),
+        )
+    }
+
+    /// Serves one downstream request from the modelled origin.
+    async fn handle_model(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
         peer: SocketAddr,
@@ -50,7 +136,8 @@ impl Shared {
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(crate::error_page::wants_json);
-        let downstream = wire::validators(req.headers(), &self.timers.clock());
+        let mut downstream = wire::validators(req.headers(), &self.timers.clock());
+        let tags = wire::etag_list(req.headers());
         if let Some(due) = crate::timing::stamp(req.headers(), crate::timing::DUE_HEADER) {
             self.timers.arrived(due);
         }
@@ -61,12 +148,24 @@ impl Shared {
             let model = Request {
                 method: Method::from(req.method()),
                 scheme,
+                // The modelled site is one host (a request for another is refused above,
+                // or, as nginx's default server does, served as this one) and the key is the
+                // simulator's, so both pick the same parent and egress address.
                 key: CacheKey::for_url(&self.origin_host, &path),
                 client,
                 encoding: wire::encoding(req.headers()),
                 eligible,
                 object: cdn_core::message::ObjectHint::default(),
             };
+            if tags.len() > 1 {
+                // A list: the condition is about whichever listed tag the copy has.
+                let stored = slot.node.stored_etag(&model);
+                let etag = stored.filter(|s| tags.contains(s)).unwrap_or(tags[0]);
+                downstream = Some(cdn_core::node::Validators {
+                    etag: Some(etag),
+                    last_modified: None,
+                });
+            }
             let reg = self.register(&mut slot, trace);
             let mut out = Vec::new();
             let now = self.timers.now();
@@ -91,7 +190,7 @@ impl Shared {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.tasks.spawn(async move {
             let trace = reg.trace;
-            let (response, status) = match s.carry_out(reg, model, path).await {
+            let (response, status) = match s.carry_out(reg, model, path, &mut None).await {
                 Some(answer) => answer,
                 None => {
                     let r = Response::generated(s.tier, 503, "proxy shutting down");
@@ -143,6 +242,7 @@ impl Shared {
         mut reg: Registered,
         req: Request,
         path: Arc<str>,
+        real: &mut Option<RealCtx>,
     ) -> Option<(Response, CacheStatus)> {
         let ticket = reg.ticket;
         let mut deadline: Option<cdn_core::Instant> = None;
@@ -200,6 +300,28 @@ impl Shared {
                     let to_origin = c.to_origin();
                     if to_origin {
                         self.trace(reg.trace, TraceEvent::RequestSent);
+                    }
+                    if let Some(ctx) = real.as_mut() {
+                        let r =
+                            self.real_request(ctx, req.scheme, conditional, reg.trace, to_origin);
+                        match self.real_exchange(&mut c, r, ctx, &req, until).await {
+                            Ok((resp, free)) => {
+                                // A body still streaming keeps its connection busy.
+                                if free && (!to_origin || self.keepalive()) {
+                                    self.give_back(c);
+                                }
+                                let now = self.timers.now();
+                                let rekey = ctx.rekey.take();
+                                self.input(&path, |node, out| {
+                                    node.answered(now, ticket, hop, &resp, out);
+                                    if let Some((from, to)) = rekey {
+                                        node.rekey(from, to);
+                                    }
+                                });
+                            }
+                            Err(e) => self.hop_ended(&path, ticket, hop, e),
+                        }
+                        continue;
                     }
                     let upstream_req = self.upstream_request(&req, &path, conditional, reg.trace);
                     match self.exchange(&mut c, upstream_req, until).await {

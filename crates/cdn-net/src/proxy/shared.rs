@@ -62,6 +62,10 @@ pub(super) struct Shared {
     /// Request tasks not yet counted: the node may have finished the exchange while the task
     /// has still to count its answer, and a run must not read the counts in between.
     pub(super) uncounted: AtomicUsize,
+    /// Fronting a real upstream: its settings.
+    real: Option<super::RealSpec>,
+    /// Full copies of what the node stores (real upstream only).
+    stored: super::stored::Stored,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,7 +110,19 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
             uncounted: AtomicUsize::new(0),
+            stored: super::stored::Stored::new(spec.real.as_ref().map_or(0, |r| r.store_bytes)),
+            real: spec.real,
         }
+    }
+
+    /// The settings for a real upstream, if the proxy fronts one.
+    pub(super) fn real_spec(&self) -> Option<&super::RealSpec> {
+        self.real.as_ref()
+    }
+
+    /// Full copies of stored responses (real upstream).
+    pub(super) fn stored(&self) -> &super::stored::Stored {
+        &self.stored
     }
 
     /// The limits in force.
@@ -229,8 +245,12 @@ impl Shared {
             .receive_background(now, reg.ticket, &req, conditional, &mut more);
         let s = self.clone();
         let p = path.clone();
+        let mut real = self
+            .real
+            .is_some()
+            .then(|| self.background_ctx(req.key, path));
         self.tasks.spawn(async move {
-            let _ = s.carry_out(reg, req, p).await;
+            let _ = s.carry_out(reg, req, p, &mut real).await;
         });
         self.dispatch(slot, &mut more, path);
     }

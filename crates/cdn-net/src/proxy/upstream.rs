@@ -27,18 +27,18 @@ use tokio_rustls::TlsConnector;
 /// from a peer that never sends it: otherwise the driver and its socket would live as long
 /// as a hung peer holds the connection.
 pub(super) struct Sender {
-    http: SendRequest<Full<Bytes>>,
+    http: SendRequest<super::passthrough::Body>,
     _alive: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Sender {
-    fn is_closed(&self) -> bool {
+    pub(super) fn is_closed(&self) -> bool {
         self.http.is_closed()
     }
 
-    fn send_request(
+    pub(super) fn send_request(
         &mut self,
-        req: hyper::Request<Full<Bytes>>,
+        req: hyper::Request<super::passthrough::Body>,
     ) -> impl std::future::Future<Output = hyper::Result<hyper::Response<hyper::body::Incoming>>>
     {
         self.http.send_request(req)
@@ -110,10 +110,18 @@ impl Pool {
 /// An open connection for one hop.
 pub(super) struct Conn {
     key: PoolKey,
-    sender: Sender,
+    pub(super) sender: Sender,
 }
 
 impl Conn {
+    /// The emulated one-way latency of this connection's link.
+    pub(super) fn one_way(&self, shared: &Shared) -> Duration {
+        match self.key {
+            PoolKey::Parent(_) => shared.links().to_parent,
+            PoolKey::Origin { .. } => shared.links().to_origin,
+        }
+    }
+
     /// Whether this connection leads to the origin (else to a parent).
     pub(super) fn to_origin(&self) -> bool {
         matches!(self.key, PoolKey::Origin { .. })
@@ -182,10 +190,17 @@ impl Shared {
                 }
                 _ => return Err(HopError::Failed(FailureKind::Refused)),
             },
-            PoolKey::Origin { port, .. } => match self.resolver.resolve(&self.origin_host, port) {
-                Ok(a) => (a, self.links().to_origin),
-                Err(_) => return Err(HopError::Failed(FailureKind::Dns)),
-            },
+            PoolKey::Origin { port, .. } => {
+                match self.real_spec().and_then(|r| r.upstream.as_ref()) {
+                    // A real upstream is where its URL says, whatever port the node's TLS
+                    // policy would pick.
+                    Some(u) => (SocketAddr::V4(u.addr), self.links().to_origin),
+                    None => match self.resolver.resolve(&self.origin_host, port) {
+                        Ok(a) => (a, self.links().to_origin),
+                        Err(_) => return Err(HopError::Failed(FailureKind::Dns)),
+                    },
+                }
+            }
         };
         // The SYN travels half a round trip; the kernel's verdict travels back. (Between
         // tiers connections count as warm: only a refusal costs a round trip, below.) Every
@@ -238,7 +253,12 @@ impl Shared {
                 .max(Duration::from_millis(1));
             let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(real));
         }
-        let sender = match c.tls {
+        // A real upstream speaks what its URL says (TLS for https:// only).
+        let tls = match self.real_spec().and_then(|r| r.upstream.as_ref()) {
+            Some(u) if matches!(key, PoolKey::Origin { .. }) => c.tls.filter(|_| u.https),
+            _ => c.tls,
+        };
+        let sender = match tls {
             None => self.http1(stream).await?,
             Some(policy) => {
                 // TCP is up: from now the node gives the handshake its own deadline.
@@ -300,7 +320,7 @@ impl Shared {
     pub(super) async fn exchange(
         &self,
         conn: &mut Conn,
-        mut req: hyper::Request<Full<Bytes>>,
+        req: hyper::Request<Full<Bytes>>,
         until: Instant,
     ) -> Result<Response, HopError> {
         let one_way = match conn.key {
@@ -308,6 +328,7 @@ impl Shared {
             PoolKey::Origin { .. } => self.links().to_origin,
         };
         let clock = self.timers.clock();
+        let mut req = req.map(super::passthrough::full_of);
         let exchange = async {
             // The request travels half a round trip: it is sent when it would arrive, and
             // says when that was, so the receiver can tell how late it really came.

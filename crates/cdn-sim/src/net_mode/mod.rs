@@ -435,3 +435,81 @@ pub fn serve(scenario: &Scenario, options: &ServeOptions) -> Result<(), NetModeE
         Ok(())
     })
 }
+
+/// What `cdn-sim proxy` runs: the two tiers of a default CDN in front of a real server.
+#[derive(Clone, Debug)]
+pub struct ProxyOptions {
+    /// The real server, `http://127.0.0.1:PORT`.
+    pub upstream: String,
+    /// Whose rules and codes.
+    pub profile: cdn_core::Profile,
+    /// Where the edge listens (loopback).
+    pub listen: std::net::SocketAddr,
+    /// The largest body stored (0: the default); larger ones stream through uncached.
+    pub max_stored: u64,
+}
+
+/// Runs an L1 → L2 CDN in front of `options.upstream` until Ctrl-C (or until `stop`
+/// resolves, for tests), printing where it listens. No emulated latency: the links are
+/// loopback as they are.
+pub fn proxy(
+    options: ProxyOptions,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+    started: Option<std::sync::mpsc::Sender<std::net::SocketAddr>>,
+) -> Result<(), NetModeError> {
+    let origin = cdn_core::OriginConfig {
+        upstream: Some(options.upstream.clone()),
+        ..cdn_core::OriginConfig::default()
+    };
+    origin
+        .validate()
+        .map_err(|e| NetModeError::Net(cdn_net::NetError::Config(e)))?;
+    let network = cdn_core::NetworkConfig {
+        client_rtt: Duration::ZERO,
+        l1_l2_rtt: Duration::ZERO,
+        l2_origin_rtt: Duration::ZERO,
+    };
+    let spec = NetSpec {
+        profile: options.profile,
+        cdn: cdn_core::CdnConfig::default(),
+        origin,
+        network,
+        seed: 0,
+        time_scale: 1.0,
+        access: NetworkAccess::Unprivileged,
+    };
+    let real = cdn_net::RealOptions {
+        l1_listen: Some(options.listen),
+        max_stored: options.max_stored,
+    };
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let cdn = NetCdn::start_with(spec, real).await?;
+        let addr = cdn.l1_addrs()[0];
+        // A closed stdout (a pipe read once) must not stop the proxy.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "edge-1 listening on http://{addr}/ → shield-1 → {} (profile {})",
+            options.upstream,
+            options.profile.as_str()
+        );
+        let _ = writeln!(out, "try: curl -si http://{addr}/");
+        let _ = out.flush();
+        if let Some(tx) = started {
+            let _ = tx.send(addr);
+        }
+        match stop {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let cut = cdn.shutdown(Duration::from_secs(2)).await;
+        let _ = writeln!(out, "stopped ({cut} requests cut off)");
+        Ok(())
+    })
+}

@@ -1,0 +1,156 @@
+//! Full responses (status, headers, body bytes) for the entries the node's cache holds, when
+//! the proxy fronts a real upstream. The node keeps what it decides on (freshness,
+//! validators, sizes); this keeps what is sent. Byte-bounded (least recently used out
+//! first) and sharded, so tasks on different cores do not serialise on one lock.
+
+use bytes::Bytes;
+use cdn_core::message::Etag;
+use cdn_core::{CacheKey, Instant};
+use http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Lock shards (a power of two).
+const SHARDS: usize = 16;
+
+/// What identifies a model response in the node's store.
+pub(super) type Fingerprint = (u16, Option<Etag>, Option<Instant>);
+
+/// One stored response.
+#[derive(Clone, Debug)]
+pub(super) struct Full {
+    /// The status line.
+    pub(super) status: StatusCode,
+    /// End-to-end headers as received (hop-by-hop and the CDN's own removed).
+    pub(super) headers: HeaderMap,
+    /// The body.
+    pub(super) body: Bytes,
+    /// Which model response this is (status, `ETag`, `Last-Modified`, as the node keeps
+    /// them exactly): a copy the node does not hold is never served for one it does.
+    pub(super) fingerprint: Fingerprint,
+    /// The request head it answered (method, URI, headers), for background revalidation.
+    pub(super) request: Arc<http::request::Parts>,
+}
+
+impl Full {
+    fn bytes(&self) -> u64 {
+        self.body.len() as u64 + u64::from(crate::real::header_bytes(&self.headers)) + 64
+    }
+}
+
+struct Shard {
+    entries: lru::LruCache<u64, Full>,
+    bytes: u64,
+}
+
+/// The store.
+pub(super) struct Stored {
+    shards: Vec<Mutex<Shard>>,
+    /// Per URL (the key without a `Vary` part): the header names its responses vary on.
+    vary: Mutex<HashMap<u64, Vec<String>>>,
+    /// Bytes per shard.
+    budget: u64,
+}
+
+impl Stored {
+    /// A store of at most `bytes`.
+    pub(super) fn new(bytes: u64) -> Stored {
+        Stored {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        entries: lru::LruCache::unbounded(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
+            vary: Mutex::new(HashMap::new()),
+            budget: (bytes / SHARDS as u64).max(1),
+        }
+    }
+
+    fn shard(&self, key: CacheKey) -> std::sync::MutexGuard<'_, Shard> {
+        let i = (cdn_core::message::mix64(key.0) as usize) % SHARDS;
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The copy for `key`, if it is the response the node serves.
+    pub(super) fn get(&self, key: CacheKey, fingerprint: Fingerprint) -> Option<Full> {
+        let mut s = self.shard(key);
+        let f = s.entries.get(&key.0)?;
+        (f.fingerprint == fingerprint).then(|| f.clone())
+    }
+
+    /// The copy for `key` whatever model response it is (background revalidation).
+    pub(super) fn any(&self, key: CacheKey) -> Option<Full> {
+        self.shard(key).entries.peek(&key.0).cloned()
+    }
+
+    /// Keeps `full` for `key` (replacing what was there), evicting least recently used
+    /// copies beyond the budget. A copy larger than a shard's budget is not kept.
+    pub(super) fn put(&self, key: CacheKey, full: Full) {
+        let size = full.bytes();
+        let mut s = self.shard(key);
+        if let Some(old) = s.entries.pop(&key.0) {
+            s.bytes -= old.bytes();
+        }
+        if size > self.budget {
+            return;
+        }
+        s.bytes += size;
+        s.entries.put(key.0, full);
+        while s.bytes > self.budget {
+            match s.entries.pop_lru() {
+                Some((_, old)) => s.bytes -= old.bytes(),
+                None => break,
+            }
+        }
+    }
+
+    /// Updates the headers of the copy for `key` from a `304` (RFC 9111 §4.3.4).
+    pub(super) fn freshen(&self, key: CacheKey, not_modified: &HeaderMap) {
+        let mut s = self.shard(key);
+        if let Some(f) = s.entries.get_mut(&key.0) {
+            for name in not_modified.keys() {
+                if name == http::header::CONTENT_LENGTH {
+                    continue;
+                }
+                f.headers.remove(name);
+                for v in not_modified.get_all(name) {
+                    f.headers.append(name.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    /// Forgets the copy for `key`.
+    pub(super) fn remove(&self, key: CacheKey) {
+        let mut s = self.shard(key);
+        if let Some(old) = s.entries.pop(&key.0) {
+            s.bytes -= old.bytes();
+        }
+    }
+
+    /// The header names responses for URL `base` vary on, if one said.
+    pub(super) fn vary_of(&self, base: CacheKey) -> Option<Vec<String>> {
+        self.vary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&base.0)
+            .cloned()
+    }
+
+    /// Records what responses for URL `base` vary on.
+    pub(super) fn set_vary(&self, base: CacheKey, names: Vec<String>) {
+        let mut v = self.vary.lock().unwrap_or_else(|e| e.into_inner());
+        if names.is_empty() {
+            v.remove(&base.0);
+        } else {
+            // Bounded: past this many varying URLs, start over (they are learned again).
+            if v.len() >= 100_000 {
+                v.clear();
+            }
+            v.insert(base.0, names);
+        }
+    }
+}

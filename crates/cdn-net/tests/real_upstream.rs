@@ -1,0 +1,405 @@
+//! A real server behind the CDN (`[origin] upstream`): a tiny hyper origin in the test, the
+//! two tiers in front of it, and a plain HTTP/1.1 client. What a person putting their own
+//! app behind `cdn-sim proxy` relies on: MISS then HIT with `Age`; every method passes with
+//! its body; headers pass but for hop-by-hop ones; the shield connects from its egress
+//! address; a 100 MiB body streams through without being held; and the security-relevant
+//! HTTP rules (host-keyed cache, 400 without Host, CONNECT refused, If-None-Match lists).
+
+use bytes::Bytes;
+use cdn_core::{CdnConfig, OriginConfig, Profile};
+use cdn_net::origin::NetworkAccess;
+use cdn_net::{NetCdn, NetSpec, RealOptions};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// 100 MiB, sent in 64 KiB chunks.
+const BIG: u64 = 100 << 20;
+const CHUNK: usize = 64 << 10;
+
+/// What the origin saw.
+#[derive(Default)]
+struct Seen {
+    /// (method, path, Host, source address, x-client header, connection-named header present)
+    requests: Vec<(String, String, String, IpAddr, Option<String>, bool)>,
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn answer(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+) -> hyper::Response<Body> {
+    let (parts, body) = req.into_parts();
+    let h = |n: &str| {
+        parts
+            .headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    seen.lock().unwrap().requests.push((
+        parts.method.to_string(),
+        parts.uri.path().to_string(),
+        h("host").unwrap_or_default(),
+        peer.ip(),
+        h("x-client"),
+        parts.headers.contains_key("x-hop"),
+    ));
+    let body_in = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut r = hyper::Response::builder()
+        .header("x-app", "kept")
+        .header("x-method", parts.method.as_str());
+    let body: Body = match parts.uri.path() {
+        "/cached" => {
+            r = r
+                .header("cache-control", "max-age=60")
+                .header("etag", "\"a1\"");
+            Full::new(Bytes::from_static(b"hello")).boxed()
+        }
+        "/big" => {
+            r = r
+                .header("cache-control", "max-age=60")
+                .header("content-length", BIG.to_string());
+            let chunk = Bytes::from(vec![b'z'; CHUNK]);
+            let n = (BIG as usize) / CHUNK;
+            Repeat { chunk, left: n }.boxed()
+        }
+        _ => {
+            r = r
+                .header("cache-control", "no-store")
+                .header("connection", "x-hop")
+                .header("x-hop", "1");
+            Full::new(body_in).boxed()
+        }
+    };
+    r.body(body).unwrap()
+}
+
+/// `n` copies of `chunk`, produced as they are read.
+struct Repeat {
+    chunk: Bytes,
+    left: usize,
+}
+
+impl hyper::body::Body for Repeat {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+async fn origin() -> (SocketAddr, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
+            let s = s.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let s = s.clone();
+                    async move { Ok::<_, Infallible>(answer(req, peer, s).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+async fn cdn(upstream: SocketAddr) -> NetCdn {
+    let origin = OriginConfig {
+        upstream: Some(format!("http://{upstream}")),
+        ..OriginConfig::default()
+    };
+    let network = cdn_core::NetworkConfig {
+        client_rtt: Duration::ZERO,
+        l1_l2_rtt: Duration::ZERO,
+        l2_origin_rtt: Duration::ZERO,
+    };
+    NetCdn::start_with(
+        NetSpec {
+            // Varnish: every URL cacheable by default, and Age on every answer.
+            profile: Profile::Varnish,
+            cdn: CdnConfig::default(),
+            origin,
+            network,
+            seed: 0,
+            time_scale: 1.0,
+            access: NetworkAccess::Unprivileged,
+        },
+        RealOptions::default(),
+    )
+    .await
+    .expect("CDN starts")
+}
+
+/// A raw HTTP/1.1 exchange (so requests hyper's client would refuse can be sent): returns
+/// the status and the head's lines, reading the body only as far as its length says.
+async fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut tmp))
+            .await
+            .expect("answer within 10 s")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            return (status, head.to_ascii_lowercase());
+        }
+    }
+    (0, String::from_utf8_lossy(&buf).to_string())
+}
+
+/// One request through the edge with hyper's client: status, headers, body.
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> (u16, http::HeaderMap, Bytes) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host);
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    let resp = tx
+        .send_request(b.body(Full::new(Bytes::from_static(body))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (parts.status.as_u16(), parts.headers, bytes)
+}
+
+fn header<'a>(h: &'a http::HeaderMap, n: &str) -> &'a str {
+    h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miss_then_hit_with_age_and_headers_pass_through() {
+    let (up, seen) = origin().await;
+    let net = cdn(up).await;
+    let edge = net.l1_addrs()[0];
+    let (s, h, b) = send(
+        edge,
+        "GET",
+        "/cached",
+        "site.test",
+        &[("x-client", "1")],
+        b"",
+    )
+    .await;
+    assert_eq!((s, b.as_ref()), (200, &b"hello"[..]));
+    assert_eq!(header(&h, "x-cache"), "MISS from edge-1");
+    assert_eq!(
+        header(&h, "x-app"),
+        "kept",
+        "the upstream's own headers pass"
+    );
+    let (s, h, b) = send(edge, "GET", "/cached", "site.test", &[], b"").await;
+    assert_eq!((s, b.as_ref()), (200, &b"hello"[..]));
+    assert_eq!(header(&h, "x-cache"), "HIT from edge-1");
+    assert!(h.contains_key("age"), "a hit carries Age: {h:?}");
+    assert_eq!(header(&h, "etag"), "\"a1\"");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.requests.len(), 1, "the hit never reached the upstream");
+    let (_, _, host, source, client, _) = &seen.requests[0];
+    assert_eq!(host, "site.test", "Host passes unchanged");
+    assert_eq!(client.as_deref(), Some("1"), "request headers pass");
+    match source {
+        IpAddr::V4(ip) => assert_eq!(
+            ip.octets()[..3],
+            [127, 0, 1],
+            "from the shield's egress pool, got {ip}"
+        ),
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_passes_with_its_body() {
+    let (up, seen) = origin().await;
+    let net = cdn(up).await;
+    let edge = net.l1_addrs()[0];
+    for method in ["POST", "PUT", "DELETE", "PATCH", "M-SEARCH"] {
+        let (s, h, b) = send(edge, method, "/echo", "site.test", &[], b"payload-123").await;
+        assert_eq!(s, 200, "{method}");
+        assert_eq!(
+            b.as_ref(),
+            b"payload-123",
+            "{method}: the body reached the upstream and came back"
+        );
+        assert_eq!(header(&h, "x-method"), method);
+        assert!(
+            !h.contains_key("x-hop"),
+            "{method}: a header named by Connection is hop-by-hop"
+        );
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.requests.len(), 5);
+    assert!(
+        seen.requests.iter().all(|r| !r.5),
+        "hop-by-hop request headers are not forwarded"
+    );
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_mib_body_streams_through_without_being_held() {
+    let (up, _) = origin().await;
+    let net = cdn(up).await;
+    let edge = net.l1_addrs()[0];
+    let before = peak_rss_kib();
+    let stream = TcpStream::connect(edge).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/big")
+        .header("host", "site.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(resp.headers(), "content-length"), BIG.to_string());
+    let mut body = resp.into_body();
+    let mut got = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame.unwrap().into_data() {
+            assert!(d.iter().all(|&b| b == b'z'));
+            got += d.len() as u64;
+        }
+    }
+    assert_eq!(got, BIG, "byte-exact length");
+    let grown_mib = (peak_rss_kib().saturating_sub(before)) / 1024;
+    // Each tier reads at most `max_stored` (8 MiB) before it starts streaming, and hyper
+    // buffers a few hundred KiB per connection: 2 × 8 MiB + slack. Holding the body would
+    // be ≥ 100 MiB (twice that with two tiers).
+    assert!(
+        grown_mib < 48,
+        "peak RSS grew by {grown_mib} MiB while streaming 100 MiB"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_rules_that_are_security_matters() {
+    let (up, seen) = origin().await;
+    let net = cdn(up).await;
+    let edge = net.l1_addrs()[0];
+    // Host is part of the key: b.example does not get a.example's copy.
+    send(edge, "GET", "/cached", "a.example", &[], b"").await;
+    let (_, h, _) = send(edge, "GET", "/cached", "b.example", &[], b"").await;
+    assert_eq!(header(&h, "x-cache"), "MISS from edge-1");
+    // An absolute-form request names its own host: it does not fill /cached for a.example.
+    let (s, _) = raw(
+        edge,
+        "GET http://evil.example/cached HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, h, _) = send(edge, "GET", "/cached", "evil.example", &[], b"").await;
+    assert_eq!(
+        header(&h, "x-cache"),
+        "HIT from edge-1",
+        "keyed by evil.example"
+    );
+    assert_eq!(seen.lock().unwrap().requests.len(), 3);
+    // HTTP/1.1 without Host: 400 (RFC 9112 §3.2).
+    let (s, _) = raw(edge, "GET /cached HTTP/1.1\r\n\r\n").await;
+    assert_eq!(s, 400);
+    // CONNECT is not tunnelled.
+    let (s, _) = raw(
+        edge,
+        "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s, 501);
+    // If-None-Match: a list holding the current tag, and `*`, get 304 (RFC 9110 §13.1.2).
+    let (s, _, _) = send(
+        edge,
+        "GET",
+        "/cached",
+        "a.example",
+        &[("if-none-match", "\"zz\", \"a1\"")],
+        b"",
+    )
+    .await;
+    assert_eq!(s, 304);
+    let (s, _, _) = send(
+        edge,
+        "GET",
+        "/cached",
+        "a.example",
+        &[("if-none-match", "*")],
+        b"",
+    )
+    .await;
+    assert_eq!(s, 304);
+    let (s, _, b) = send(
+        edge,
+        "GET",
+        "/cached",
+        "a.example",
+        &[("if-none-match", "\"zz\", \"yy\"")],
+        b"",
+    )
+    .await;
+    assert_eq!((s, b.as_ref()), (200, &b"hello"[..]));
+}
