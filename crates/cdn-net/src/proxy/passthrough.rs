@@ -101,14 +101,17 @@ pub(super) struct Fetched {
 enum FetchedBody {
     /// The whole body (no larger than `max_stored`).
     Whole(Bytes),
-    /// What was read (`max_stored` bytes and more), and the rest, still on the wire.
-    Streaming(Bytes, Incoming),
+    /// What was read (`max_stored` bytes and more), the rest, still on the wire, and what
+    /// keeps its connection open until the rest is read.
+    Streaming(Bytes, Incoming, Option<super::upstream::ConnectionGuard>),
 }
 
 /// A body read in part, then streamed: the prefix, then the rest as it arrives.
 struct Chained {
     prefix: Option<Bytes>,
     rest: Incoming,
+    /// The upstream connection lives as long as this body.
+    _connection: Option<super::upstream::ConnectionGuard>,
 }
 
 impl hyper::body::Body for Chained {
@@ -443,9 +446,10 @@ impl Shared {
         *r.status_mut() = code;
         *r.body_mut() = match body {
             FetchedBody::Whole(b) => full(b),
-            FetchedBody::Streaming(prefix, rest) => Chained {
+            FetchedBody::Streaming(prefix, rest, connection) => Chained {
                 prefix: Some(prefix),
                 rest,
+                _connection: connection,
             }
             .boxed_unsync(),
         };
@@ -558,7 +562,7 @@ impl Shared {
             let body = if complete {
                 FetchedBody::Whole(read.freeze())
             } else {
-                FetchedBody::Streaming(read.freeze(), body)
+                FetchedBody::Streaming(read.freeze(), body, conn.sender.hand_over())
             };
             Ok((parts, body))
         };
@@ -570,7 +574,7 @@ impl Shared {
         let whole = matches!(body, FetchedBody::Whole(_));
         let len = match &body {
             FetchedBody::Whole(b) => b.len() as u64,
-            FetchedBody::Streaming(p, _) => parts
+            FetchedBody::Streaming(p, _, _) => parts
                 .headers
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())

@@ -28,12 +28,22 @@ use tokio_rustls::TlsConnector;
 /// as a hung peer holds the connection.
 pub(super) struct Sender {
     http: SendRequest<super::passthrough::Body>,
-    _alive: tokio::sync::oneshot::Sender<()>,
+    alive: Option<ConnectionGuard>,
 }
+
+/// Keeps a connection's driver running while held; dropping it closes the connection.
+pub(super) type ConnectionGuard = tokio::sync::oneshot::Sender<()>;
 
 impl Sender {
     pub(super) fn is_closed(&self) -> bool {
-        self.http.is_closed()
+        self.http.is_closed() || self.alive.is_none()
+    }
+
+    /// Hands the connection's life to a response body still streaming from it: the
+    /// connection then lives until that body is dropped, not until this sender is (and the
+    /// sender, closed, never goes back to the pool).
+    pub(super) fn hand_over(&mut self) -> Option<ConnectionGuard> {
+        self.alive.take()
     }
 
     pub(super) fn send_request(
@@ -395,7 +405,7 @@ impl Shared {
         });
         Ok(Sender {
             http,
-            _alive: alive,
+            alive: Some(alive),
         })
     }
 }
