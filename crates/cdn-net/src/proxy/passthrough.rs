@@ -312,8 +312,7 @@ impl Shared {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let s = self.clone();
             let p = path.clone();
-            self.uncounted
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.start_answering();
             self.tasks.spawn(async move {
                 let trace = reg.trace;
                 let mut real = Some(ctx);
@@ -322,16 +321,7 @@ impl Shared {
                     let r = Response::generated(s.tier, 503, "proxy shutting down");
                     (r, CacheStatus::Miss)
                 });
-                s.count_answer(status);
-                if s.tier != cdn_core::Tier::L1 {
-                    let event = TraceEvent::Responded {
-                        status: response.status,
-                        generated_by: response.generated_by,
-                    };
-                    s.trace(trace, event);
-                }
-                s.uncounted
-                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                s.answered_with(trace, &response, status);
                 let _ = tx.send((response, status, real));
             });
             let Ok((response, status, back)) = rx.await else {

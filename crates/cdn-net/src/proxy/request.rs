@@ -186,8 +186,7 @@ impl Shared {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let logged_path = path.clone();
         let s = self.clone();
-        self.uncounted
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.start_answering();
         self.tasks.spawn(async move {
             let trace = reg.trace;
             let (response, status) = match s.carry_out(reg, model, path, &mut None).await {
@@ -197,16 +196,7 @@ impl Shared {
                     (r, CacheStatus::Miss)
                 }
             };
-            s.count_answer(status);
-            if s.tier != cdn_core::Tier::L1 {
-                let event = TraceEvent::Responded {
-                    status: response.status,
-                    generated_by: response.generated_by,
-                };
-                s.trace(trace, event);
-            }
-            s.uncounted
-                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            s.answered_with(trace, &response, status);
             let _ = tx.send((response, status));
         });
         let (response, status) = match rx.await {

@@ -153,6 +153,30 @@ impl Shared {
         *lock(&self.answered)
     }
 
+    /// A request task is starting: until [`Shared::answered_with`], a run waits for it.
+    pub(super) fn start_answering(&self) {
+        self.uncounted.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A request task has its answer: counts it, traces it at an L2 (the L1's is the
+    /// client's), and lets a settling run read the counts.
+    pub(super) fn answered_with(
+        &self,
+        trace: Option<u64>,
+        response: &cdn_core::Response,
+        status: cdn_core::CacheStatus,
+    ) {
+        self.count_answer(status);
+        if self.tier != cdn_core::Tier::L1 {
+            let event = TraceEvent::Responded {
+                status: response.status,
+                generated_by: response.generated_by,
+            };
+            self.trace(trace, event);
+        }
+        self.uncounted.fetch_sub(1, Ordering::SeqCst);
+    }
+
     pub(super) fn count_answer(&self, status: cdn_core::CacheStatus) {
         lock(&self.answered)[status.index()] += 1;
     }
