@@ -205,6 +205,11 @@ const PAD_HEADER: &str = "x-pad";
 /// `header_size` bytes of headers; a head already at least that long is left alone (the
 /// default `header_size` is below every proxy's limit, so only the size matters, not the
 /// padding of small heads).
+/// The most padding sent: a head above hyper's read buffer (about 400 KiB) is refused as too
+/// large whatever its size, so a larger `header_size` (up to 4 GiB in a file) would allocate
+/// and send memory for nothing.
+const MAX_PAD: u64 = 1 << 20;
+
 fn pad_head(headers: &mut HeaderMap, status: http::StatusCode, body_len: u64, target: u32) {
     let mut with_length = headers.clone();
     if !matches!(status.as_u16(), 100..=199 | 204 | 304) {
@@ -218,7 +223,8 @@ fn pad_head(headers: &mut HeaderMap, status: http::StatusCode, body_len: u64, ta
     if fill == 0 {
         return;
     }
-    let value = HeaderValue::try_from("p".repeat(fill as usize)).expect("ASCII letters");
+    let value =
+        HeaderValue::try_from("p".repeat(fill.min(MAX_PAD) as usize)).expect("ASCII letters");
     headers.insert(HeaderName::from_static(PAD_HEADER), value);
 }
 
