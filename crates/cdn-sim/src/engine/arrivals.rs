@@ -57,11 +57,12 @@ impl Engine<'_> {
         let mut best: Option<(cdn_core::Instant, usize)> = None;
         let to_l1 = self.net.client_rtt / 2;
         for (i, w) in self.workloads.iter().enumerate() {
-            let late = self
-                .lateness
-                .as_ref()
-                .map_or(Default::default(), |l| l.arrival(i));
-            if let Some(t) = w.peek().map(|t| t + to_l1 + late) {
+            let late = |t| {
+                self.lateness
+                    .as_ref()
+                    .map_or(Default::default(), |l| l.arrival(i, t))
+            };
+            if let Some(t) = w.peek().map(|t| t + to_l1).map(|t| t + late(t)) {
                 if best.is_none_or(|(bt, _)| t < bt) {
                     best = Some((t, i));
                 }

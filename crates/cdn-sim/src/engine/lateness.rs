@@ -2,49 +2,135 @@
 //! `max` later than the model says — what real timers do. Each workload's next arrival has
 //! its lateness drawn once, so peeking at it and taking it agree.
 
-use super::Jitter;
+use super::{Jitter, JitterShape};
+use cdn_core::Instant;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 
 pub(super) struct Lateness {
     max_ns: u64,
-    constant: bool,
+    shape: JitterShape,
+    /// Where the stall windows start (`Stalls` only), in `[0, max)`.
+    phase_ns: u64,
     rng: ChaCha8Rng,
-    /// The lateness of each workload's next arrival.
+    /// The lateness drawn for each workload's next arrival (unused for `Stalls`, where it
+    /// follows from the arrival's time).
     arrivals: Vec<Duration>,
 }
 
 impl Lateness {
     pub(super) fn new(j: Jitter, workloads: usize) -> Lateness {
+        let mut rng = ChaCha8Rng::seed_from_u64(j.seed);
+        let max_ns = u64::try_from(j.max.as_nanos()).unwrap_or(u64::MAX);
+        let phase_ns = rng.next_u64().checked_rem(max_ns).unwrap_or(0);
         let mut l = Lateness {
-            max_ns: u64::try_from(j.max.as_nanos()).unwrap_or(u64::MAX),
-            constant: j.constant,
-            rng: ChaCha8Rng::seed_from_u64(j.seed),
+            max_ns,
+            shape: j.shape,
+            phase_ns,
+            rng,
             arrivals: Vec::new(),
         };
-        l.arrivals = (0..workloads).map(|_| l.draw()).collect();
+        l.arrivals = (0..workloads).map(|_| l.independent()).collect();
         l
     }
 
-    /// A fresh lateness, uniform in `[0, max]` (or `max` itself when constant).
-    pub(super) fn draw(&mut self) -> Duration {
+    /// How late an event due `at` happens.
+    pub(super) fn draw(&mut self, at: Instant) -> Duration {
+        match self.shape {
+            JitterShape::Stalls => self.stall(at),
+            _ => self.independent(),
+        }
+    }
+
+    /// A lateness that does not depend on the event's time: uniform in `[0, max]`, or `max`
+    /// itself when constant.
+    fn independent(&mut self) -> Duration {
+        match (self.max_ns, self.shape) {
+            (0, _) => Duration::ZERO,
+            (max, JitterShape::Constant) => Duration::from_nanos(max),
+            (max, _) => Duration::from_nanos(self.rng.next_u64() % (max.saturating_add(1))),
+        }
+    }
+
+    /// Until the end of the stall window holding `at`: the windows are `[phase + k·max,
+    /// phase + (k+1)·max)`, and what falls inside one happens at its end.
+    fn stall(&self, at: Instant) -> Duration {
         if self.max_ns == 0 {
             return Duration::ZERO;
         }
-        if self.constant {
-            return Duration::from_nanos(self.max_ns);
-        }
-        Duration::from_nanos(self.rng.next_u64() % (self.max_ns + 1))
+        let into = (at.as_nanos() % self.max_ns + self.max_ns - self.phase_ns) % self.max_ns;
+        Duration::from_nanos((self.max_ns - into) % self.max_ns)
     }
 
-    /// The lateness of workload `w`'s next arrival.
-    pub(super) fn arrival(&self, w: usize) -> Duration {
-        self.arrivals[w]
+    /// The lateness of workload `w`'s next arrival, due `at`.
+    pub(super) fn arrival(&self, w: usize, at: Instant) -> Duration {
+        match self.shape {
+            JitterShape::Stalls => self.stall(at),
+            _ => self.arrivals[w],
+        }
     }
 
     /// Workload `w`'s arrival happened: draw the next one's.
     pub(super) fn next_arrival(&mut self, w: usize) {
-        self.arrivals[w] = self.draw();
+        self.arrivals[w] = self.independent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stalls(max_ms: u64, seed: u64) -> Lateness {
+        Lateness::new(
+            Jitter {
+                max: Duration::from_millis(max_ms),
+                shape: JitterShape::Stalls,
+                seed,
+            },
+            1,
+        )
+    }
+
+    #[test]
+    fn a_stall_releases_everything_due_inside_it_at_once() {
+        let l = stalls(10, 7);
+        let ms = |n: u64| Instant(n * 1_000_000);
+        // Every event of one window happens at the same instant, the window's end, within
+        // `max` of when it was due.
+        let ends: Vec<Instant> = (0..40).map(|t| ms(t) + l.stall(ms(t))).collect();
+        for (t, end) in ends.iter().enumerate() {
+            let late = *end - ms(t as u64);
+            assert!(late < Duration::from_millis(10), "{t} ms: {late:?}");
+            assert_eq!((end.as_nanos() + 10_000_000 - l.phase_ns) % 10_000_000, 0);
+        }
+        let mut distinct = ends.clone();
+        distinct.dedup();
+        assert!(
+            distinct.len() <= 5,
+            "40 ms of events in ≤ 5 bursts: {distinct:?}"
+        );
+    }
+
+    #[test]
+    fn uniform_draws_stay_within_max_and_constant_is_max() {
+        let mut u = Lateness::new(
+            Jitter {
+                max: Duration::from_millis(3),
+                shape: JitterShape::Uniform,
+                seed: 1,
+            },
+            1,
+        );
+        assert!((0..1000).all(|_| u.draw(Instant::ZERO) <= Duration::from_millis(3)));
+        let mut c = Lateness::new(
+            Jitter {
+                max: Duration::from_millis(3),
+                shape: JitterShape::Constant,
+                seed: 1,
+            },
+            1,
+        );
+        assert_eq!(c.draw(Instant(5)), Duration::from_millis(3));
     }
 }

@@ -85,15 +85,30 @@ pub struct SimOptions {
 /// a given `seed`. Net mode uses it to find how much lateness a scenario tolerates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Jitter {
-    /// The most any event is delayed (uniformly in `[0, max]`, or exactly `max` when
-    /// `constant`).
+    /// The most any event is delayed.
     pub max: std::time::Duration,
+    /// How the delays fall within `[0, max]`.
+    pub shape: JitterShape,
+    /// Seed of the lateness sequence (independent of the scenario's seed).
+    pub seed: u64,
+}
+
+/// How a [`Jitter`]'s delays are drawn. Real lateness comes in all three forms; a scenario
+/// that tolerates one may not tolerate another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitterShape {
+    /// Each event independently late by a uniform amount in `[0, max]`: timer-wheel ticks
+    /// and scheduling noise.
+    Uniform,
     /// Every event exactly `max` late: the extreme of the uniform case, where lateness adds
     /// up along a chain of events (a request crossing four hops, each a little late, as real
     /// proxies on a busy machine are) — uniform draws almost never reach that sum.
-    pub constant: bool,
-    /// Seed of the lateness sequence (independent of the scenario's seed).
-    pub seed: u64,
+    Constant,
+    /// The process stalls: time is cut into windows of `max` (at a phase drawn from the
+    /// seed) and every event due inside a window happens at its end, together. A busy
+    /// machine that deschedules the whole process does this: what was spread out arrives
+    /// as one burst, which independent delays never produce.
+    Stalls,
 }
 
 /// What a run produced.
@@ -333,7 +348,7 @@ impl<'s> Engine<'s> {
     /// cost a queue entry only when they can matter.
     fn schedule(&mut self, at: Instant, ev: Ev) {
         let at = match self.lateness.as_mut() {
-            Some(l) => at + l.draw(),
+            Some(l) => at + l.draw(at),
             None => at,
         };
         if let Some(s) = ev.slot() {
