@@ -51,6 +51,11 @@ pub struct RealOptions {
     pub l1_listen: Option<SocketAddr>,
     /// The largest body stored (0: the default, 8 MiB); larger ones stream through.
     pub max_stored: u64,
+    /// The L2s connect straight to the real server, with no fault layer between (`cdn-sim
+    /// proxy`: nothing to break, one hop fewer). By default (`false`) the origin's fault
+    /// layer stands in front of it, so the scenario's firewall, `state` and defences act
+    /// on the real traffic ([`OriginOptions::upstream`](crate::origin::OriginOptions)).
+    pub direct: bool,
 }
 
 /// A running CDN on loopback.
@@ -58,7 +63,8 @@ pub struct NetCdn {
     timers: Timers,
     traces: TraceSink,
     profile: Profile,
-    /// The modelled origin (`None` in front of a real upstream).
+    /// The modelled origin, or the fault layer in front of a real upstream (`None` when
+    /// the L2s connect to it directly).
     origin: Option<OriginServer>,
     /// The hostname the CDN serves (`[origin] hostname`).
     site: String,
@@ -112,7 +118,9 @@ impl NetCdn {
         let traces = TraceSink::default();
         let certs = Arc::new(Certificates::generate(&spec.origin.hostname)?);
         let resolver = Resolver::default();
-        let origin = if upstream.is_some() {
+        // The modelled origin, or the fault layer in front of the real one.
+        let through_fault_layer = upstream.is_some() && !options.direct;
+        let origin = if upstream.is_some() && !through_fault_layer {
             None
         } else {
             Some(
@@ -127,6 +135,7 @@ impl NetCdn {
                         access: spec.access,
                         lag: timers.lag().clone(),
                         traces: traces.clone(),
+                        upstream: upstream.as_ref().map(|u| u.addr),
                         ..OriginOptions::default()
                     },
                 )
@@ -141,6 +150,7 @@ impl NetCdn {
         let real_spec = |tier| {
             upstream.as_ref().map(|u| RealSpec {
                 upstream: (tier == Tier::L2).then(|| u.clone()),
+                through_fault_layer,
                 max_stored,
                 // Room for what the node stores (its bodies) and their headers.
                 store_bytes: RealSpec::default().store_bytes,
@@ -262,7 +272,10 @@ impl NetCdn {
         origin: &OriginConfig,
         network: &NetworkConfig,
     ) -> Result<(), NetError> {
-        let changed = self.origin.as_ref().is_some_and(|o| *origin != o.config());
+        let changed = self
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.effective(origin) != o.config());
         if let (true, Some(o)) = (changed, &mut self.origin) {
             o.reconfigure(origin.clone()).await?;
             for p in self.l1.iter().chain(&self.l2) {

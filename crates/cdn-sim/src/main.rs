@@ -396,7 +396,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("cdn-sim: serve: {e}");
-                    ExitCode::from(1)
+                    ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
                 }
             }
         }
@@ -593,7 +593,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                     }
                     Err(e) => {
                         eprintln!("cdn-sim: net mode: {e}");
-                        ExitCode::from(1)
+                        ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
                     }
                 });
             }

@@ -247,6 +247,73 @@ fn a_run_whose_timers_fall_behind_says_so_and_exits_3() {
     );
 }
 
+/// The faults of a scenario stand in front of a real server too (`[origin] upstream`): the
+/// origin becomes a fault layer, and what its firewall, state and defences let through is
+/// forwarded. The "real server" here is a healthy cdn-net origin in a runtime of its own,
+/// reached only by its address: it answers as the modelled origin does (200, `max-age=60`,
+/// 10 KiB, 4 workers, 20 ms), so each scenario with the real server must give the counts of
+/// the same scenario with the modelled origin — in the simulator. Real time only (a real
+/// server cannot be scaled), so the scenarios are short.
+#[test]
+fn faults_in_front_of_a_real_server_give_the_simulators_counts() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let certs = std::sync::Arc::new(cdn_net::Certificates::generate("app.test").unwrap());
+    let app = rt
+        .block_on(cdn_net::OriginServer::start(
+            cdn_core::OriginConfig::default(),
+            "127.0.0.20".parse().unwrap(),
+            certs,
+        ))
+        .expect("the real server starts");
+    let upstream = format!("upstream = \"http://{}\"\n", app.http_addr());
+    let cases = [
+        // "What if my firewall dropped 7 of 10 CDN addresses": a new connection per request,
+        // round robin over the pool; the 7 dropped ones time out (522), the rest reach it.
+        (
+            "firewall drops 7 of 10 egress addresses",
+            "profile = \"cloudflare\"\n[cdn]\nkeepalive = false\nconnect_timeout = \"300ms\"\n\
+             [[cdn.l2]]\nname = \"s\"\negress = [\"127.0.1.1-127.0.1.10\"]\n[origin]\nORIGIN\
+             [[origin.firewall]]\nsource = \"127.0.1.1-127.0.1.7\"\naction = \"drop\"\n\
+             [[workload]]\ncount = 20\nrate = \"20/s\"\n",
+        ),
+        // nginx limit_req keyed by the CDN's one egress address: 6 pass, 14 get its 503.
+        (
+            "limit_req 10r/s burst 5 against a burst of 20",
+            "profile = \"cloudflare\"\n[[cdn.l2]]\nname = \"s\"\negress = [\"127.0.1.1\"]\n\
+             [origin]\nORIGIN[origin.limit_req]\nrate = \"10r/s\"\nburst = 5\nnodelay = true\n\
+             [[workload]]\narrival = \"burst\"\ncount = 20\n",
+        ),
+        // Up, then down (521), then hung (524 after the read timeout), by events.
+        (
+            "down at 1 s, hung at 2 s",
+            "profile = \"cloudflare\"\nduration = \"3s\"\n[cdn]\nread_timeout = \"500ms\"\n\
+             [origin]\nORIGIN[[workload]]\nrate = \"10/s\"\ncount = 30\n\
+             [[event]]\nat = \"1s\"\norigin = { state = \"down\" }\n\
+             [[event]]\nat = \"2s\"\norigin = { state = \"hung\" }\n",
+        ),
+        ("reset", "profile = \"nginx\"\n[origin]\nORIGINstate = \"reset\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
+        ("close", "profile = \"cloudflare\"\n[origin]\nORIGINstate = \"close\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
+        ("garbage", "profile = \"alibaba\"\n[origin]\nORIGINstate = \"garbage\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
+    ];
+    let mut problems = Vec::new();
+    for (what, toml) in cases {
+        let name = format!("name = \"{what}\"\n");
+        let modelled = common::scenario(&(name.clone() + &toml.replace("ORIGIN", "")));
+        let real = common::scenario(&(name + &toml.replace("ORIGIN", &upstream)));
+        let net = run_net(&real, None).expect("no namespace needed");
+        eprintln!("{what}: {:?}", net.report.status);
+        problems.extend(differences(&modelled, &net));
+    }
+    let served = app.requests_received();
+    rt.block_on(app.shutdown());
+    assert!(
+        problems.is_empty(),
+        "a real server behind the fault layer differs from the model:\n{}",
+        problems.join("\n")
+    );
+    assert!(served > 0, "the real server answered what was let through");
+}
+
 /// Small scenarios over every dimension that needs no namespace: profiles, origin states,
 /// SSL modes and certificates, parent failover, L2 states, limits, keepalive, collapsing.
 /// Short timeouts keep a run at real time under a few seconds.

@@ -43,6 +43,25 @@ fn sim_mode_refuses_a_real_upstream_in_one_line() {
         err.contains("origin.upstream") && err.contains("loopback"),
         "{err}"
     );
+    // A real server runs on the wall clock: no other time scale.
+    std::fs::write(
+        &file,
+        "name = \"real\"\n[origin]\nupstream = \"http://127.0.0.1:8000\"\n[[workload]]\n",
+    )
+    .unwrap();
+    let (code, err) = cdn_sim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--mode",
+        "net",
+        "--time-scale",
+        "0.1",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--time-scale 0.1") && err.contains("real time"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -6,7 +6,7 @@
 //! socket: hyper reads through a [`SharedIo`] handle, so dropping hyper's connection returns
 //! the stream intact, without hyper writing a byte.
 
-use super::{http, Role, Shared};
+use super::{http, relay, Role, Shared};
 use cdn_core::origin::OriginReply;
 use cdn_core::HttpsListener;
 use hyper::server::conn::http1;
@@ -72,8 +72,17 @@ async fn serve_http(shared: Arc<Shared>, stream: Stream, peer: Ipv4Addr, tls: bo
     let io = SharedIo(Arc::new(Mutex::new(stream)));
     let (fault_tx, mut fault_rx) = mpsc::channel::<Fault>(1);
     let svc_shared = shared.clone();
-    let service =
-        service_fn(move |req| respond(svc_shared.clone(), peer, tls, fault_tx.clone(), req));
+    // In front of a real server: this connection's own connection to it.
+    let leg = relay::Leg::default();
+    let service = service_fn(move |req| {
+        let mine = Connection {
+            peer,
+            tls,
+            faults: fault_tx.clone(),
+            leg: leg.clone(),
+        };
+        respond(svc_shared.clone(), mine, req)
+    });
     // Boxed, not stack-pinned: dropping it must really drop hyper's handle on the stream.
     let mut conn =
         Box::pin(http1::Builder::new().serve_connection(TokioIo::new(io.clone()), service));
@@ -101,13 +110,27 @@ async fn serve_http(shared: Arc<Shared>, stream: Stream, peer: Ipv4Addr, tls: bo
     act(&shared, stream, fault).await;
 }
 
-async fn respond(
-    shared: Arc<Shared>,
+/// What a request's future knows of its connection.
+struct Connection {
     peer: Ipv4Addr,
     tls: bool,
+    /// Where a fault the core asks for goes (the connection task carries it out).
     faults: mpsc::Sender<Fault>,
+    /// The connection to the real server, when there is one.
+    leg: relay::Leg,
+}
+
+async fn respond(
+    shared: Arc<Shared>,
+    conn: Connection,
     req: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<http::OriginBody>, Infallible> {
+) -> Result<hyper::Response<relay::RelayedBody>, Infallible> {
+    let Connection {
+        peer,
+        tls,
+        faults,
+        leg,
+    } = conn;
     if let Some(due) = crate::timing::stamp(req.headers(), crate::timing::DUE_HEADER) {
         shared.timers.arrived(due);
     }
@@ -115,7 +138,11 @@ async fn respond(
     let (reply, snapshot) = {
         let mut o = shared.lock_origin();
         let now = shared.clock.now();
-        let conditional = http::validators(req.headers(), &o, now, &shared.clock);
+        // A real server behind answers conditional requests itself.
+        let conditional = match shared.upstream {
+            Some(_) => None,
+            None => http::validators(req.headers(), &o, now, &shared.clock),
+        };
         let reply = o.handle_request(now, peer, &core_req, conditional);
         let snapshot = http::Snapshot {
             cache_control: o.config().cache_control.clone(),
@@ -131,19 +158,30 @@ async fn respond(
             if let Some(by) = rejected_by {
                 record_defence(&shared, &req, by);
             }
-            shared.timers.sleep_until(done).await;
-            let mut resp = http::build(
-                &shared.clock,
-                &shared.chunk,
-                response,
-                rejected_by,
-                &snapshot,
-            );
-            // When it leaves, for the receiver's emulated link.
-            let sent = shared.clock.now().as_nanos();
-            resp.headers_mut()
-                .insert(crate::timing::SENT_HEADER, ::http::HeaderValue::from(sent));
-            return Ok(resp);
+            if let (Some(upstream), None) = (shared.upstream, rejected_by) {
+                // Let through: the real server answers (in its own time).
+                match leg.forward(upstream, peer, req).await {
+                    Ok(resp) => return Ok(relay::relayed(resp, shared.clock.now())),
+                    Err(why) => {
+                        tracing::debug!(%peer, "resetting: {}", why.0);
+                        Fault::Reset
+                    }
+                }
+            } else {
+                shared.timers.sleep_until(done).await;
+                let mut resp = http::build(
+                    &shared.clock,
+                    &shared.chunk,
+                    response,
+                    rejected_by,
+                    &snapshot,
+                );
+                // When it leaves, for the receiver's emulated link.
+                let sent = shared.clock.now().as_nanos();
+                resp.headers_mut()
+                    .insert(crate::timing::SENT_HEADER, ::http::HeaderValue::from(sent));
+                return Ok(relay::own(resp));
+            }
         }
         OriginReply::Hang => Fault::Hang,
         OriginReply::Reset => Fault::Reset,

@@ -24,13 +24,18 @@
 //! | firewall `reject`, some sources | nftables `reject with tcp reset` ([`crate::netns`]) | `ECONNREFUSED` | root in a private netns |
 //! | `unreachable` | `unreachable` route for the origin's /32 in the local table | `EHOSTUNREACH` | root in a private netns |
 //! | `dns_failure` | the hostname is removed from the [`Resolver`] | lookup error | none |
+//! | real server unreachable (fault layer only) | the CDN's connection is reset | `ECONNRESET` | none |
 //!
 //! Without [`NetworkAccess::PrivateNamespace`], a configuration that needs it is an error
 //! ([`NetError::NeedsPrivateNamespace`]), never an approximation.
+//!
+//! With [`OriginOptions::upstream`] the same faults stand in front of a real server: what
+//! they let through is forwarded to it (see [`fault_layer_config`] and the `relay` module).
 
 mod conn;
 mod http;
 mod plan;
+mod relay;
 mod slot;
 
 pub use self::conn::GARBAGE;
@@ -104,6 +109,11 @@ pub struct OriginOptions {
     /// Where the steps of traced requests (a defence turning one away) are recorded
     /// (default: a sink of its own).
     pub traces: TraceSink,
+    /// A real server to forward to (default `None`: the origin answers with modelled
+    /// content). With one, the origin is a fault layer in front of it: its firewall, state
+    /// and defences act as configured, and what they let through goes to the real server,
+    /// from the address the CDN connected from (see [`fault_layer_config`]).
+    pub upstream: Option<std::net::SocketAddrV4>,
 }
 
 impl Default for OriginOptions {
@@ -116,7 +126,32 @@ impl Default for OriginOptions {
             shutdown_grace: Duration::from_secs(2),
             lag: LagMeter::default(),
             traces: TraceSink::default(),
+            upstream: None,
         }
+    }
+}
+
+/// What an origin in front of a real server keeps of `config`: its hostname, firewall,
+/// state and defences (`limit_req`, `limit_conn`). What describes the modelled server's own
+/// work is the real server's now: no worker pool or queue of the model's (every request let
+/// through goes on at once, and the real server queues as it does), no modelled service
+/// time, and port 80 listens (it plays the real server's port: the CDN speaks its
+/// `http://` to it whatever `https` says).
+///
+/// ```
+/// use cdn_core::{OriginConfig, OriginState};
+/// let hung = OriginConfig { state: OriginState::Hung, workers: 2, ..Default::default() };
+/// let kept = cdn_net::origin::fault_layer_config(&hung);
+/// assert_eq!(kept.state, OriginState::Hung);
+/// assert_eq!(kept.service_time, std::time::Duration::ZERO);
+/// ```
+pub fn fault_layer_config(config: &OriginConfig) -> OriginConfig {
+    OriginConfig {
+        http: true,
+        workers: u32::MAX,
+        queue: 0,
+        service_time: Duration::ZERO,
+        ..config.clone()
     }
 }
 
@@ -155,6 +190,8 @@ pub(crate) struct Shared {
     /// The grace period is over: drop everything.
     pub(crate) hard: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// The real server behind, when the origin is a fault layer.
+    pub(crate) upstream: Option<std::net::SocketAddrV4>,
 }
 
 impl Shared {
@@ -226,6 +263,10 @@ impl OriginServer {
         options: OriginOptions,
     ) -> Result<OriginServer, NetError> {
         config.validate()?;
+        let config = match options.upstream {
+            Some(_) => fault_layer_config(&config),
+            None => config,
+        };
         if !addr_ip.is_loopback() {
             return Err(NetError::NotLoopback(addr_ip));
         }
@@ -248,6 +289,7 @@ impl OriginServer {
             soft: CancellationToken::new(),
             hard: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            upstream: options.upstream,
         });
         let mut server = OriginServer {
             http: PortSlot::reserve(addr_ip, Role::Http)?,
@@ -329,6 +371,7 @@ impl OriginServer {
     /// leaves the server partly reconfigured.
     pub async fn reconfigure(&mut self, config: OriginConfig) -> Result<(), NetError> {
         config.validate()?;
+        let config = self.effective(&config);
         let plan = plan::plan(&config, self.access)?;
         {
             let mut o = self.shared.lock_origin();
@@ -343,6 +386,16 @@ impl OriginServer {
         self.apply(&plan, &config).await?;
         tracing::info!(ip = %self.ip, state = ?config.state, "origin reconfigured");
         Ok(())
+    }
+
+    /// The configuration this server runs for `config`: `config` itself, or what a fault
+    /// layer keeps of it ([`fault_layer_config`]). Compare with [`OriginServer::config`] to
+    /// see whether an event changes anything.
+    pub fn effective(&self, config: &OriginConfig) -> OriginConfig {
+        match self.shared.upstream {
+            Some(_) => fault_layer_config(config),
+            None => config.clone(),
+        }
     }
 
     async fn apply(&mut self, plan: &plan::Plan, config: &OriginConfig) -> Result<(), NetError> {

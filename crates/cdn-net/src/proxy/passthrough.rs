@@ -55,6 +55,10 @@ pub struct RealSpec {
     pub max_stored: u64,
     /// Bytes of full responses (headers and bodies) the proxy keeps.
     pub store_bytes: u64,
+    /// At an L2: the real server is reached through the origin's fault layer, found by the
+    /// origin's hostname as the modelled origin is (so `dns_failure` is a failed lookup),
+    /// rather than at `upstream`'s address directly.
+    pub through_fault_layer: bool,
 }
 
 impl Default for RealSpec {
@@ -63,6 +67,7 @@ impl Default for RealSpec {
             upstream: None,
             max_stored: 8 << 20,
             store_bytes: 256 << 20,
+            through_fault_layer: false,
         }
     }
 }

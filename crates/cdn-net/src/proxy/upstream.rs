@@ -201,10 +201,17 @@ impl Shared {
                 _ => return Err(HopError::Failed(FailureKind::Refused)),
             },
             PoolKey::Origin { port, .. } => {
-                match self.real_spec().and_then(|r| r.upstream.as_ref()) {
-                    // A real upstream is where its URL says, whatever port the node's TLS
-                    // policy would pick.
-                    Some(u) => (SocketAddr::V4(u.addr), self.links().to_origin),
+                let real = self.real_spec().filter(|r| r.upstream.is_some());
+                // A real upstream is where its URL says (or its fault layer's port 80 is),
+                // whatever port the node's TLS policy would pick: it speaks what its URL
+                // says.
+                let (port, direct) = match real {
+                    Some(r) if r.through_fault_layer => (80, None),
+                    Some(r) => (80, r.upstream.as_ref().map(|u| SocketAddr::V4(u.addr))),
+                    None => (port, None),
+                };
+                match direct {
+                    Some(a) => (a, self.links().to_origin),
                     None => match self.resolver.resolve(&self.origin_host, port) {
                         Ok(a) => (a, self.links().to_origin),
                         Err(_) => return Err(HopError::Failed(FailureKind::Dns)),

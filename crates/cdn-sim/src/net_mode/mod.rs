@@ -52,6 +52,9 @@ pub enum NetModeError {
     /// `--time-scale` out of range.
     #[error("--time-scale {0} is out of range; allowed: {min} to {max} (real seconds per virtual second)", min = pace::MIN_TIME_SCALE, max = pace::MAX_TIME_SCALE)]
     TimeScale(f64),
+    /// `--time-scale` other than 1 with a real server behind the CDN.
+    #[error("--time-scale {0}: a real server (`[origin] upstream`) works in real time, so this run can only go at scale 1")]
+    RealTimeOnly(f64),
     /// The scenario needs a private network namespace and this process is not in one.
     #[error("{fault} can only be made real inside a private network namespace; run `cdn-sim` as root (it makes one itself), or under `unshare --user --map-root-user --net` with `ip link set lo up`")]
     NeedsNamespace {
@@ -67,6 +70,17 @@ pub enum NetModeError {
     /// The simulations that find what the scenario tolerates stopped.
     #[error(transparent)]
     Sim(#[from] crate::engine::SimError),
+}
+
+impl NetModeError {
+    /// A flag that cannot go with this scenario (the command line's fault, exit status 2),
+    /// rather than a failure while running.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            NetModeError::TimeScale(_) | NetModeError::RealTimeOnly(_)
+        )
+    }
 }
 
 /// What a net-mode run produced.
@@ -185,6 +199,18 @@ fn pace(
     rt: &tokio::runtime::Runtime,
 ) -> Result<Pace, NetModeError> {
     let tolerated = pace::tolerated_lateness(scenario, seed)?;
+    if scenario.origin.upstream.is_some() {
+        // A real server cannot be slowed down or sped up: its timeouts, its Date and its
+        // own rate limits run on the wall clock.
+        if let Some(s) = given.filter(|s| *s != 1.0) {
+            return Err(NetModeError::RealTimeOnly(s));
+        }
+        return Ok(Pace {
+            time_scale: 1.0,
+            tolerated,
+            machine: None,
+        });
+    }
     if let Some(s) = given {
         if !(pace::MIN_TIME_SCALE..=pace::MAX_TIME_SCALE).contains(&s) {
             return Err(NetModeError::TimeScale(s));
@@ -385,6 +411,9 @@ pub fn serve(scenario: &Scenario, options: &ServeOptions) -> Result<(), NetModeE
     if !(pace::MIN_TIME_SCALE..=pace::MAX_TIME_SCALE).contains(&time_scale) {
         return Err(NetModeError::TimeScale(time_scale));
     }
+    if scenario.origin.upstream.is_some() && time_scale != 1.0 {
+        return Err(NetModeError::RealTimeOnly(time_scale));
+    }
     if let (Some(fault), NetworkAccess::Unprivileged) = (needs_namespace(scenario), access()) {
         return Err(NetModeError::NeedsNamespace { fault });
     }
@@ -481,6 +510,8 @@ pub fn proxy(
     let real = cdn_net::RealOptions {
         l1_listen: Some(options.listen),
         max_stored: options.max_stored,
+        // Nothing to break: the shields connect to the server itself.
+        direct: true,
     };
     let runtime = runtime()?;
     runtime.block_on(async {
