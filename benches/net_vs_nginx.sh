@@ -3,14 +3,17 @@
 #
 #   benches/net_vs_nginx.sh [--out FILE]
 #
-# Both systems are the same two-tier shape: L1 edge cache -> L2 shield cache -> origin, every
-# hop over real loopback sockets, HTTP/1.1 with keep-alive between tiers.
+# Every system is the same two-tier shape: L1 edge cache -> L2 shield cache -> origin, every
+# hop over real loopback sockets, HTTP/1.1 with keep-alive between tiers, and the SAME origin:
+# one nginx serving real static files of 1 KiB and 100 KiB from a temp dir, in its own process.
 #
-#   nginx:   three nginx instances (L1, L2, origin), each worker_processes 2, access_log off,
-#            sendfile on, tcp_nopush off, upstream keepalive 64 (proxy_http_version 1.1,
-#            Connection ""), L1/L2 proxy_cache with their own zone; the origin serves real
-#            static files of 1 KiB and 100 KiB from a temp dir.
-#   cdn-net: `cdn-sim serve SCENARIO --time-scale 1`, one generated scenario per case.
+#   nginx:        two nginx instances (L1, L2), each worker_processes 2, access_log off,
+#                 sendfile on, tcp_nopush off, upstream keepalive 64 (proxy_http_version 1.1,
+#                 Connection ""), proxy_cache with its own zone, cache files on disk (/tmp).
+#   nginx-tmpfs:  the same, with proxy_cache_path on tmpfs (/dev/shm): nginx serves its cache
+#                 from files, cdn-net from memory; on tmpfs both are in memory.
+#   cdn-net:      `cdn-sim proxy --upstream <the nginx origin> --profile nginx`: one process,
+#                 both tiers, a real upstream in its own process as nginx's is.
 #
 # Cases:
 #   (a) L1 hit, 1 KiB     (b) L1 hit, 100 KiB
@@ -18,9 +21,10 @@
 #       Cache-Control: no-store in both systems)
 #
 # Per case and system: warm with curl (and check the response: status, size, HIT/MISS), then
-# ROUNDS x `wrk -tTHREADS -cCONNS -dDURATION --latency`, rounds of the two systems interleaved.
-# Reported: median req/s, median p99 latency, cdn-net/nginx ratios, and the non-2xx responses
-# and socket errors wrk saw (summed over rounds).
+# ROUNDS x `wrk -tTHREADS -cCONNS -dDURATION --latency`, rounds of the three systems
+# interleaved. Reported, per case and nginx variant: median req/s, median p99 latency,
+# cdn-net/nginx ratios, and the non-2xx responses and socket errors wrk saw (summed over
+# rounds). Target (issue 10): cdn-net >= 1.2x nginx's req/s with p99 <= nginx's, every row.
 #
 # Environment:
 #   DURATION=10s  ROUNDS=3  THREADS=2  CONNS=64    wrk settings (smoke run: DURATION=2s ROUNDS=1)
@@ -41,7 +45,7 @@ CONNS=${CONNS:-64}
 OUT=""
 ARGS=("$@")
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -66,11 +70,11 @@ DUR_S=$(to_seconds "$DURATION")
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 ]] || { echo "net_vs_nginx: bad ROUNDS=$ROUNDS" >&2; exit 2; }
 
 # ---- overall timeout guard: re-run this script under timeout(1) --------------------------------
-# 3 cases x 2 systems x ROUNDS wrk runs of DURATION each, plus warm-up/start-up per run, plus room
+# 3 cases x 3 systems x ROUNDS wrk runs of DURATION each, plus warm-up/start-up per run, plus room
 # for apt-get and a release build of cdn-sim.
 if [ -z "${NET_VS_NGINX_GUARDED:-}" ]; then
     export NET_VS_NGINX_GUARDED=1
-    limit=${BENCH_TIMEOUT:-$(( 3 * 2 * ROUNDS * (DUR_S + 20) + 1800 ))}
+    limit=${BENCH_TIMEOUT:-$(( 3 * 3 * ROUNDS * (DUR_S + 20) + 1800 ))}
     # The inner timeouts below use --foreground so that they stay in this process group and the
     # guard's signal reaches wrk, apt-get and cargo too.
     exec timeout --kill-after=20 "$limit" "$BASH" "$0" "${ARGS[@]}"
@@ -86,7 +90,7 @@ die() { log "ERROR: $*"; exit 1; }
 # ---- cleanup --------------------------------------------------------------------------------------
 TMP=""
 NGINX_PIDS=()   # nginx master pids (daemon off, started by us)
-CDN_PID=""      # the running `cdn-sim serve`
+CDN_PID=""      # the running `cdn-sim proxy`
 
 wait_gone() { # pid seconds
     local pid=$1 i
@@ -100,8 +104,8 @@ wait_gone() { # pid seconds
 stop_cdn() {
     [ -n "$CDN_PID" ] || return 0
     if kill -0 "$CDN_PID" 2>/dev/null; then
-        kill -INT "$CDN_PID" 2>/dev/null || true          # graceful: serve stops on SIGINT
-        wait_gone "$CDN_PID" 6 || { log "cdn-sim serve ($CDN_PID) ignored SIGINT; killing"; kill -KILL "$CDN_PID" 2>/dev/null || true; }
+        kill -INT "$CDN_PID" 2>/dev/null || true          # graceful: proxy stops on SIGINT
+        wait_gone "$CDN_PID" 6 || { log "cdn-sim proxy ($CDN_PID) ignored SIGINT; killing"; kill -KILL "$CDN_PID" 2>/dev/null || true; }
     fi
     wait "$CDN_PID" 2>/dev/null || true
     CDN_PID=""
@@ -128,6 +132,7 @@ cleanup() {
     stop_cdn
     stop_nginx
     [ -n "$TMP" ] && rm -rf "$TMP"
+    [ -n "$SHM" ] && rm -rf "$SHM"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -172,6 +177,11 @@ pick_port() { # ip -> a port nothing listens on
 }
 NGX_L1=127.0.77.1 NGX_L2=127.0.77.2 NGX_OR=127.0.77.3
 P_L1=$(pick_port $NGX_L1) P_L2=$(pick_port $NGX_L2) P_OR=$(pick_port $NGX_OR)
+SHM_L1=127.0.77.4 SHM_L2=127.0.77.5
+P_SHM_L1=$(pick_port $SHM_L1) P_SHM_L2=$(pick_port $SHM_L2)
+CDN_IP=127.0.78.1
+P_CDN=$(pick_port $CDN_IP)
+SHM=""
 
 mkdir -p "$TMP/www/assets"
 head -c 1024 /dev/urandom >"$TMP/www/assets/1k.png"
@@ -207,13 +217,13 @@ http_common() { # tier-dir
 EOF
 }
 
-cache_tier_conf() { # name dir listen-ip listen-port upstream-ip upstream-port
-    local name=$1 d=$2
+cache_tier_conf() { # name dir listen-ip listen-port upstream-ip upstream-port [cache-dir]
+    local name=$1 d=$2 cache=${7:-$2/cache}
     common_conf "$d"
     cat <<EOF
 http {
 $(http_common "$d")
-    proxy_cache_path $d/cache levels=1:2 keys_zone=$name:16m max_size=1g inactive=60m use_temp_path=off;
+    proxy_cache_path $cache levels=1:2 keys_zone=$name:16m max_size=1g inactive=60m use_temp_path=off;
     upstream up_$name {
         server $5:$6;
         keepalive 64;
@@ -276,47 +286,23 @@ start_nginx l1 cache_tier_conf l1 "$TMP/nginx-l1" $NGX_L1 "$P_L1" $NGX_L2 "$P_L2
 wait_listening $NGX_OR "$P_OR" "nginx origin"
 wait_listening $NGX_L2 "$P_L2" "nginx L2"
 wait_listening $NGX_L1 "$P_L1" "nginx L1"
+SHM=$(mktemp -d /dev/shm/net_vs_nginx.XXXXXX)
+chmod 755 "$SHM"
+log "starting nginx-tmpfs L2 ($SHM_L2:$P_SHM_L2), L1 ($SHM_L1:$P_SHM_L1), caches in $SHM"
+start_nginx shm-l2 cache_tier_conf shml2 "$TMP/nginx-shm-l2" $SHM_L2 "$P_SHM_L2" $NGX_OR "$P_OR" "$SHM/l2"
+start_nginx shm-l1 cache_tier_conf shml1 "$TMP/nginx-shm-l1" $SHM_L1 "$P_SHM_L1" $SHM_L2 "$P_SHM_L2" "$SHM/l1"
+wait_listening $SHM_L2 "$P_SHM_L2" "nginx-tmpfs L2"
+wait_listening $SHM_L1 "$P_SHM_L1" "nginx-tmpfs L1"
 
 # ---- cdn-net ----------------------------------------------------------------------------------------
-write_scenario() { # file name object_size cache_control
-    # collapse = false: nginx's proxy_cache_lock is off by default, and with collapsing on, 64
-    # concurrent misses for one no-store URL would queue behind each other one at a time.
-    cat >"$1" <<EOF
-name = "$2"
-description = "benches/net_vs_nginx.sh: $2"
-profile = "nginx"
-duration = "1s"
-
-[cdn]
-ssl_mode = "off"
-collapse = false
-
-[origin]
-object_size = "$3"
-cache_control = "$4"
-service_time = "0ms"
-workers = 256
-queue = 4096
-
-[[workload]]
-rate = "1/s"
-scheme = "http"
-EOF
-}
-
-CDN_URL=""
-start_cdn() { # scenario-file
-    local log_file=$TMP/cdn-sim.$(basename "$1" .toml).log i
-    "$CDN_SIM" serve "$1" --time-scale 1 >"$log_file" 2>&1 &
+# In front of the same nginx origin, with nginx's rules (profile nginx: proxy_cache_lock off,
+# as the nginx tiers here).
+CDN_URL=http://$CDN_IP:$P_CDN
+start_cdn() {
+    local log_file=$TMP/cdn-sim-proxy.log
+    "$CDN_SIM" proxy --upstream "http://$NGX_OR:$P_OR" --profile nginx --listen "$CDN_IP:$P_CDN" >"$log_file" 2>&1 &
     CDN_PID=$!
-    for (( i = 0; i < 100; i++ )); do
-        CDN_URL=$(sed -n 's#^L1 [^ ]* listening on \(http://[0-9.:]*\)/.*#\1#p' "$log_file" | head -n1)
-        [ -n "$CDN_URL" ] && return 0
-        kill -0 "$CDN_PID" 2>/dev/null || { cat "$log_file" >&2; die "cdn-sim serve exited"; }
-        sleep 0.1
-    done
-    cat "$log_file" >&2
-    die "cdn-sim serve did not print its L1 address"
+    wait_listening $CDN_IP "$P_CDN" "cdn-sim proxy" || { cat "$log_file" >&2; exit 1; }
 }
 
 # ---- measuring ----------------------------------------------------------------------------------
@@ -371,25 +357,31 @@ median() { # numbers... -> median
 }
 
 ROWS=()
-measure_case() { # key label nginx-url cdn-url
-    local key=$1 label=$2 nurl=$3 curl_=$4 r line
-    local -a n_rps=() n_p99=() c_rps=() c_p99=()
-    local n_err=0 c_err=0
+row() { # label nginx-variant n_rps n_p99 c_rps c_p99 n_err c_err
+    awk -v l="$1" -v v="$2" -v nr="$3" -v np="$4" -v cr="$5" -v cp="$6" -v ne="$7" -v ce="$8" 'BEGIN {
+        rr = (nr > 0) ? cr / nr : 0; pr = (np > 0) ? cp / np : 0
+        met = (rr >= 1.2 && pr <= 1.0) ? "yes" : "**no**"
+        printf "| %s | %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %s | %d / %d |", l, v, nr, cr, rr, np, cp, pr, met, ne, ce }'
+}
+measure_case() { # key label nginx-url nginx-tmpfs-url cdn-url
+    local key=$1 label=$2 nurl=$3 surl=$4 curl_=$5 r line
+    local -a n_rps=() n_p99=() s_rps=() s_p99=() c_rps=() c_p99=()
+    local n_err=0 s_err=0 c_err=0
     for (( r = 1; r <= ROUNDS; r++ )); do
         line=$(run_wrk "$nurl" "$key-nginx-$r"); read -r a b e <<<"$line"
         n_rps+=("$a"); n_p99+=("$b"); n_err=$(( n_err + e ))
-        log "  round $r nginx:   $a req/s, p99 $b ms, errors $e"
+        log "  round $r nginx:       $a req/s, p99 $b ms, errors $e"
+        line=$(run_wrk "$surl" "$key-nginx-tmpfs-$r"); read -r a b e <<<"$line"
+        s_rps+=("$a"); s_p99+=("$b"); s_err=$(( s_err + e ))
+        log "  round $r nginx-tmpfs: $a req/s, p99 $b ms, errors $e"
         line=$(run_wrk "$curl_" "$key-cdn-net-$r"); read -r a b e <<<"$line"
         c_rps+=("$a"); c_p99+=("$b"); c_err=$(( c_err + e ))
-        log "  round $r cdn-net: $a req/s, p99 $b ms, errors $e"
+        log "  round $r cdn-net:     $a req/s, p99 $b ms, errors $e"
     done
-    local nr np cr cp
-    nr=$(median "${n_rps[@]}"); np=$(median "${n_p99[@]}")
+    local cr cp
     cr=$(median "${c_rps[@]}"); cp=$(median "${c_p99[@]}")
-    ROWS+=("$(awk -v l="$label" -v nr="$nr" -v np="$np" -v cr="$cr" -v cp="$cp" -v ne="$n_err" -v ce="$c_err" 'BEGIN {
-        rr = (nr > 0) ? cr / nr : 0; pr = (np > 0) ? cp / np : 0
-        met = (rr >= 1.0 && pr <= 1.5) ? "yes" : "no"
-        printf "| %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %s | %d / %d |", l, nr, cr, rr, np, cp, pr, met, ne, ce }')")
+    ROWS+=("$(row "$label" "disk" "$(median "${n_rps[@]}")" "$(median "${n_p99[@]}")" "$cr" "$cp" "$n_err" "$c_err")")
+    ROWS+=("$(row "$label" "tmpfs" "$(median "${s_rps[@]}")" "$(median "${s_p99[@]}")" "$cr" "$cp" "$s_err" "$c_err")")
 }
 
 # ---- run ------------------------------------------------------------------------------------------
@@ -406,39 +398,35 @@ BUSY_BEFORE=$(cpu_busy)
     && log "WARNING: the CPUs are ${BUSY_BEFORE}% busy before the run: something else is running and will skew the numbers"
 log "wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s) per case and system"
 
+start_cdn
+SHM_NGX=http://$SHM_L1:$P_SHM_L1
+
 log "case (a) L1 hit, 1 KiB"
-write_scenario "$TMP/hit-1k.toml" bench-hit-1k 1KiB max-age=3600
-start_cdn "$TMP/hit-1k.toml"
 warm "$NGX/assets/1k.png" 1024 X-Cache-l1 HIT
-warm "$CDN_URL/assets/1.png" 1024 x-cache HIT
-measure_case a "(a) L1 hit, 1 KiB" "$NGX/assets/1k.png" "$CDN_URL/assets/1.png"
-stop_cdn
+warm "$SHM_NGX/assets/1k.png" 1024 X-Cache-shml1 HIT
+warm "$CDN_URL/assets/1k.png" 1024 x-cache HIT
+measure_case a "(a) L1 hit, 1 KiB" "$NGX/assets/1k.png" "$SHM_NGX/assets/1k.png" "$CDN_URL/assets/1k.png"
 
 log "case (b) L1 hit, 100 KiB"
-write_scenario "$TMP/hit-100k.toml" bench-hit-100k 100KiB max-age=3600
-start_cdn "$TMP/hit-100k.toml"
 warm "$NGX/assets/100k.png" 102400 X-Cache-l1 HIT
-warm "$CDN_URL/assets/1.png" 102400 x-cache HIT
-measure_case b "(b) L1 hit, 100 KiB" "$NGX/assets/100k.png" "$CDN_URL/assets/1.png"
-stop_cdn
+warm "$SHM_NGX/assets/100k.png" 102400 X-Cache-shml1 HIT
+warm "$CDN_URL/assets/100k.png" 102400 x-cache HIT
+measure_case b "(b) L1 hit, 100 KiB" "$NGX/assets/100k.png" "$SHM_NGX/assets/100k.png" "$CDN_URL/assets/100k.png"
 
 log "case (c) miss through L1 and L2 to the origin, 1 KiB"
-write_scenario "$TMP/miss-1k.toml" bench-miss-1k 1KiB no-store
-start_cdn "$TMP/miss-1k.toml"
 warm "$NGX/miss/1k.png" 1024 X-Cache-l1 MISS
-warm "$CDN_URL/assets/1.png" 1024 x-cache MISS
-curl -s -m 5 -o /dev/null -D - "$CDN_URL/assets/1.png" | grep -qi '^x-generated-by: origin' \
-    || die "cdn-net: the no-store response was not generated by the origin"
-measure_case c "(c) miss to origin, 1 KiB" "$NGX/miss/1k.png" "$CDN_URL/assets/1.png"
+warm "$SHM_NGX/miss/1k.png" 1024 X-Cache-shml1 MISS
+warm "$CDN_URL/miss/1k.png" 1024 x-cache MISS
+measure_case c "(c) miss to origin, 1 KiB" "$NGX/miss/1k.png" "$SHM_NGX/miss/1k.png" "$CDN_URL/miss/1k.png"
 stop_cdn
 
 # ---- report ---------------------------------------------------------------------------------------
 TABLE=$(
-    echo "| case | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | target met | errors nginx / cdn-net |"
-    echo "|---|---:|---:|---:|---:|---:|---:|:---:|---:|"
+    echo "| case | nginx cache | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | target met | errors nginx / cdn-net |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|:---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 )
-NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.00× and p99 ratio ≤ 1.50×. Errors: non-2xx responses + socket errors over all rounds."
+NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. Errors: non-2xx responses + socket errors over all rounds."
 echo
 echo "$TABLE"
 echo

@@ -83,3 +83,133 @@ fn proxy_refuses_what_it_cannot_run() {
         "the allowed profiles are listed: {err}"
     );
 }
+
+/// A real upstream that holds every request until `want` are in flight at once (or 10 s have
+/// passed), answers `no-store`, and records the most it ever held at once.
+fn barrier_upstream(
+    want: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<usize>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let most = Arc::new(Mutex::new(0usize));
+    let seen = most.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let held = Arc::new(tokio::sync::Semaphore::new(0));
+            let now = Arc::new(Mutex::new(0usize));
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (held, now, seen) = (held.clone(), now.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |_req| {
+                        let (held, now, seen) = (held.clone(), now.clone(), seen.clone());
+                        async move {
+                            let n = {
+                                let mut n = now.lock().unwrap();
+                                *n += 1;
+                                let mut m = seen.lock().unwrap();
+                                *m = (*m).max(*n);
+                                *n
+                            };
+                            if n >= want {
+                                held.add_permits(want);
+                            }
+                            let _ = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                held.acquire(),
+                            )
+                            .await
+                            .map(|p| p.map(|p| p.forget()));
+                            *now.lock().unwrap() -= 1;
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .header("cache-control", "no-store")
+                                    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                                        b"ok",
+                                    )))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (rx.recv().unwrap(), most)
+}
+
+/// One `GET path` with `Connection: close`; the status code.
+fn get(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn proxy_with_the_nginx_profile_sends_concurrent_misses_upstream_at_once() {
+    // nginx's proxy_cache_lock is off by default: four clients asking at once for a URL the
+    // upstream marks no-store are four concurrent upstream requests, not a queue (the proxy
+    // used Cloudflare's defaults, collapsing, whatever --profile said).
+    let (upstream, most) = barrier_upstream(4);
+    let listen = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdn-sim"))
+        .args([
+            "proxy",
+            "--upstream",
+            &format!("http://{upstream}"),
+            "--profile",
+            "nginx",
+            "--listen",
+            &listen.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cdn-sim proxy starts");
+    // It prints where it listens once it does.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let clients: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || get(listen, "/report.json")))
+        .collect();
+    let codes: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(codes, [200; 4]);
+    assert_eq!(
+        *most.lock().unwrap(),
+        4,
+        "all four misses reached the upstream at the same time"
+    );
+}

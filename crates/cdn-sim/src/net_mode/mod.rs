@@ -500,7 +500,10 @@ pub fn proxy(
     };
     let spec = NetSpec {
         profile: options.profile,
-        cdn: cdn_core::CdnConfig::default(),
+        // The profile's defaults (nginx: no collapsing, as proxy_cache_lock off), not
+        // Cloudflare's: with collapsing on, concurrent requests for one uncacheable URL
+        // would go upstream one at a time.
+        cdn: cdn_core::CdnConfig::for_profile(options.profile),
         origin,
         network,
         seed: 0,
