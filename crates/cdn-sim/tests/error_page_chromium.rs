@@ -144,7 +144,10 @@ struct Case {
 #[test]
 fn error_pages_render_in_chromium_with_the_code_and_the_failed_hop() {
     let Some(browser) = chromium() else {
-        eprintln!(
+        // Past the test harness's output capture, so a passing run shows it.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: chromium not installed; run crates/cdn-sim/tests/setup.sh as root (CI does)"
         );
         return;

@@ -40,7 +40,10 @@ fn run_net(scenario: &Scenario, machine: Option<Machine>) -> Option<NetOutput> {
         );
     }
     if !cdn_net::netns::is_root() {
-        eprintln!(
+        // Past the test harness's output capture, so a passing run shows it.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: {} needs a private network namespace (run the tests as root; \
              crates/cdn-net/tests/setup.sh installs nft and ip)",
             scenario.name
