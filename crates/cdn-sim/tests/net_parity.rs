@@ -254,16 +254,20 @@ fn a_run_whose_timers_fall_behind_says_so_and_exits_3() {
 /// origin becomes a fault layer, and what its firewall, state and defences let through is
 /// forwarded. The "real server" here is a healthy cdn-net origin in a runtime of its own,
 /// reached only by its address: it answers as the modelled origin does (200, `max-age=60`,
-/// 10 KiB, 4 workers, 20 ms), so each scenario with the real server must give the counts of
+/// 10 KiB, 4 workers, 200 ms each), so each scenario with the real server must give the counts of
 /// the same scenario with the modelled origin — in the simulator. Real time only (a real
 /// server cannot be scaled), so the scenarios are short.
 #[test]
 fn faults_in_front_of_a_real_server_give_the_simulators_counts() {
+    const SERVICE: &str = "service_time = \"200ms\"\n";
     let rt = tokio::runtime::Runtime::new().unwrap();
     let certs = std::sync::Arc::new(cdn_net::Certificates::generate("app.test").unwrap());
     let app = rt
         .block_on(cdn_net::OriginServer::start(
-            cdn_core::OriginConfig::default(),
+            cdn_core::OriginConfig {
+                service_time: Duration::from_millis(200),
+                ..cdn_core::OriginConfig::default()
+            },
             "127.0.0.20".parse().unwrap(),
             certs,
         ))
@@ -294,6 +298,15 @@ fn faults_in_front_of_a_real_server_give_the_simulators_counts() {
              [[event]]\nat = \"1s\"\norigin = { state = \"down\" }\n\
              [[event]]\nat = \"2s\"\norigin = { state = \"hung\" }\n",
         ),
+        // nginx limit_conn counts what the real server is working on: one of four at once.
+        (
+            "limit_conn 1 against a burst of 4",
+            "profile = \"cloudflare\"\n[[cdn.l2]]\nname = \"s\"\negress = [\"127.0.1.1\"]\n\
+             [origin]\nORIGIN[origin.limit_conn]\nmax = 1\n\
+             [[workload]]\narrival = \"burst\"\ncount = 4\n",
+        ),
+        ("dns_failure", "profile = \"cloudflare\"\n[origin]\nORIGINstate = \"dns_failure\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
+        ("accept_queue_full", "profile = \"cloudflare\"\n[cdn]\nconnect_timeout = \"300ms\"\n[origin]\nORIGINstate = \"accept_queue_full\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
         ("reset", "profile = \"nginx\"\n[origin]\nORIGINstate = \"reset\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
         ("close", "profile = \"cloudflare\"\n[origin]\nORIGINstate = \"close\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
         ("garbage", "profile = \"alibaba\"\n[origin]\nORIGINstate = \"garbage\"\n[[workload]]\ncount = 3\nrate = \"10/s\"\n"),
@@ -301,7 +314,9 @@ fn faults_in_front_of_a_real_server_give_the_simulators_counts() {
     let mut problems = Vec::new();
     for (what, toml) in cases {
         let name = format!("name = \"{what}\"\n");
-        let modelled = common::scenario(&(name.clone() + &toml.replace("ORIGIN", "")));
+        // The real server takes 200 ms per request, and so does the modelled one: far
+        // above the timers' lateness, so a burst is in flight at once in both.
+        let modelled = common::scenario(&(name.clone() + &toml.replace("ORIGIN", SERVICE)));
         let real = common::scenario(&(name + &toml.replace("ORIGIN", &upstream)));
         let net = run_net(&real, None).expect("no namespace needed");
         eprintln!("{what}: {:?}", net.report.status);

@@ -497,6 +497,60 @@ impl Origin {
         req: &Request,
         conditional: Option<Validators>,
     ) -> OriginReply {
+        self.admit(now, source, req, conditional, Finish::Modelled)
+    }
+
+    /// [`Origin::handle_request`] for a request that, once admitted, is answered by a real
+    /// server behind (the fault layer of a real upstream): the defences and `state` faults
+    /// decide as ever, but the request ends when the driver says so —
+    /// [`Origin::forwarded_done`] — not after a modelled service time, so `limit_conn`
+    /// counts what the real server is actually working on. An admitted request comes back
+    /// as `Respond` with no `rejected_by` (its response is a placeholder: the real server's
+    /// is sent instead).
+    ///
+    /// ```
+    /// use cdn_core::origin::{LimitConnSpec, OriginReply};
+    /// use cdn_core::{CacheKey, Instant, Origin, OriginConfig, Request};
+    /// let mut o = Origin::new(OriginConfig {
+    ///     limit_conn: Some(LimitConnSpec { max: 1, status: 503 }),
+    ///     ..Default::default()
+    /// });
+    /// let (cdn, req) = ("127.0.1.1".parse().unwrap(), Request::get(CacheKey(1)));
+    /// let now = Instant::ZERO;
+    /// let first = o.handle_forwarded(now, cdn, &req);
+    /// assert!(matches!(first, OriginReply::Respond { rejected_by: None, .. }));
+    /// // Still with the real server: a second one from the same address is refused.
+    /// let second = o.handle_forwarded(now, cdn, &req);
+    /// assert!(matches!(second, OriginReply::Respond { rejected_by: Some(_), .. }));
+    /// o.forwarded_done(cdn);
+    /// let third = o.handle_forwarded(now, cdn, &req);
+    /// assert!(matches!(third, OriginReply::Respond { rejected_by: None, .. }));
+    /// ```
+    pub fn handle_forwarded(
+        &mut self,
+        now: Instant,
+        source: Ipv4Addr,
+        req: &Request,
+    ) -> OriginReply {
+        self.admit(now, source, req, None, Finish::Reported)
+    }
+
+    /// A request admitted by [`Origin::handle_forwarded`] from `source` has been answered
+    /// (its response sent, or abandoned).
+    pub fn forwarded_done(&mut self, source: Ipv4Addr) {
+        if let Some(lc) = &mut self.limit_conn {
+            lc.release(source);
+        }
+    }
+
+    fn admit(
+        &mut self,
+        now: Instant,
+        source: Ipv4Addr,
+        req: &Request,
+        conditional: Option<Validators>,
+        finish: Finish,
+    ) -> OriginReply {
         if self.config.state == OriginState::Blackhole {
             return OriginReply::Hang;
         }
@@ -530,7 +584,11 @@ impl Origin {
         };
         let done = start + self.config.service_time;
         if let Some(lc) = &mut self.limit_conn {
-            if !lc.try_admit(now, source, done) {
+            let admitted = match finish {
+                Finish::Modelled => lc.try_admit(now, source, done),
+                Finish::Reported => lc.acquire(source),
+            };
+            if !admitted {
                 let status = lc.config().reject_status;
                 return Self::reject(now, Defence::LimitConn, status);
             }
@@ -574,6 +632,15 @@ impl Origin {
     pub fn requests_received(&self) -> u64 {
         self.requests
     }
+}
+
+/// When an admitted request ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Finish {
+    /// After the modelled service time.
+    Modelled,
+    /// When the driver reports it ([`Origin::forwarded_done`]).
+    Reported,
 }
 
 #[cfg(test)]

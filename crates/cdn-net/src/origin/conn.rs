@@ -138,12 +138,15 @@ async fn respond(
     let (reply, snapshot) = {
         let mut o = shared.lock_origin();
         let now = shared.clock.now();
-        // A real server behind answers conditional requests itself.
-        let conditional = match shared.upstream {
-            Some(_) => None,
-            None => http::validators(req.headers(), &o, now, &shared.clock),
+        let reply = match shared.upstream {
+            // A real server behind answers conditional requests itself, and says when it
+            // is done.
+            Some(_) => o.handle_forwarded(now, peer, &core_req),
+            None => {
+                let conditional = http::validators(req.headers(), &o, now, &shared.clock);
+                o.handle_request(now, peer, &core_req, conditional)
+            }
         };
-        let reply = o.handle_request(now, peer, &core_req, conditional);
         let snapshot = http::Snapshot {
             cache_control: o.config().cache_control.clone(),
         };
@@ -159,9 +162,11 @@ async fn respond(
                 record_defence(&shared, &req, by);
             }
             if let (Some(upstream), None) = (shared.upstream, rejected_by) {
-                // Let through: the real server answers (in its own time).
+                // Let through: the real server answers (in its own time), and the request
+                // counts as in progress until its answer is sent or abandoned.
+                let admitted = relay::Admitted::new(shared.clone(), peer);
                 match leg.forward(upstream, peer, req).await {
-                    Ok(resp) => return Ok(relay::relayed(resp, shared.clock.now())),
+                    Ok(resp) => return Ok(relay::relayed(resp, shared.clock.now(), admitted)),
                     Err(why) => {
                         tracing::debug!(%peer, "resetting: {}", why.0);
                         Fault::Reset

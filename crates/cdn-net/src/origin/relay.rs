@@ -17,17 +17,68 @@
 //! the server itself, one round trip later.
 
 use super::http::OriginBody;
+use super::Shared;
+use bytes::Bytes;
 use http_body_util::Either;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::net::TcpSocket;
 use tokio::sync::Mutex;
 
 /// A response of the fault layer: the origin's own (a defence's 503) or the real server's.
-pub(crate) type RelayedBody = Either<OriginBody, Incoming>;
+pub(crate) type RelayedBody = Either<OriginBody, Tracked>;
+
+/// A request the core let through to the real server: until this is dropped — with the
+/// response body sent, or the exchange abandoned — it counts for `limit_conn` as one the
+/// server is working on (as nginx counts a connection while its request is processed).
+pub(crate) struct Admitted {
+    shared: Arc<Shared>,
+    source: Ipv4Addr,
+}
+
+impl Admitted {
+    /// A request from `source` that [`cdn_core::Origin::handle_forwarded`] admitted.
+    pub(crate) fn new(shared: Arc<Shared>, source: Ipv4Addr) -> Admitted {
+        Admitted { shared, source }
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.shared.lock_origin().forwarded_done(self.source);
+    }
+}
+
+/// The real server's response body, keeping its request admitted until it is all sent.
+pub(crate) struct Tracked {
+    body: Incoming,
+    _admitted: Admitted,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// What one downstream connection holds of the real server: its own upstream connection,
 /// opened on first use. Requests on one HTTP/1.1 connection come one at a time, so the lock
@@ -98,12 +149,18 @@ async fn connect(
 pub(crate) fn relayed(
     mut resp: hyper::Response<Incoming>,
     now: cdn_core::Instant,
+    admitted: Admitted,
 ) -> hyper::Response<RelayedBody> {
     resp.headers_mut().insert(
         crate::timing::SENT_HEADER,
         http::HeaderValue::from(now.as_nanos()),
     );
-    resp.map(Either::Right)
+    resp.map(|body| {
+        Either::Right(Tracked {
+            body,
+            _admitted: admitted,
+        })
+    })
 }
 
 /// The origin's own response as the fault layer sends it.
