@@ -300,18 +300,7 @@ impl Shared {
                         });
                     }
                 }
-                let reg = self.register(&mut slot, trace);
-                let mut out = Vec::new();
-                let now = self.timers.now();
-                slot.node.receive(
-                    now,
-                    reg.ticket,
-                    &model,
-                    downstream,
-                    trace.is_some(),
-                    &mut out,
-                );
-                self.dispatch(&mut slot, &mut out, &path);
+                let reg = self.submit(&mut slot, &model, downstream, trace, &path);
                 (reg, model)
             };
             let (tx, rx) = tokio::sync::oneshot::channel();

@@ -166,18 +166,7 @@ impl Shared {
                     last_modified: None,
                 });
             }
-            let reg = self.register(&mut slot, trace);
-            let mut out = Vec::new();
-            let now = self.timers.now();
-            slot.node.receive(
-                now,
-                reg.ticket,
-                &model,
-                downstream,
-                trace.is_some(),
-                &mut out,
-            );
-            self.dispatch(&mut slot, &mut out, &path);
+            let reg = self.submit(&mut slot, &model, downstream, trace, &path);
             (reg, model)
         };
         // The request runs to its end in a task of its own: if the downstream goes away (an

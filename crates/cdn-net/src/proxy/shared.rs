@@ -212,6 +212,25 @@ impl Shared {
         Registered { ticket, rx, trace }
     }
 
+    /// Registers a client's request and hands it to the node, delivering its first actions;
+    /// the task that carries out the rest reads them from the returned mailbox.
+    pub(super) fn submit(
+        self: &Arc<Self>,
+        slot: &mut NodeSlot,
+        req: &Request,
+        downstream: Option<cdn_core::node::Validators>,
+        trace: Option<u64>,
+        path: &Arc<str>,
+    ) -> Registered {
+        let reg = self.register(slot, trace);
+        let mut out = Vec::new();
+        let now = self.timers.now();
+        slot.node
+            .receive(now, reg.ticket, req, downstream, trace.is_some(), &mut out);
+        self.dispatch(slot, &mut out, path);
+        reg
+    }
+
     /// Forgets a ticket (answered, or its task is gone).
     pub(super) fn unregister(&self, ticket: Ticket) {
         let mut slot = self.node();
