@@ -3,13 +3,11 @@
 //! copy of another host's object; HTTP/1.1 without `Host` is 400; `CONNECT` is not
 //! tunnelled; `If-None-Match` lists and `*` are answered per RFC 9110 §13.1.2.
 
+mod common;
+
 use cdn_core::{CdnConfig, OriginConfig, Profile};
 use cdn_net::origin::NetworkAccess;
 use cdn_net::{NetCdn, NetSpec};
-use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 async fn cdn(profile: Profile) -> NetCdn {
     NetCdn::start(NetSpec {
@@ -25,34 +23,6 @@ async fn cdn(profile: Profile) -> NetCdn {
     .expect("CDN starts")
 }
 
-/// Sends `request` as written; returns the status and the lower-cased head.
-async fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut tmp))
-            .await
-            .expect("an answer within 10 s")
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let status = head
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            return (status, head);
-        }
-    }
-    (0, String::from_utf8_lossy(&buf).to_string())
-}
-
 fn get(path: &str, host: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n")
 }
@@ -61,25 +31,25 @@ fn get(path: &str, host: &str, extra: &str) -> String {
 async fn unknown_hosts_get_the_vendors_answer_and_never_another_hosts_copy() {
     let net = cdn(Profile::Cloudflare).await;
     let edge = net.l1_addrs()[0];
-    let (s, _) = raw(edge, &get("/assets/1.png", "www.example.com", "")).await;
+    let (s, _) = common::raw_exchange(edge, &get("/assets/1.png", "www.example.com", "")).await;
     assert_eq!(s, 200);
     // Cloudflare answers a host that is not on it with 530 (error 1001).
-    let (s, head) = raw(edge, &get("/assets/1.png", "evil.example", "")).await;
+    let (s, head) = common::raw_exchange(edge, &get("/assets/1.png", "evil.example", "")).await;
     assert_eq!(s, 530, "{head}");
     assert!(head.contains("error 1001"), "{head}");
     // Absolute form names the host too.
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         &get("http://evil.example/assets/1.png", "www.example.com", ""),
     )
     .await;
     assert_eq!(s, 530);
     // Addressing the edge by its IP (as `cdn-sim serve` suggests) is the site itself.
-    let (s, _) = raw(edge, &get("/assets/1.png", &edge.to_string(), "")).await;
+    let (s, _) = common::raw_exchange(edge, &get("/assets/1.png", &edge.to_string(), "")).await;
     assert_eq!(s, 200);
     // nginx's default server serves any host, as the one site.
     let net = cdn(Profile::Nginx).await;
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         net.l1_addrs()[0],
         &get("/assets/1.png", "other.example", ""),
     )
@@ -91,18 +61,18 @@ async fn unknown_hosts_get_the_vendors_answer_and_never_another_hosts_copy() {
 async fn missing_host_is_400_and_connect_is_not_tunnelled() {
     let net = cdn(Profile::Cloudflare).await;
     let edge = net.l1_addrs()[0];
-    let (s, _) = raw(edge, "GET /assets/1.png HTTP/1.1\r\n\r\n").await;
+    let (s, _) = common::raw_exchange(edge, "GET /assets/1.png HTTP/1.1\r\n\r\n").await;
     assert_eq!(s, 400, "RFC 9112 §3.2");
     // HTTP/1.0 needs no Host.
-    let (s, _) = raw(edge, "GET /assets/1.png HTTP/1.0\r\n\r\n").await;
+    let (s, _) = common::raw_exchange(edge, "GET /assets/1.png HTTP/1.0\r\n\r\n").await;
     assert_eq!(s, 200);
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n",
     )
     .await;
     assert_eq!(s, 501);
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         "TRACE /assets/1.png HTTP/1.1\r\nHost: www.example.com\r\n\r\n",
     )
@@ -114,10 +84,10 @@ async fn missing_host_is_400_and_connect_is_not_tunnelled() {
 async fn if_none_match_lists_and_star_get_304() {
     let net = cdn(Profile::Cloudflare).await;
     let edge = net.l1_addrs()[0];
-    let (s, head) = raw(edge, &get("/assets/1.png", "www.example.com", "")).await;
+    let (s, head) = common::raw_exchange(edge, &get("/assets/1.png", "www.example.com", "")).await;
     assert_eq!(s, 200);
     assert!(head.contains("etag: \"v1\""), "{head}");
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         &get(
             "/assets/1.png",
@@ -127,13 +97,13 @@ async fn if_none_match_lists_and_star_get_304() {
     )
     .await;
     assert_eq!(s, 304, "the list holds the current tag");
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         &get("/assets/1.png", "www.example.com", "If-None-Match: *\r\n"),
     )
     .await;
     assert_eq!(s, 304, "`*` matches any current representation");
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         &get(
             "/assets/1.png",

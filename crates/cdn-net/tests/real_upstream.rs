@@ -5,6 +5,8 @@
 //! address; a 100 MiB body streams through without being held; and the security-relevant
 //! HTTP rules (host-keyed cache, 400 without Host, CONNECT refused, If-None-Match lists).
 
+mod common;
+
 use bytes::Bytes;
 use cdn_core::{CdnConfig, OriginConfig, Profile};
 use cdn_net::origin::NetworkAccess;
@@ -16,7 +18,6 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// 100 MiB, sent in 64 KiB chunks.
@@ -159,35 +160,6 @@ async fn cdn(upstream: SocketAddr) -> NetCdn {
     )
     .await
     .expect("CDN starts")
-}
-
-/// A raw HTTP/1.1 exchange (so requests hyper's client would refuse can be sent): returns
-/// the status and the head's lines, reading the body only as far as its length says.
-async fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut tmp))
-            .await
-            .expect("answer within 10 s")
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let status = head
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            return (status, head.to_ascii_lowercase());
-        }
-    }
-    (0, String::from_utf8_lossy(&buf).to_string())
 }
 
 /// One request through the edge with hyper's client: status, headers, body.
@@ -348,7 +320,7 @@ async fn http_rules_that_are_security_matters() {
     let (_, h, _) = send(edge, "GET", "/cached", "b.example", &[], b"").await;
     assert_eq!(header(&h, "x-cache"), "MISS from edge-1");
     // An absolute-form request names its own host: it does not fill /cached for a.example.
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         "GET http://evil.example/cached HTTP/1.1\r\nHost: a.example\r\n\r\n",
     )
@@ -362,10 +334,10 @@ async fn http_rules_that_are_security_matters() {
     );
     assert_eq!(seen.lock().unwrap().requests.len(), 3);
     // HTTP/1.1 without Host: 400 (RFC 9112 §3.2).
-    let (s, _) = raw(edge, "GET /cached HTTP/1.1\r\n\r\n").await;
+    let (s, _) = common::raw_exchange(edge, "GET /cached HTTP/1.1\r\n\r\n").await;
     assert_eq!(s, 400);
     // CONNECT is not tunnelled.
-    let (s, _) = raw(
+    let (s, _) = common::raw_exchange(
         edge,
         "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
     )

@@ -100,3 +100,33 @@ pub fn tally(statuses: &[u16]) -> (usize, usize, usize) {
     let limited = statuses.iter().filter(|&&s| s == 503).count();
     (ok, limited, statuses.len() - ok - limited)
 }
+
+/// A raw HTTP/1.1 exchange (so requests hyper's client would refuse can be sent): returns
+/// the status and the head's lines, lower-cased, reading the body only as far as the head.
+pub async fn raw_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut tmp))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            return (status, head);
+        }
+    }
+    (0, String::from_utf8_lossy(&buf).to_string())
+}
