@@ -284,6 +284,20 @@ pub fn headers_for(resp: &Response, stamp: &Stamp<'_>, clock: &VirtualClock) -> 
     h
 }
 
+/// A TCP connection to `addr`, from `source` when given (an egress address).
+pub(crate) async fn connect_from(
+    source: Option<std::net::Ipv4Addr>,
+    addr: std::net::SocketAddr,
+) -> Result<tokio::net::TcpStream, FailureKind> {
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| connect_failure(&e))?;
+    if let Some(src) = source {
+        socket
+            .bind(std::net::SocketAddr::from((src, 0)))
+            .map_err(|e| connect_failure(&e))?;
+    }
+    socket.connect(addr).await.map_err(|e| connect_failure(&e))
+}
+
 /// Classifies a connect error.
 pub fn connect_failure(e: &io::Error) -> FailureKind {
     match e.kind() {

@@ -27,7 +27,6 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::net::TcpSocket;
 use tokio::sync::Mutex;
 
 /// A response of the fault layer: the origin's own (a defence's 503) or the real server's.
@@ -120,17 +119,14 @@ async fn connect(
     upstream: SocketAddrV4,
     source: Ipv4Addr,
 ) -> Result<SendRequest<Incoming>, Unanswered> {
-    let failed = |e: std::io::Error| Unanswered(format!("connect to {upstream} failed: {e}"));
-    let socket = TcpSocket::new_v4().map_err(failed)?;
     // The source the CDN connected from, so the real server sees the egress address.
     // Outside loopback it could not be bound, and the origin only accepts loopback peers.
-    if source.is_loopback() {
-        socket.bind(SocketAddr::from((source, 0))).map_err(failed)?;
-    }
-    let tcp = socket
-        .connect(SocketAddr::V4(upstream))
-        .await
-        .map_err(failed)?;
+    let tcp = crate::wire::connect_from(
+        Some(source).filter(Ipv4Addr::is_loopback),
+        SocketAddr::V4(upstream),
+    )
+    .await
+    .map_err(|kind| Unanswered(format!("connect to {upstream} failed: {kind:?}")))?;
     let _ = tcp.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await

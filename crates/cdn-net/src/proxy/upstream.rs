@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 /// One HTTP/1.1 connection to the next tier: its request sender, and the handle that keeps
@@ -227,7 +226,7 @@ impl Shared {
             .timers
             .deadline(c.until, async {
                 self.timers.sleep_until(started + one_way).await;
-                let r = connect_from(source, addr).await;
+                let r = wire::connect_from(source, addr).await;
                 self.timers.wait_until(started + one_way * 2).await;
                 r
             })
@@ -415,21 +414,4 @@ impl Shared {
             alive: Some(alive),
         })
     }
-}
-
-/// A TCP connection to `addr`, from `source` when given (an egress address).
-async fn connect_from(
-    source: Option<Ipv4Addr>,
-    addr: SocketAddr,
-) -> Result<TcpStream, FailureKind> {
-    let socket = TcpSocket::new_v4().map_err(|e| wire::connect_failure(&e))?;
-    if let Some(src) = source {
-        socket
-            .bind(SocketAddr::from((src, 0)))
-            .map_err(|e| wire::connect_failure(&e))?;
-    }
-    socket
-        .connect(addr)
-        .await
-        .map_err(|e| wire::connect_failure(&e))
 }
