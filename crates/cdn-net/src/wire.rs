@@ -330,7 +330,7 @@ pub fn exchange_failure(e: &hyper::Error) -> FailureKind {
         if let Some(io) = s.downcast_ref::<io::Error>() {
             match io.kind() {
                 io::ErrorKind::ConnectionReset => return FailureKind::Reset,
-                // TCP_USER_TIMEOUT: what was sent was never acknowledged.
+                // What was sent was never acknowledged (`ack_watch::AckWatch`).
                 io::ErrorKind::TimedOut => return FailureKind::AckTimeout,
                 _ => {}
             }

@@ -9,6 +9,7 @@ mod common;
 
 use cdn_core::origin::{FirewallAction, FirewallRule};
 use cdn_core::{OriginConfig, OriginState};
+use cdn_net::ack_watch::AckWatch;
 use cdn_net::{netns, NetworkAccess, OriginOptions, OriginServer};
 use common::*;
 use std::io::ErrorKind;
@@ -174,19 +175,19 @@ fn a_black_hole_completes_the_handshake_and_acknowledges_nothing_after_it() {
             state: OriginState::Blackhole,
             ..Default::default()
         };
-        let origin = start_private(config, "127.0.0.52").await;
+        let mut origin = start_private(config, "127.0.0.52").await;
         assert!(nft_ruleset().contains("ct state established drop"));
         // The handshake completes...
         let stream = connect_from(ip("127.0.1.1"), origin.http_addr())
             .await
             .expect("SYN and SYN-ACK pass");
-        // ...and what is sent is never acknowledged: with TCP_USER_TIMEOUT the kernel gives
-        // up (ETIMEDOUT), as a CDN with an ACK timeout does.
-        socket2::SockRef::from(&stream)
-            .set_tcp_user_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
+        // ...and what is sent is never acknowledged: the ACK timeout (here 300 ms at real
+        // time) fails the stream with TimedOut, as a CDN with an ACK timeout gives up.
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = stream;
+        let clock = cdn_net::clock::VirtualClock::start(1.0).unwrap();
+        let timers = cdn_net::timing::Timers::new(clock, Default::default());
+        let timeout = Duration::from_millis(300);
+        let mut stream = AckWatch::new(stream, Some((timers, timeout)));
         let t = Instant::now();
         stream
             .write_all(b"GET / HTTP/1.1\r\nhost: www.example.com\r\n\r\n")
@@ -194,9 +195,23 @@ fn a_black_hole_completes_the_handshake_and_acknowledges_nothing_after_it() {
             .unwrap();
         let mut buf = [0u8; 64];
         let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
-        let err = read.expect("the kernel gives up before 10 s").unwrap_err();
+        let err = read
+            .expect("the ACK timeout fires before 10 s")
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
-        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert!(t.elapsed() >= timeout);
+        drop(stream);
+        // The hole clears: had the socket merely been closed, the kernel would go on
+        // retransmitting the request (after 0.2, 0.6, 1.4, 3.0 s: RTO from 200 ms, doubling)
+        // and deliver it now. It was reset instead, so nothing arrives.
+        origin
+            .reconfigure(OriginConfig {
+                state: OriginState::Hung,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(3200).saturating_sub(t.elapsed())).await;
         assert_eq!(
             origin.requests_received(),
             0,

@@ -63,8 +63,9 @@ pub struct Connect {
     /// to it when told [`CacheNode::tcp_connected`](super::CacheNode::tcp_connected)).
     pub handshake_timeout: std::time::Duration,
     /// If the peer's TCP stops acknowledging what is sent for this long, give up with
-    /// [`FailureKind::AckTimeout`](crate::FailureKind::AckTimeout) (Linux `TCP_USER_TIMEOUT`
-    /// on the socket); `None`: no such limit.
+    /// [`FailureKind::AckTimeout`](crate::FailureKind::AckTimeout) (what Linux's
+    /// `TCP_USER_TIMEOUT` does; a driver with a scaled clock arms it as its own timer);
+    /// `None`: no such limit.
     pub ack_timeout: Option<std::time::Duration>,
 }
 
@@ -99,8 +100,8 @@ pub enum Action {
         /// The read deadline: the response head must arrive by then.
         until: Instant,
         /// If the peer's TCP does not acknowledge what is sent for this long, give up with
-        /// [`FailureKind::AckTimeout`](crate::FailureKind::AckTimeout) (Linux
-        /// `TCP_USER_TIMEOUT`); `None`: only the read deadline applies.
+        /// [`FailureKind::AckTimeout`](crate::FailureKind::AckTimeout) (what Linux's
+        /// `TCP_USER_TIMEOUT` does); `None`: only the read deadline applies.
         ack_timeout: Option<std::time::Duration>,
     },
     /// The request waits behind another request for the same key. Call

@@ -400,22 +400,27 @@ impl OriginServer {
 
     async fn apply(&mut self, plan: &plan::Plan, config: &OriginConfig) -> Result<(), NetError> {
         if self.unreachable && !plan.unreachable {
-            netns::set_unreachable(self.ip, false)?;
+            let ip = self.ip;
+            netns::off_runtime(move || netns::set_unreachable(ip, false)).await?;
             self.unreachable = false;
         }
         self.http.set(&plan.http, &self.shared).await?;
         self.https.set(&plan.https, &self.shared).await?;
         if plan.nftables {
             let ports = [self.http_addr().port(), self.https_addr().port()];
-            self.nft.get_or_insert_with(NftTable::new).apply(
-                self.ip,
-                ports,
-                &config.firewall,
-                config.state == cdn_core::OriginState::Blackhole,
-            )?;
+            self.nft
+                .get_or_insert_with(NftTable::new)
+                .apply(
+                    self.ip,
+                    ports,
+                    &config.firewall,
+                    config.state == cdn_core::OriginState::Blackhole,
+                )
+                .await?;
         }
         if plan.unreachable && !self.unreachable {
-            netns::set_unreachable(self.ip, true)?;
+            let ip = self.ip;
+            netns::off_runtime(move || netns::set_unreachable(ip, true)).await?;
             self.unreachable = true;
         }
         if let Some(old) = self.published.take() {

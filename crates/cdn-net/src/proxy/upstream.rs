@@ -4,6 +4,7 @@
 //! [`FailureKind`] (what the kernel or the peer did; the node decides what it means).
 
 use super::shared::Shared;
+use crate::ack_watch::AckWatch;
 use crate::certs::cert_problem_io;
 use crate::timing::{stamp, DUE_HEADER, SENT_HEADER};
 use crate::wire;
@@ -259,16 +260,8 @@ impl Shared {
             Ok(Ok(s)) => s,
         };
         record(Some(ConnectVerdict::Accept), false);
-        if let Some(ack) = c.ack_timeout {
-            // What the kernel does with data the peer never acknowledges: fail the socket
-            // with ETIMEDOUT after this long (real time; at least the 1 ms it can express).
-            let real = self
-                .timers
-                .clock()
-                .real_duration(ack)
-                .max(Duration::from_millis(1));
-            let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(real));
-        }
+        // The ACK timeout is a timer of the run, like every other (see `ack_watch`).
+        let stream = AckWatch::new(stream, c.ack_timeout.map(|t| (self.timers.clone(), t)));
         // A real upstream speaks what its URL says (TLS for https:// only).
         let tls = match self.real_spec().and_then(|r| r.upstream.as_ref()) {
             Some(u) if matches!(key, PoolKey::Origin { .. }) => c.tls.filter(|_| u.https),
@@ -310,7 +303,7 @@ impl Shared {
                     Ok(Err(e)) => {
                         return Err(HopError::Failed(match cert_problem_io(&e) {
                             Some(p) => FailureKind::Certificate(p),
-                            // TCP_USER_TIMEOUT: the handshake was never acknowledged.
+                            // The ClientHello was never acknowledged (`AckWatch`).
                             None if e.kind() == std::io::ErrorKind::TimedOut => {
                                 FailureKind::AckTimeout
                             }
