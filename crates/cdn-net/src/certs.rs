@@ -181,6 +181,44 @@ impl Certificates {
         all[usize::from(verify) * 2 + usize::from(trust_origin_ca)].clone()
     }
 
+    /// A TLS client configuration for a real `https://` upstream: with `verify`, webpki
+    /// checks chain, validity and name against `roots` (the scenario's `upstream_ca`, the
+    /// proxy's `--upstream-ca`) and nothing else a real server could have a certificate
+    /// from; without, any certificate passes, as with
+    /// [`client_config`](Certificates::client_config).
+    ///
+    /// ```
+    /// let certs = cdn_net::Certificates::generate("localhost").unwrap();
+    /// // A strict CDN that was given no CA trusts no real server's certificate.
+    /// let _strict = certs.upstream_client_config(true, &[]);
+    /// ```
+    pub fn upstream_client_config(
+        &self,
+        verify: bool,
+        roots: &[CertificateDer<'static>],
+    ) -> Arc<ClientConfig> {
+        if !verify {
+            return self.client_config(false, false);
+        }
+        let mut store = RootCertStore::empty();
+        // webpki wants at least one anchor: the run's own test CA, which signs nothing a
+        // real server presents, so with no `roots` every real certificate is untrusted.
+        store
+            .add(self.public_root.clone())
+            .expect("a generated CA certificate parses");
+        // A CA the user gave that webpki cannot use is caught by `load_ca_file`.
+        let _ = store.add_parsable_certificates(roots.iter().cloned());
+        self.client_config_with(store)
+    }
+
+    fn client_config_with(&self, roots: RootCertStore) -> Arc<ClientConfig> {
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .expect("a non-empty root store builds a verifier");
+        self.client_config_verified_by(Arc::new(ClassifyingVerifier { inner }))
+    }
+
     fn build_client_config(&self, verify: bool, trust_origin_ca: bool) -> Arc<ClientConfig> {
         let verifier: Arc<dyn ServerCertVerifier> = if verify {
             let mut roots = RootCertStore::empty();
@@ -192,16 +230,19 @@ impl Certificates {
                     .add(self.origin_ca_root.clone())
                     .expect("a generated CA certificate parses");
             }
-            let inner =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-                    .build()
-                    .expect("a non-empty root store builds a verifier");
-            Arc::new(ClassifyingVerifier { inner })
+            return self.client_config_with(roots);
         } else {
             Arc::new(AcceptAnyCertificate {
                 provider: self.provider.clone(),
             })
         };
+        self.client_config_verified_by(verifier)
+    }
+
+    fn client_config_verified_by(
+        &self,
+        verifier: Arc<dyn ServerCertVerifier>,
+    ) -> Arc<ClientConfig> {
         let config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
@@ -213,6 +254,34 @@ impl Certificates {
         config.resumption = rustls::client::Resumption::disabled();
         Arc::new(config)
     }
+}
+
+/// Reads the CA certificates of a PEM file (`upstream_ca`, `--upstream-ca`): every
+/// `CERTIFICATE` block, each one a trust anchor webpki accepts.
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, NetError> {
+    use rustls::pki_types::pem::PemObject;
+    let bad = |message: String| {
+        NetError::Config(cdn_core::ConfigError::new(
+            "origin.upstream_ca",
+            format!("{}: {message}", path.display()),
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no \"BEGIN CERTIFICATE\" block".into()));
+    }
+    for (i, c) in certs.iter().enumerate() {
+        if let Err(e) = RootCertStore::empty().add(c.clone()) {
+            return Err(bad(format!(
+                "certificate {} is not a usable CA: {e}",
+                i + 1
+            )));
+        }
+    }
+    Ok(certs)
 }
 
 fn dn(common_name: &str) -> DistinguishedName {

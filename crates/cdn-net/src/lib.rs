@@ -74,12 +74,12 @@ pub mod trace_sink;
 pub mod wire;
 
 pub use calibrate::{calibrate, Calibration};
-pub use certs::{cert_problem, cert_problem_io, Certificates};
+pub use certs::{cert_problem, cert_problem_io, load_ca_file, Certificates};
 pub use clock::VirtualClock;
 pub use error::NetError;
 pub use link::Links;
 pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
-pub use proxy::{Proxy, ProxySpec, RealSpec, ServeLimits, Upstream};
+pub use proxy::{Proxy, ProxySpec, RealSpec, ServeLimits, Upstream, UpstreamTls};
 pub use resolver::{HostEntry, ResolveError, Resolver};
 pub use run::{run, NetArrival, NetEvent, NetOutcome, NetRun};
 pub use timing::{LagMeter, LagSummary, Timers};

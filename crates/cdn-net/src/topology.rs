@@ -11,7 +11,7 @@ use crate::clock::VirtualClock;
 use crate::error::NetError;
 use crate::link::Links;
 use crate::origin::{NetworkAccess, OriginOptions, OriginServer};
-use crate::proxy::{Proxy, ProxySpec, RealSpec, Upstream};
+use crate::proxy::{Proxy, ProxySpec, RealSpec, Upstream, UpstreamTls};
 use crate::resolver::Resolver;
 use crate::timing::{LagMeter, Timers};
 use crate::trace_sink::TraceSink;
@@ -88,15 +88,22 @@ impl NetCdn {
             None => None,
         };
         if let Some(u) = &upstream {
-            if u.https {
+            // The fault layer reads the HTTP it relays; TLS to a real server is end to end
+            // (its certificate is what the shields check), so nothing can stand between.
+            if let (true, Some(key)) = (u.https, spec.origin.fault_key()) {
                 return Err(NetError::Config(cdn_core::ConfigError::new(
-                    "origin.upstream",
-                    "https:// upstreams are not supported yet; use http://",
+                    key,
+                    "the fault layer relays HTTP only: with an https:// upstream (reached \
+                     directly, encrypted end to end) faults and defences need http://",
                 )));
             }
             // A real server dates its responses in real time: so does the CDN.
             spec.time_scale = 1.0;
         }
+        let upstream_roots = match &spec.origin.upstream_ca {
+            Some(path) => crate::certs::load_ca_file(std::path::Path::new(path))?,
+            None => Vec::new(),
+        };
         for node in spec.cdn.l1.iter().chain(&spec.cdn.l2) {
             for e in &node.egress {
                 if let AddrSpec::Range { first, last } = *e {
@@ -119,7 +126,7 @@ impl NetCdn {
         let certs = Arc::new(Certificates::generate(&spec.origin.hostname)?);
         let resolver = Resolver::default();
         // The modelled origin, or the fault layer in front of the real one.
-        let through_fault_layer = upstream.is_some() && !options.direct;
+        let through_fault_layer = upstream.as_ref().is_some_and(|u| !u.https) && !options.direct;
         let origin = if upstream.is_some() && !through_fault_layer {
             None
         } else {
@@ -147,9 +154,30 @@ impl NetCdn {
             0 => RealSpec::default().max_stored,
             n => n,
         };
+        // The URL says whether there is a handshake, the CDN's ssl_mode whether it
+        // verifies (`UpstreamUrl::tls`).
+        let upstream_tls = match upstream.as_ref().and_then(|u| u.tls(spec.cdn.ssl_mode)) {
+            Some(policy) => {
+                let u = upstream.as_ref().expect("a policy comes from a URL");
+                let name =
+                    rustls::pki_types::ServerName::try_from(u.host().to_string()).map_err(|e| {
+                        NetError::Config(cdn_core::ConfigError::new(
+                            "origin.upstream",
+                            format!("{:?} is not a TLS server name: {e}", u.host()),
+                        ))
+                    })?;
+                Some(UpstreamTls {
+                    policy,
+                    config: certs.upstream_client_config(policy.verify, &upstream_roots),
+                    name,
+                })
+            }
+            None => None,
+        };
         let real_spec = |tier| {
             upstream.as_ref().map(|u| RealSpec {
                 upstream: (tier == Tier::L2).then(|| u.clone()),
+                upstream_tls: upstream_tls.clone().filter(|_| tier == Tier::L2),
                 through_fault_layer,
                 max_stored,
                 // Room for what the node stores (its bodies) and their headers.
@@ -262,7 +290,11 @@ impl NetCdn {
 
     /// HTTP requests that reached the origin.
     pub fn origin_requests(&self) -> u64 {
-        self.origin.as_ref().map_or(0, |o| o.requests_received())
+        match &self.origin {
+            Some(o) => o.requests_received(),
+            // A real server reached directly: what the shields sent it.
+            None => self.l2.iter().map(Proxy::sent_to_origin).sum(),
+        }
     }
 
     /// Applies an `[[event]]`: new `[cdn]` (including L2 states), `[origin]` and `[network]`.

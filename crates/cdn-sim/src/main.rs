@@ -142,7 +142,8 @@ enum Command {
         after_help = "Examples:\n  python3 -m http.server 8000 --bind 127.0.0.1 &\n  cdn-sim proxy --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080\n  curl -si http://127.0.0.1:8080/ | grep -i -e x-cache -e age"
     )]
     Proxy {
-        /// The real server: `http://127.0.0.1:PORT` (loopback only).
+        /// The real server: `http://127.0.0.1:PORT` or `https://localhost:PORT` (loopback
+        /// only; an https:// server's certificate is checked against the URL's host).
         #[arg(long, value_name = "URL")]
         upstream: String,
         /// Whose caching rules, timeouts and error codes: rfc9111 (the standard, for a
@@ -155,6 +156,15 @@ enum Command {
         /// The largest body stored, in bytes (larger ones stream through uncached).
         #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
         max_stored: u64,
+        /// With an https:// upstream: `strict` verifies its certificate (chain, dates, the
+        /// URL's host) and answers the profile's certificate error if it fails (cloudflare
+        /// 526, nginx 502); `full` accepts any certificate. Default: the profile's.
+        #[arg(long, value_name = "MODE", value_parser = ["off", "flexible", "full", "strict", "origin_pull_strict"])]
+        ssl_mode: Option<String>,
+        /// With an https:// upstream and `--ssl-mode strict`: a PEM file of the CA
+        /// certificates to trust (e.g. the CA that signed your server's certificate).
+        #[arg(long, value_name = "FILE")]
+        upstream_ca: Option<std::path::PathBuf>,
     },
     /// List the built-in scenarios with one-line descriptions.
     List,
@@ -405,6 +415,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             profile,
             listen,
             max_stored,
+            ssl_mode,
+            upstream_ca,
         } => {
             let known = || {
                 std::iter::once(cdn_core::Profile::Rfc9111).chain(cdn_core::profile::ALL_PROFILES)
@@ -421,17 +433,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 eprintln!("cdn-sim: --upstream: {}", e.message);
                 return Err(ExitCode::from(2));
             }
+            let ssl_mode = ssl_mode.map(|m| {
+                toml::Value::String(m)
+                    .try_into::<cdn_core::SslMode>()
+                    .expect("clap admits only the modes' names")
+            });
             let options = cdn_sim::net_mode::ProxyOptions {
                 upstream,
                 profile,
                 listen,
                 max_stored: max_stored.max(1),
+                ssl_mode,
+                upstream_ca,
             };
             match cdn_sim::net_mode::proxy(options, None, None) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("cdn-sim: proxy: {e}");
-                    ExitCode::from(1)
+                    ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
                 }
             }
         }

@@ -84,6 +84,59 @@ fn proxy_refuses_what_it_cannot_run() {
     );
 }
 
+#[test]
+fn https_upstream_settings_that_cannot_work_are_refused_by_key() {
+    let dir = std::env::temp_dir().join(format!("proxy-cli-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tls.toml");
+    let run = |body: &str| {
+        std::fs::write(
+            &file,
+            format!("name = \"tls\"\n{body}[[workload]]\ncount = 1\n"),
+        )
+        .unwrap();
+        cdn_sim(&["run", file.to_str().unwrap(), "--mode", "net"])
+    };
+    // A CA only means something for https://.
+    let (code, err) =
+        run("[origin]\nupstream = \"http://127.0.0.1:8000\"\nupstream_ca = \"ca.pem\"\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("tls.toml:4: origin.upstream_ca"), "{err}");
+    // A relative CA path is the scenario file's neighbour, whatever the working directory.
+    let (code, err) =
+        run("[origin]\nupstream = \"https://localhost:8443\"\nupstream_ca = \"ca.pem\"\n");
+    assert_eq!(code, 2, "{err}");
+    let beside = dir.join("ca.pem").display().to_string();
+    assert!(
+        err.contains("origin.upstream_ca") && err.contains(&beside),
+        "{err}"
+    );
+    // Faults need the fault layer, which reads HTTP: not with TLS end to end, not even
+    // from an event.
+    let (code, err) = run("[origin]\nupstream = \"https://localhost:8443\"\nstate = \"hung\"\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("origin.state") && err.contains("http://"),
+        "{err}"
+    );
+    let (code, err) = run(
+        "[origin]\nupstream = \"https://localhost:8443\"\n[[event]]\nat = \"1s\"\norigin.limit_conn = { max = 1 }\n",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("event[0].origin.limit_conn"), "{err}");
+    // The proxy: an unknown mode is refused with the allowed ones.
+    let (code, err) = cdn_sim(&[
+        "proxy",
+        "--upstream",
+        "https://localhost:8443",
+        "--ssl-mode",
+        "paranoid",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("strict") && err.contains("full"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A real upstream that holds every request until `want` are in flight at once (or 10 s have
 /// passed), answers `no-store`, and records the most it ever held at once.
 fn barrier_upstream(

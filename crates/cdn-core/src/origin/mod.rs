@@ -158,6 +158,13 @@ pub struct OriginConfig {
     /// keys above that describe the modelled origin's answers are then unused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// A PEM file of CA certificates the CDN trusts for an `https://` upstream, when
+    /// `ssl_mode` verifies (strict); a relative path is relative to the scenario file.
+    /// Without it a strict CDN trusts nothing a loopback server can present, and
+    /// answers the profile's certificate error (Cloudflare 526), as it would for a
+    /// self-signed certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_ca: Option<String>,
 }
 
 impl Default for OriginConfig {
@@ -185,6 +192,7 @@ impl Default for OriginConfig {
             vary: Vary::None,
             set_cookie: false,
             upstream: None,
+            upstream_ca: None,
         }
     }
 }
@@ -219,10 +227,43 @@ impl ConfigError {
 }
 
 impl OriginConfig {
+    /// The first key (`origin.state`, `origin.firewall`, `origin.limit_req`,
+    /// `origin.limit_conn`) set to a fault or defence: in front of a real server these act
+    /// in the fault layer, which reads the HTTP it relays, so an `https://` upstream
+    /// (reached directly, encrypted end to end) cannot have them.
+    ///
+    /// ```
+    /// let mut o = cdn_core::OriginConfig::default();
+    /// assert_eq!(o.fault_key(), None);
+    /// o.state = cdn_core::OriginState::Hung;
+    /// assert_eq!(o.fault_key(), Some("origin.state"));
+    /// ```
+    pub fn fault_key(&self) -> Option<&'static str> {
+        if self.state != OriginState::Up {
+            Some("origin.state")
+        } else if !self.firewall.is_empty() {
+            Some("origin.firewall")
+        } else if self.limit_req.is_some() {
+            Some("origin.limit_req")
+        } else if self.limit_conn.is_some() {
+            Some("origin.limit_conn")
+        } else {
+            None
+        }
+    }
+
     /// Checks values that types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(url) = &self.upstream {
-            UpstreamUrl::parse(url)?;
+        let upstream = self
+            .upstream
+            .as_deref()
+            .map(UpstreamUrl::parse)
+            .transpose()?;
+        if self.upstream_ca.is_some() && !upstream.is_some_and(|u| u.https) {
+            return Err(ConfigError::new(
+                "origin.upstream_ca",
+                "only for an https:// upstream (origin.upstream)",
+            ));
         }
         if self.workers == 0 {
             return Err(ConfigError::new(

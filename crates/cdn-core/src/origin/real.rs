@@ -2,6 +2,8 @@
 //! loopback addresses are allowed (the project never sends a packet off the machine).
 
 use super::ConfigError;
+use crate::node::TlsPolicy;
+use crate::tls::SslMode;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A parsed `upstream = "http://127.0.0.1:8000"`.
@@ -22,6 +24,41 @@ pub struct UpstreamUrl {
 }
 
 impl UpstreamUrl {
+    /// The host as written (`localhost`, `127.0.0.1`): the name an `https://` upstream's
+    /// certificate is checked against and sent as SNI, as nginx's `proxy_ssl_name` defaults
+    /// to the host of `proxy_pass`.
+    ///
+    /// ```
+    /// let u = cdn_core::origin::UpstreamUrl::parse("https://localhost:8443").unwrap();
+    /// assert_eq!(u.host(), "localhost");
+    /// ```
+    pub fn host(&self) -> &str {
+        self.authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(h, _)| h)
+    }
+
+    /// How the CDN speaks to this server under `ssl_mode`. A real server listens for TLS
+    /// or for plain HTTP, so the URL's scheme decides whether there is a handshake (even
+    /// under `flexible`, whose modelled origin would be reached on port 80); `ssl_mode`
+    /// decides whether the certificate is verified: only the strict modes verify, as
+    /// Cloudflare's Full (strict) and nginx's `proxy_ssl_verify on` do. A real
+    /// certificate is never a CDN's origin CA certificate, so that trust does not apply.
+    ///
+    /// ```
+    /// use cdn_core::{origin::UpstreamUrl, SslMode};
+    /// let https = UpstreamUrl::parse("https://127.0.0.1:8443").unwrap();
+    /// assert_eq!(https.tls(SslMode::Full).map(|t| t.verify), Some(false));
+    /// assert_eq!(https.tls(SslMode::Strict).map(|t| t.verify), Some(true));
+    /// assert_eq!(UpstreamUrl::parse("http://127.0.0.1:8000").unwrap().tls(SslMode::Strict), None);
+    /// ```
+    pub fn tls(&self, ssl_mode: SslMode) -> Option<TlsPolicy> {
+        self.https.then_some(TlsPolicy {
+            verify: matches!(ssl_mode, SslMode::Strict | SslMode::OriginPullStrict),
+            trust_origin_ca: false,
+        })
+    }
+
     /// Parses `http://HOST[:PORT][/]` where HOST is `localhost` or a 127.0.0.0/8 address.
     pub fn parse(url: &str) -> Result<UpstreamUrl, ConfigError> {
         let bad = |why: &str| {

@@ -34,7 +34,7 @@ mod shared;
 mod stored;
 mod upstream;
 
-pub use passthrough::RealSpec;
+pub use passthrough::{RealSpec, UpstreamTls};
 
 use crate::certs::Certificates;
 use crate::error::NetError;
@@ -146,6 +146,14 @@ impl Proxy {
             .uncounted
             .load(std::sync::atomic::Ordering::SeqCst);
         self.shared.node().node.requests_in_progress().max(counting)
+    }
+
+    /// Requests this proxy sent to a real upstream it reaches directly (`https://`, or
+    /// `cdn-sim proxy`); a modelled origin or a fault layer counts what it receives itself.
+    pub fn sent_to_origin(&self) -> u64 {
+        self.shared
+            .sent_to_origin
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many requests this proxy answered with each cache status, indexed by

@@ -23,6 +23,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -59,6 +60,19 @@ pub struct RealSpec {
     /// origin's hostname as the modelled origin is (so `dns_failure` is a failed lookup),
     /// rather than at `upstream`'s address directly.
     pub through_fault_layer: bool,
+    /// At an L2 in front of an `https://` upstream: how to shake hands with it.
+    pub upstream_tls: Option<UpstreamTls>,
+}
+
+/// TLS to a real `https://` upstream.
+#[derive(Clone, Debug)]
+pub struct UpstreamTls {
+    /// Whether the certificate is verified ([`UpstreamUrl::tls`](cdn_core::origin::UpstreamUrl::tls)).
+    pub policy: cdn_core::node::TlsPolicy,
+    /// The rustls configuration: trust anchors from `upstream_ca` when verifying.
+    pub config: std::sync::Arc<rustls::ClientConfig>,
+    /// The name checked against the certificate and sent as SNI: the URL's host.
+    pub name: rustls::pki_types::ServerName<'static>,
 }
 
 impl Default for RealSpec {
@@ -68,6 +82,7 @@ impl Default for RealSpec {
             max_stored: 8 << 20,
             store_bytes: 256 << 20,
             through_fault_layer: false,
+            upstream_tls: None,
         }
     }
 }
@@ -99,6 +114,9 @@ pub(super) struct RealCtx {
 /// A response fetched from the next tier.
 pub(super) struct Fetched {
     status: StatusCode,
+    /// The status line's phrase when it is not the code's standard one (a 52x's
+    /// "Origin Is Unreachable", an application's own): passed on as received.
+    reason: Option<hyper::ext::ReasonPhrase>,
     headers: HeaderMap,
     body: FetchedBody,
 }
@@ -386,7 +404,7 @@ impl Shared {
                 | CacheStatus::Updating
                 | CacheStatus::Revalidated
         );
-        let (code, headers, body) = if generated_here {
+        let (code, headers, body, reason) = if generated_here {
             return Some(self.to_http(resp, status, json).map(full_of));
         } else if from_cache {
             // A 304 the node makes for the client's validators is about a stored 200.
@@ -394,11 +412,11 @@ impl Shared {
             let f = self
                 .stored()
                 .get(ctx.key, (stored_status, resp.etag, resp.last_modified))?;
-            (f.status, f.headers, FetchedBody::Whole(f.body))
+            (f.status, f.headers, FetchedBody::Whole(f.body), None)
         } else {
             match ctx.fetched.take() {
                 Some(f) if f.status.as_u16() == resp.status || resp.status == 304 => {
-                    (f.status, f.headers, f.body)
+                    (f.status, f.headers, f.body, f.reason)
                 }
                 _ => return Some(self.to_http(resp, status, json).map(full_of)),
             }
@@ -428,6 +446,9 @@ impl Shared {
             return Some(r);
         }
         *r.status_mut() = code;
+        if let Some(reason) = reason {
+            r.extensions_mut().insert(reason);
+        }
         *r.body_mut() = match body {
             FetchedBody::Whole(b) => full(b),
             FetchedBody::Streaming(prefix, rest, connection) => Chained {
@@ -514,6 +535,8 @@ impl Shared {
             if !conn.to_origin() {
                 req.headers_mut()
                     .insert(DUE_HEADER, HeaderValue::from(due.as_nanos()));
+            } else {
+                self.sent_to_origin.fetch_add(1, Ordering::Relaxed);
             }
             let resp = conn
                 .sender
@@ -627,6 +650,7 @@ impl Shared {
         }
         ctx.fetched = Some(Fetched {
             status: parts.status,
+            reason: parts.extensions.get::<hyper::ext::ReasonPhrase>().cloned(),
             headers: parts.headers,
             body,
         });

@@ -12,7 +12,7 @@ use cdn_core::node::{Action, Ticket};
 use cdn_core::{CacheNode, NodeSettings, NodeState, Request, Tier, TraceEvent};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +62,9 @@ pub(super) struct Shared {
     /// Request tasks not yet counted: the node may have finished the exchange while the task
     /// has still to count its answer, and a run must not read the counts in between.
     pub(super) uncounted: AtomicUsize,
+    /// Requests sent to the origin (a real upstream reached directly counts here, having
+    /// no fault layer to count them).
+    pub(super) sent_to_origin: AtomicU64,
     /// Fronting a real upstream: its settings.
     real: Option<super::RealSpec>,
     /// Full copies of what the node stores (real upstream only).
@@ -110,6 +113,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
             uncounted: AtomicUsize::new(0),
+            sent_to_origin: AtomicU64::new(0),
             stored: super::stored::Stored::new(spec.real.as_ref().map_or(0, |r| r.store_bytes)),
             real: spec.real,
         }

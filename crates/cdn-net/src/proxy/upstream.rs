@@ -262,23 +262,35 @@ impl Shared {
         record(Some(ConnectVerdict::Accept), false);
         // The ACK timeout is a timer of the run, like every other (see `ack_watch`).
         let stream = AckWatch::new(stream, c.ack_timeout.map(|t| (self.timers.clone(), t)));
-        // A real upstream speaks what its URL says (TLS for https:// only).
-        let tls = match self.real_spec().and_then(|r| r.upstream.as_ref()) {
-            Some(u) if matches!(key, PoolKey::Origin { .. }) => c.tls.filter(|_| u.https),
-            _ => c.tls,
+        // A real upstream speaks what its URL says: TLS for https:// only, verified as
+        // the core's `UpstreamUrl::tls` says, against the URL's host.
+        let real = self
+            .real_spec()
+            .filter(|r| r.upstream.is_some() && matches!(key, PoolKey::Origin { .. }));
+        let tls = match real {
+            Some(r) => r
+                .upstream_tls
+                .as_ref()
+                .map(|t| (t.policy, t.config.clone(), t.name.clone())),
+            None => match c.tls {
+                Some(policy) => {
+                    let config = self
+                        .certs
+                        .client_config(policy.verify, policy.trust_origin_ca);
+                    let name = rustls::pki_types::ServerName::try_from(self.origin_host.clone())
+                        .map_err(|_| HopError::Failed(FailureKind::TlsHandshake))?;
+                    Some((policy, config, name))
+                }
+                None => None,
+            },
         };
         let sender = match tls {
             None => self.http1(stream).await?,
-            Some(policy) => {
+            Some((policy, config, name)) => {
                 // TCP is up: from now the node gives the handshake its own deadline.
                 let now = self.timers.now();
                 self.node().node.tcp_connected(now, c.ticket, c.hop);
                 // The TLS 1.3 handshake costs one more round trip.
-                let config = self
-                    .certs
-                    .client_config(policy.verify, policy.trust_origin_ca);
-                let name = rustls::pki_types::ServerName::try_from(self.origin_host.clone())
-                    .map_err(|_| HopError::Failed(FailureKind::TlsHandshake))?;
                 let tcp = started + one_way * 2;
                 let until = tcp + c.handshake_timeout;
                 let handshake = self

@@ -73,12 +73,15 @@ pub enum NetModeError {
 }
 
 impl NetModeError {
-    /// A flag that cannot go with this scenario (the command line's fault, exit status 2),
+    /// A flag that cannot go with this scenario, or a configuration only net mode checks
+    /// (the command line's or the file's fault, exit status 2),
     /// rather than a failure while running.
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            NetModeError::TimeScale(_) | NetModeError::RealTimeOnly(_)
+            NetModeError::TimeScale(_)
+                | NetModeError::RealTimeOnly(_)
+                | NetModeError::Net(cdn_net::NetError::Config(_))
         )
     }
 }
@@ -100,6 +103,29 @@ pub fn needs_namespace(scenario: &Scenario) -> Option<&'static str> {
     std::iter::once(&scenario.origin)
         .chain(scenario.events.iter().map(|e| &e.origin))
         .find_map(cdn_net::origin::needs_private_namespace)
+}
+
+/// An `https://` upstream is reached directly (TLS end to end), so no event may give the
+/// origin a fault or defence: those act in the fault layer, which reads HTTP. The initial
+/// `[origin]` is checked where the CDN starts.
+fn check_https_events(scenario: &Scenario) -> Result<(), NetModeError> {
+    let https = scenario
+        .origin
+        .upstream
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    for (i, e) in scenario.events.iter().enumerate().filter(|_| https) {
+        if let Some(key) = e.origin.fault_key() {
+            return Err(NetModeError::Net(cdn_net::NetError::Config(
+                cdn_core::ConfigError::new(
+                    format!("event[{i}].{key}"),
+                    "the fault layer relays HTTP only: with an https:// upstream (reached \
+                     directly, encrypted end to end) faults and defences need http://",
+                ),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Moves this process into a private network namespace when the scenario needs one and it
@@ -237,6 +263,7 @@ fn pace(
 /// Runs `scenario` on real sockets and reports it.
 pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetModeError> {
     let seed = options.seed.unwrap_or(scenario.seed);
+    check_https_events(scenario)?;
     if let (Some(fault), NetworkAccess::Unprivileged) = (needs_namespace(scenario), access()) {
         return Err(NetModeError::NeedsNamespace { fault });
     }
@@ -476,6 +503,11 @@ pub struct ProxyOptions {
     pub listen: std::net::SocketAddr,
     /// The largest body stored (0: the default); larger ones stream through uncached.
     pub max_stored: u64,
+    /// How the shield speaks TLS to an `https://` upstream: `strict` verifies its
+    /// certificate; `None` takes the profile's.
+    pub ssl_mode: Option<cdn_core::SslMode>,
+    /// A PEM file of CA certificates trusted for an `https://` upstream (`strict`).
+    pub upstream_ca: Option<std::path::PathBuf>,
 }
 
 /// Runs an L1 → L2 CDN in front of `options.upstream` until Ctrl-C (or until `stop`
@@ -488,6 +520,10 @@ pub fn proxy(
 ) -> Result<(), NetModeError> {
     let origin = cdn_core::OriginConfig {
         upstream: Some(options.upstream.clone()),
+        upstream_ca: options
+            .upstream_ca
+            .as_ref()
+            .map(|p| p.display().to_string()),
         ..cdn_core::OriginConfig::default()
     };
     origin
@@ -503,7 +539,12 @@ pub fn proxy(
         // The profile's defaults (nginx: no collapsing, as proxy_cache_lock off), not
         // Cloudflare's: with collapsing on, concurrent requests for one uncacheable URL
         // would go upstream one at a time.
-        cdn: cdn_core::CdnConfig::for_profile(options.profile),
+        cdn: cdn_core::CdnConfig {
+            ssl_mode: options
+                .ssl_mode
+                .unwrap_or(cdn_core::CdnConfig::for_profile(options.profile).ssl_mode),
+            ..cdn_core::CdnConfig::for_profile(options.profile)
+        },
         origin,
         network,
         seed: 0,

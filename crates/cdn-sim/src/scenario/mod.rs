@@ -205,6 +205,11 @@ impl Scenario {
         };
         scenario.check_base()?;
         workload::open_traces(&mut scenario.workloads, dir)?;
+        if let (Some(base), Some(ca)) = (dir, scenario.origin.upstream_ca.as_mut()) {
+            if Path::new(ca.as_str()).is_relative() {
+                *ca = base.join(ca.as_str()).display().to_string();
+            }
+        }
         // Each event's world is checked as it is resolved, and blamed on its patch.
         scenario.events = event::resolve(&raw.event, root, &scenario.cdn, scenario.profile, lines)?;
         Ok(scenario)
