@@ -118,6 +118,7 @@ impl Engine<'_> {
                 let mut child = Slot::new(node, req, Downstream::Slot { slot: s, gen, hop });
                 child.downstream_validators = conditional;
                 child.trace = trace;
+                child.late_group = self.slots.get(s).late_group;
                 let c = self.slots.alloc(child);
                 let at = now + self.net.l1_l2_rtt / 2;
                 self.schedule(at, Ev::AtNode(c));

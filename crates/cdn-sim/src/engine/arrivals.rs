@@ -74,6 +74,7 @@ impl Engine<'_> {
     /// The next request of workload `w` reaches its L1.
     pub(super) fn arrive(&mut self, w: usize) {
         let a = self.workloads[w].next_arrival().expect("peeked");
+        let late_group = self.lateness.as_ref().is_some_and(|l| l.in_late_group(w));
         if let Some(l) = self.lateness.as_mut() {
             l.next_arrival(w);
         }
@@ -118,6 +119,7 @@ impl Engine<'_> {
             index: l1 as u16,
         };
         let mut slot = Slot::new(node, req, Downstream::Client { number, sent: a.at });
+        slot.late_group = late_group;
         if traced {
             let path = self.workloads[w].path.render(a.key);
             slot.trace = Some(self.tracing.start(number, path, a.client, a.at));

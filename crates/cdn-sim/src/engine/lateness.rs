@@ -17,6 +17,10 @@ pub(super) struct Lateness {
     /// The lateness drawn for each workload's next arrival (unused for `Stalls`, where it
     /// follows from the arrival's time).
     arrivals: Vec<Duration>,
+    /// Arrivals so far per workload (`Alternate`: odd and even ones are in different groups).
+    arrived: Vec<u64>,
+    /// Which parity is late (`Alternate`).
+    late_parity: u64,
 }
 
 impl Lateness {
@@ -30,17 +34,27 @@ impl Lateness {
             phase_ns,
             rng,
             arrivals: Vec::new(),
+            arrived: vec![0; workloads],
+            late_parity: j.seed & 1,
         };
         l.arrivals = (0..workloads).map(|_| l.independent()).collect();
         l
     }
 
-    /// How late an event due `at` happens.
-    pub(super) fn draw(&mut self, at: Instant) -> Duration {
+    /// How late an event due `at` happens; `late_group`: its request is in the late group
+    /// (`Alternate`).
+    pub(super) fn draw(&mut self, at: Instant, late_group: bool) -> Duration {
         match self.shape {
             JitterShape::Stalls => self.stall(at),
+            JitterShape::Alternate if late_group => Duration::from_nanos(self.max_ns),
+            JitterShape::Alternate => Duration::ZERO,
             _ => self.independent(),
         }
+    }
+
+    /// Whether workload `w`'s next request is in the late group (`Alternate` only).
+    pub(super) fn in_late_group(&self, w: usize) -> bool {
+        self.shape == JitterShape::Alternate && self.arrived[w] % 2 == self.late_parity
     }
 
     /// A lateness that does not depend on the event's time: uniform in `[0, max]`, or `max`
@@ -67,12 +81,15 @@ impl Lateness {
     pub(super) fn arrival(&self, w: usize, at: Instant) -> Duration {
         match self.shape {
             JitterShape::Stalls => self.stall(at),
+            JitterShape::Alternate if self.in_late_group(w) => Duration::from_nanos(self.max_ns),
+            JitterShape::Alternate => Duration::ZERO,
             _ => self.arrivals[w],
         }
     }
 
     /// Workload `w`'s arrival happened: draw the next one's.
     pub(super) fn next_arrival(&mut self, w: usize) {
+        self.arrived[w] += 1;
         self.arrivals[w] = self.independent();
     }
 }
@@ -122,7 +139,7 @@ mod tests {
             },
             1,
         );
-        assert!((0..1000).all(|_| u.draw(Instant::ZERO) <= Duration::from_millis(3)));
+        assert!((0..1000).all(|_| u.draw(Instant::ZERO, false) <= Duration::from_millis(3)));
         let mut c = Lateness::new(
             Jitter {
                 max: Duration::from_millis(3),
@@ -131,6 +148,6 @@ mod tests {
             },
             1,
         );
-        assert_eq!(c.draw(Instant(5)), Duration::from_millis(3));
+        assert_eq!(c.draw(Instant(5), false), Duration::from_millis(3));
     }
 }

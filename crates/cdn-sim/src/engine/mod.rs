@@ -109,6 +109,12 @@ pub enum JitterShape {
     /// machine that deschedules the whole process does this: what was spread out arrives
     /// as one burst, which independent delays never produce.
     Stalls,
+    /// Every other request (by its workload's order, odd or even as the seed's lowest bit
+    /// says) is exactly `max` late at each of its events, the others on time: the most two
+    /// neighbouring requests can move relative to each other. Two requests racing for one
+    /// cache entry (which one stores it first) or one rate-limit token swap places this
+    /// way; uniform draws reach it only by the luck of many draws.
+    Alternate,
 }
 
 /// What a run produced.
@@ -347,8 +353,9 @@ impl<'s> Engine<'s> {
     /// downstream waiting on it) has not armed yet arms that deadline first, so deadlines
     /// cost a queue entry only when they can matter.
     fn schedule(&mut self, at: Instant, ev: Ev) {
+        let group = ev.slot().is_some_and(|s| self.slots.get(s).late_group);
         let at = match self.lateness.as_mut() {
-            Some(l) => at + l.draw(at),
+            Some(l) => at + l.draw(at, group),
             None => at,
         };
         if let Some(s) = ev.slot() {

@@ -113,6 +113,9 @@ pub(super) struct Slot {
     pub(super) refs: u32,
     /// The node answered (or will never answer): the slot goes once nothing refers to it.
     pub(super) done: bool,
+    /// The request is in the late group of a [`JitterShape::Alternate`](super::JitterShape)
+    /// run (inherited by the exchanges it starts upstream).
+    pub(super) late_group: bool,
 }
 
 impl Slot {
@@ -128,6 +131,7 @@ impl Slot {
             trace: None,
             refs: 0,
             done: false,
+            late_group: false,
         }
     }
 
