@@ -321,22 +321,8 @@ impl Shared {
                 let reg = self.submit(&mut slot, &model, downstream, trace, &path);
                 (reg, model)
             };
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let s = self.clone();
-            let p = path.clone();
-            self.start_answering();
-            self.tasks.spawn(async move {
-                let trace = reg.trace;
-                let mut real = Some(ctx);
-                let answer = s.carry_out(reg, model, p, &mut real).await;
-                let (response, status) = answer.unwrap_or_else(|| {
-                    let r = Response::generated(s.tier, 503, "proxy shutting down");
-                    (r, CacheStatus::Miss)
-                });
-                s.answered_with(trace, &response, status);
-                let _ = tx.send((response, status, real));
-            });
-            let Ok((response, status, back)) = rx.await else {
+            let answered = self.answer(reg, model, path.clone(), Some(ctx)).await;
+            let Some((response, status, back)) = answered else {
                 let r = Response::generated(self.tier, 503, "proxy shutting down");
                 return self.to_http(&r, CacheStatus::Miss, json).map(full_of);
             };

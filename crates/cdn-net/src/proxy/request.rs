@@ -3,7 +3,7 @@
 //! node answers.
 
 use super::passthrough::{full, full_of, Body, RealCtx};
-use super::shared::{Registered, Shared};
+use super::shared::{Registered, Shared, Submitted};
 use super::upstream::{Conn, HopError};
 use crate::trace_sink::TRACE_HEADER;
 use crate::wire;
@@ -169,28 +169,10 @@ impl Shared {
             let reg = self.submit(&mut slot, &model, downstream, trace, &path);
             (reg, model)
         };
-        // The request runs to its end in a task of its own: if the downstream goes away (an
-        // L1 that gave up, a client that hung up), this node still finishes the exchange —
-        // fills its cache, releases the requests collapsed behind it — as the model does.
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let logged_path = path.clone();
-        let s = self.clone();
-        self.start_answering();
-        self.tasks.spawn(async move {
-            let trace = reg.trace;
-            let (response, status) = match s.carry_out(reg, model, path, &mut None).await {
-                Some(answer) => answer,
-                None => {
-                    let r = Response::generated(s.tier, 503, "proxy shutting down");
-                    (r, CacheStatus::Miss)
-                }
-            };
-            s.answered_with(trace, &response, status);
-            let _ = tx.send((response, status));
-        });
-        let (response, status) = match rx.await {
-            Ok(answer) => answer,
-            Err(_) => (
+        let (response, status) = match self.answer(reg, model, path, None).await {
+            Some((response, status, _)) => (response, status),
+            None => (
                 Response::generated(self.tier, 503, "proxy shutting down"),
                 CacheStatus::Miss,
             ),
@@ -216,6 +198,44 @@ impl Shared {
 
     /// Carries out the node's actions for `reg`'s ticket until it is answered; `None` if the
     /// proxy is aborted first.
+    /// Carries a submitted request to its answer (with the real messages `real`, given back):
+    /// at once when the node answered at once, otherwise in a task of its own — if the
+    /// downstream goes away (an L1 that gave up, a client that hung up), this node still
+    /// finishes the exchange (fills its cache, releases the requests collapsed behind it), as
+    /// the model does. `None`: the proxy is shutting down.
+    pub(super) async fn answer(
+        self: &Arc<Self>,
+        submitted: Submitted,
+        model: Request,
+        path: Arc<str>,
+        real: Option<RealCtx>,
+    ) -> Option<(Response, CacheStatus, Option<RealCtx>)> {
+        let reg = match submitted {
+            Submitted::Answered(response, status) => {
+                self.count_answer(status);
+                return Some((response, status, real));
+            }
+            Submitted::Pending(reg) => reg,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let s = self.clone();
+        self.start_answering();
+        self.tasks.spawn(async move {
+            let trace = reg.trace;
+            let mut real = real;
+            let (response, status) = match s.carry_out(reg, model, path, &mut real).await {
+                Some(answer) => answer,
+                None => {
+                    let r = Response::generated(s.tier, 503, "proxy shutting down");
+                    (r, CacheStatus::Miss)
+                }
+            };
+            s.answered_with(trace, &response, status);
+            let _ = tx.send((response, status, real));
+        });
+        rx.await.ok()
+    }
+
     pub(super) async fn carry_out(
         self: &Arc<Self>,
         mut reg: Registered,

@@ -76,6 +76,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A request registered with the node: its ticket and mailbox.
+/// What became of a request handed to the node ([`Shared::submit`]).
+pub(super) enum Submitted {
+    /// The node answered at once.
+    Answered(cdn_core::Response, cdn_core::CacheStatus),
+    /// The node needs more; its task reads the rest from this mailbox.
+    Pending(Registered),
+}
+
 pub(super) struct Registered {
     pub(super) ticket: Ticket,
     pub(super) rx: UnboundedReceiver<Action>,
@@ -206,9 +214,18 @@ impl Shared {
 
     /// A new ticket with a mailbox.
     pub(super) fn register(&self, slot: &mut NodeSlot, trace: Option<u64>) -> Registered {
-        let (tx, rx) = unbounded_channel();
+        let ticket = Self::next_ticket(slot);
+        Self::register_ticket(slot, ticket, trace)
+    }
+
+    fn next_ticket(slot: &mut NodeSlot) -> Ticket {
         let ticket = slot.next_ticket;
         slot.next_ticket += 1;
+        ticket
+    }
+
+    fn register_ticket(slot: &mut NodeSlot, ticket: Ticket, trace: Option<u64>) -> Registered {
+        let (tx, rx) = unbounded_channel();
         slot.mailboxes.insert(ticket, tx);
         if let Some(n) = trace {
             slot.traced.insert(ticket, n);
@@ -216,8 +233,11 @@ impl Shared {
         Registered { ticket, rx, trace }
     }
 
-    /// Registers a client's request and hands it to the node, delivering its first actions;
-    /// the task that carries out the rest reads them from the returned mailbox.
+    /// Hands a client's request to the node. An untraced request the node answers at once
+    /// (a fresh hit: the node's only action is its answer) is [`Submitted::Answered`] with
+    /// no mailbox and no task, as the simulator's edge fast path; otherwise the request is
+    /// registered, its first actions delivered, and the task that carries out the rest reads
+    /// them from the returned mailbox.
     pub(super) fn submit(
         self: &Arc<Self>,
         slot: &mut NodeSlot,
@@ -225,14 +245,28 @@ impl Shared {
         downstream: Option<cdn_core::node::Validators>,
         trace: Option<u64>,
         path: &Arc<str>,
-    ) -> Registered {
-        let reg = self.register(slot, trace);
+    ) -> Submitted {
+        let ticket = Self::next_ticket(slot);
         let mut out = Vec::new();
         let now = self.timers.now();
         slot.node
-            .receive(now, reg.ticket, req, downstream, trace.is_some(), &mut out);
+            .receive(now, ticket, req, downstream, trace.is_some(), &mut out);
+        if let (
+            None,
+            [Action::Answer {
+                ticket: t,
+                response,
+                status,
+            }],
+        ) = (trace, out.as_slice())
+        {
+            if *t == ticket {
+                return Submitted::Answered(*response, *status);
+            }
+        }
+        let reg = Self::register_ticket(slot, ticket, trace);
         self.dispatch(slot, &mut out, path);
-        reg
+        Submitted::Pending(reg)
     }
 
     /// Forgets a ticket (answered, or its task is gone).
