@@ -17,6 +17,7 @@ use std::time::Duration;
 mod common;
 
 use common::nginx::{free_port, Nginx};
+use common::{limit_req_admits, Timed};
 
 const HOST: &str = "www.example.com";
 
@@ -93,30 +94,52 @@ async fn get(shield: SocketAddr, path: String) -> u16 {
 }
 
 /// Sends `/assets/{i}.png` to the shield at the given real offsets; returns (200s, 503s).
-async fn schedule(shield: SocketAddr, offsets_ms: &[u64]) -> (u32, u32) {
+async fn schedule(shield: SocketAddr, offsets_ms: &[u64]) -> Vec<Timed> {
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for (i, &ms) in offsets_ms.iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(start + Duration::from_millis(ms)).await;
-            get(shield, format!("/assets/{i}.png")).await
+            let sent = start.elapsed();
+            let status = get(shield, format!("/assets/{i}.png")).await;
+            Timed {
+                status,
+                sent,
+                answered: start.elapsed(),
+            }
         }));
     }
-    let (mut ok, mut limited) = (0, 0);
+    let mut out = Vec::new();
     for t in tasks {
-        match t.await.unwrap() {
-            200 => ok += 1,
-            503 => limited += 1,
-            other => panic!("unexpected status {other}"),
-        }
+        let timed = t.await.unwrap();
+        assert!(
+            [200, 503].contains(&timed.status),
+            "unexpected status {}",
+            timed.status
+        );
+        out.push(timed);
     }
-    (ok, limited)
+    out
+}
+
+/// (200s, 503s).
+fn counts(timed: &[Timed]) -> (usize, usize) {
+    let ok = timed.iter().filter(|t| t.status == 200).count();
+    (ok, timed.len() - ok)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_req_counts_agree_with_real_nginx() {
     let Some((nginx, nginx_port)) = start_nginx() else {
         return;
+    };
+    // What nginx.conf says (`start_nginx`), as the core's table.
+    let spec = LimitReqSpec {
+        rate: "10r/s".parse().unwrap(),
+        burst: 5,
+        nodelay: true,
+        delay: None,
+        status: 503,
     };
     let certs = Arc::new(Certificates::generate(HOST).unwrap());
     let clock = VirtualClock::start(1.0).unwrap();
@@ -143,13 +166,7 @@ async fn limit_req_counts_agree_with_real_nginx() {
     let own = Resolver::default();
     let origin = OriginServer::start_with(
         OriginConfig {
-            limit_req: Some(LimitReqSpec {
-                rate: "10r/s".parse().unwrap(),
-                burst: 5,
-                nodelay: true,
-                delay: None,
-                status: 503,
-            }),
+            limit_req: Some(spec.clone()),
             // As nginx serving a static file: no Cache-Control, so the shield (nginx
             // profile) stores nothing and every request reaches the origin's limit.
             cache_control: String::new(),
@@ -174,13 +191,21 @@ async fn limit_req_counts_agree_with_real_nginx() {
     drop(nginx);
 
     // 20 at once from one egress IP: 1 + burst admitted, exactly as FAILURES.md §4.
-    assert_eq!(burst, (6, 14), "real nginx");
-    assert_eq!(own_burst, burst, "cdn-net's origin agrees with nginx");
-    // 100/s for 3 s: 35/265 in FAILURES.md; real timers jitter by ~1 ms against nginx's 1 ms
-    // bucket, so allow ±2 between the two.
-    assert!((33..=37).contains(&rate.0), "real nginx: {rate:?}");
-    assert!(
-        own_rate.0.abs_diff(rate.0) <= 2,
-        "nginx {rate:?} vs cdn-net {own_rate:?}"
+    assert_eq!(counts(&burst), (6, 14), "real nginx");
+    assert_eq!(
+        counts(&own_burst),
+        (6, 14),
+        "cdn-net's origin agrees with nginx"
     );
+    // 100/s for 3 s: 35/265 in FAILURES.md when every request arrives on time. Real timers
+    // are late by what the machine makes them: each server is held to what its own
+    // requests' measured send and answer times allow under nginx's arithmetic.
+    for (who, timed) in [("real nginx", &rate), ("cdn-net", &own_rate)] {
+        let ok = counts(timed).0;
+        let (fewest, most) = limit_req_admits(&spec, timed);
+        assert!(
+            (fewest..=most).contains(&ok),
+            "{who}: {ok} × 200, timing allows {fewest}..={most}"
+        );
+    }
 }

@@ -81,6 +81,33 @@ pub struct LimitReqSpec {
     pub status: u16,
 }
 
+impl LimitReqSpec {
+    /// The limiter this `[origin.limit_req]` table configures.
+    ///
+    /// ```
+    /// use cdn_core::origin::{Delay, LimitReqSpec};
+    /// let spec = LimitReqSpec {
+    ///     rate: "10r/s".parse().unwrap(),
+    ///     burst: 5,
+    ///     nodelay: true,
+    ///     delay: None,
+    ///     status: 503,
+    /// };
+    /// assert_eq!(spec.config().delay, Delay::NoDelay);
+    /// ```
+    pub fn config(&self) -> LimitReqConfig {
+        LimitReqConfig {
+            rate: self.rate,
+            burst: self.burst,
+            delay: match (self.nodelay, self.delay) {
+                (true, _) => Delay::NoDelay,
+                (false, d) => Delay::After(d.unwrap_or(0)),
+            },
+            reject_status: self.status,
+        }
+    }
+}
+
 /// `[origin.limit_conn]`: nginx `limit_conn`, per connecting address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -413,17 +440,7 @@ impl Origin {
             self.workers = WorkerPool::new(config.workers, config.queue);
         }
         if fresh || config.limit_req != self.config.limit_req {
-            self.limit_req = config.limit_req.as_ref().map(|s| {
-                LimitReq::new(LimitReqConfig {
-                    rate: s.rate,
-                    burst: s.burst,
-                    delay: match (s.nodelay, s.delay) {
-                        (true, _) => Delay::NoDelay,
-                        (false, d) => Delay::After(d.unwrap_or(0)),
-                    },
-                    reject_status: s.status,
-                })
-            });
+            self.limit_req = config.limit_req.as_ref().map(|s| LimitReq::new(s.config()));
         }
         if fresh || config.limit_conn != self.config.limit_conn {
             self.limit_conn = config.limit_conn.as_ref().map(|s| {

@@ -130,3 +130,50 @@ pub async fn raw_exchange(addr: SocketAddr, request: &str) -> (u16, String) {
     }
     (0, String::from_utf8_lossy(&buf).to_string())
 }
+
+/// A request and when it was sent and its answer read (real time since a common start): the
+/// server read it, and decided, somewhere in between.
+pub struct Timed {
+    pub status: u16,
+    pub sent: Duration,
+    pub answered: Duration,
+}
+
+/// The fewest and the most of `timed` (all from one address, in the order sent) that nginx's
+/// `limit_req` as `spec` says can have admitted, computed with the core's copy of nginx's
+/// arithmetic from the measured times: each request arrived after it was sent and before its
+/// answer was read (widened by a millisecond each way, the limiter's resolution). The
+/// fewest come when the first arrives as late and the others as early as that allows (the
+/// span the bucket refills over is shortest), the most in the opposite case. On time, both
+/// are nginx's exact figure.
+pub fn limit_req_admits(spec: &cdn_core::origin::LimitReqSpec, timed: &[Timed]) -> (usize, usize) {
+    let admitted = |mut times: Vec<Duration>| {
+        times.sort();
+        let mut limiter = cdn_core::origin::LimitReq::new(spec.config());
+        let (from, t0) = (
+            Ipv4Addr::LOCALHOST,
+            cdn_core::Instant::ZERO + Duration::from_secs(1),
+        );
+        times
+            .into_iter()
+            .filter(|t| limiter.check(t0 + *t, from).is_accept())
+            .count()
+    };
+    let ms = Duration::from_millis(1);
+    let earliest = |t: &Timed| t.sent.saturating_sub(ms);
+    let latest = |t: &Timed| t.answered + ms;
+    let Some((first, rest)) = timed.split_first() else {
+        return (0, 0);
+    };
+    let fewest = admitted(
+        std::iter::once(latest(first))
+            .chain(rest.iter().map(earliest))
+            .collect(),
+    );
+    let most = admitted(
+        std::iter::once(earliest(first))
+            .chain(rest.iter().map(latest))
+            .collect(),
+    );
+    (fewest, most)
+}
