@@ -4,10 +4,11 @@
 //! (Cloudflare's Full (strict) → 526 when that fails), `full` accepts any certificate.
 //! The server here is hyper behind rustls with certificates made by rcgen for the test.
 
+mod common;
+
 use bytes::Bytes;
 use cdn_core::{CdnConfig, OriginConfig, OriginState, Profile, SslMode};
-use cdn_net::origin::NetworkAccess;
-use cdn_net::{NetCdn, NetError, NetSpec, RealOptions};
+use cdn_net::{NetCdn, NetError};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
@@ -116,27 +117,11 @@ async fn https_origin(config: Arc<rustls::ServerConfig>) -> (SocketAddr, Arc<Ato
 }
 
 async fn cdn(origin: OriginConfig, ssl_mode: SslMode) -> Result<NetCdn, NetError> {
-    let network = cdn_core::NetworkConfig {
-        client_rtt: Duration::ZERO,
-        l1_l2_rtt: Duration::ZERO,
-        l2_origin_rtt: Duration::ZERO,
+    let cdn = CdnConfig {
+        ssl_mode,
+        ..CdnConfig::for_profile(Profile::Cloudflare)
     };
-    NetCdn::start_with(
-        NetSpec {
-            profile: Profile::Cloudflare,
-            cdn: CdnConfig {
-                ssl_mode,
-                ..CdnConfig::for_profile(Profile::Cloudflare)
-            },
-            origin,
-            network,
-            seed: 0,
-            time_scale: 1.0,
-            access: NetworkAccess::Unprivileged,
-        },
-        RealOptions::default(),
-    )
-    .await
+    common::real_cdn(Profile::Cloudflare, cdn, origin).await
 }
 
 fn upstream(addr: SocketAddr, ca: Option<&TestCa>) -> OriginConfig {
@@ -247,6 +232,15 @@ async fn full_accepts_any_certificate() {
     cdn.shutdown(Duration::ZERO).await;
 }
 
+/// The configuration error a strict CDN in front of `origin` refuses to start with.
+async fn refused(origin: OriginConfig) -> cdn_core::ConfigError {
+    match cdn(origin, SslMode::Strict).await {
+        Err(NetError::Config(e)) => e,
+        Err(e) => panic!("not a configuration error: {e}"),
+        Ok(_) => panic!("started"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_in_front_of_an_https_server_are_refused_by_key() {
     let dir = tempdir("faults");
@@ -256,14 +250,9 @@ async fn faults_in_front_of_an_https_server_are_refused_by_key() {
         state: OriginState::Hung,
         ..upstream(addr, Some(&ca))
     };
-    match cdn(origin, SslMode::Strict).await {
-        Err(NetError::Config(e)) => {
-            assert_eq!(e.key, "origin.state");
-            assert!(e.message.contains("http://"), "{}", e.message);
-        }
-        Err(e) => panic!("wrong error: {e}"),
-        Ok(_) => panic!("a hung https upstream started"),
-    }
+    let e = refused(origin).await;
+    assert_eq!(e.key, "origin.state");
+    assert!(e.message.contains("http://"), "{}", e.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,12 +265,7 @@ async fn a_ca_file_that_is_not_a_ca_names_the_file() {
         upstream_ca: Some(not_pem.display().to_string()),
         ..OriginConfig::default()
     };
-    match cdn(origin, SslMode::Strict).await {
-        Err(NetError::Config(e)) => {
-            assert_eq!(e.key, "origin.upstream_ca");
-            assert!(e.message.contains("notes.txt"), "{}", e.message);
-        }
-        Err(e) => panic!("wrong error: {e}"),
-        Ok(_) => panic!("started with a CA file holding no certificate"),
-    }
+    let e = refused(origin).await;
+    assert_eq!(e.key, "origin.upstream_ca");
+    assert!(e.message.contains("notes.txt"), "{}", e.message);
 }

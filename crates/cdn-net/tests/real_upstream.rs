@@ -9,15 +9,13 @@ mod common;
 
 use bytes::Bytes;
 use cdn_core::{CdnConfig, OriginConfig, Profile};
-use cdn_net::origin::NetworkAccess;
-use cdn_net::{NetCdn, NetSpec, RealOptions};
+use cdn_net::NetCdn;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 /// 100 MiB, sent in 64 KiB chunks.
@@ -140,26 +138,10 @@ async fn cdn(upstream: SocketAddr) -> NetCdn {
         upstream: Some(format!("http://{upstream}")),
         ..OriginConfig::default()
     };
-    let network = cdn_core::NetworkConfig {
-        client_rtt: Duration::ZERO,
-        l1_l2_rtt: Duration::ZERO,
-        l2_origin_rtt: Duration::ZERO,
-    };
-    NetCdn::start_with(
-        NetSpec {
-            // Varnish: every URL cacheable by default, and Age on every answer.
-            profile: Profile::Varnish,
-            cdn: CdnConfig::default(),
-            origin,
-            network,
-            seed: 0,
-            time_scale: 1.0,
-            access: NetworkAccess::Unprivileged,
-        },
-        RealOptions::default(),
-    )
-    .await
-    .expect("CDN starts")
+    // Varnish: every URL cacheable by default, and Age on every answer.
+    common::real_cdn(Profile::Varnish, CdnConfig::default(), origin)
+        .await
+        .expect("CDN starts")
 }
 
 /// One request through the edge with hyper's client: status, headers, body.

@@ -177,3 +177,27 @@ pub fn limit_req_admits(spec: &cdn_core::origin::LimitReqSpec, timed: &[Timed]) 
     );
     (fewest, most)
 }
+
+/// Starts an L1 → L2 CDN with no emulated latency, in real time, in front of the real
+/// server `origin.upstream` names.
+pub async fn real_cdn(
+    profile: cdn_core::Profile,
+    cdn: cdn_core::CdnConfig,
+    origin: cdn_core::OriginConfig,
+) -> Result<cdn_net::NetCdn, cdn_net::NetError> {
+    let network = cdn_core::NetworkConfig {
+        client_rtt: Duration::ZERO,
+        l1_l2_rtt: Duration::ZERO,
+        l2_origin_rtt: Duration::ZERO,
+    };
+    let spec = cdn_net::NetSpec {
+        profile,
+        cdn,
+        origin,
+        network,
+        seed: 0,
+        time_scale: 1.0,
+        access: cdn_net::origin::NetworkAccess::Unprivileged,
+    };
+    cdn_net::NetCdn::start_with(spec, cdn_net::RealOptions::default()).await
+}
