@@ -216,6 +216,12 @@ impl Shared {
                 return Some((response, status, real));
             }
             Submitted::Pending(reg) => reg,
+            Submitted::Held => {
+                // Held until the downstream gives up (dropping this future) or the proxy
+                // stops.
+                self.abort.cancelled().await;
+                return None;
+            }
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let s = self.clone();

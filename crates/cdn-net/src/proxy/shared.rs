@@ -82,6 +82,9 @@ pub(super) enum Submitted {
     Answered(cdn_core::Response, cdn_core::CacheStatus),
     /// The node needs more; its task reads the rest from this mailbox.
     Pending(Registered),
+    /// The node is `hung`: it took the request and will never answer it (the core gave no
+    /// action at all). Nothing waits on it, so a settling run does not either.
+    Held,
 }
 
 pub(super) struct Registered {
@@ -251,6 +254,9 @@ impl Shared {
         let now = self.timers.now();
         slot.node
             .receive(now, ticket, req, downstream, trace.is_some(), &mut out);
+        if out.is_empty() && slot.node.state() == cdn_core::NodeState::Hung {
+            return Submitted::Held;
+        }
         if let (
             None,
             [Action::Answer {

@@ -50,3 +50,42 @@ pub fn assert_all(r: &Report, status: u16, tier: Tier, latency_ms: f64) {
     assert_eq!(r.latency_ms.p50, latency_ms, "latency: {:?}", r.latency_ms);
     assert_eq!(r.latency_ms.max, latency_ms, "latency: {:?}", r.latency_ms);
 }
+
+/// Runs `job` on every item from `workers` threads, each taking the next unstarted item, and
+/// returns the results in item order. For work bound by real time rather than CPU (net-mode
+/// runs wait on their timers), so several overlap without slowing one another; a panic in a
+/// job is re-raised here with the item's index.
+pub fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    job: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(item)))
+                    .unwrap_or_else(|p| {
+                        let what = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        panic!("item {i}: {what}")
+                    });
+                results.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
