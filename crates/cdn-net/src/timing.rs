@@ -80,6 +80,24 @@ impl LagMeter {
         m.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records one timer, due at virtual `due`, set at `site`; a new maximum is logged (target
+    /// `cdn_net::lag`, level debug: `--log cdn_net::lag=debug`) with the site and the due
+    /// time, so a run that fell behind can tell which wait was the latest and when.
+    pub fn record_at(&self, late: Duration, due: Instant, site: &'static std::panic::Location) {
+        let ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
+        let before = self.inner.max_ns.load(Ordering::Relaxed);
+        self.record(late);
+        if ns > before {
+            tracing::debug!(
+                target: "cdn_net::lag",
+                late_ms = ns as f64 / 1e6,
+                due_s = due.as_nanos() as f64 / 1e9,
+                site = %site,
+                "the latest timer so far"
+            );
+        }
+    }
+
     /// Count, 99th percentile and maximum so far.
     pub fn summary(&self) -> LagSummary {
         let m = &self.inner;
@@ -128,54 +146,76 @@ impl Timers {
         &self.lag
     }
 
-    /// Sleeps until virtual `at`; records how late it woke. Returns the virtual time then
-    /// (never before `at`).
-    pub async fn sleep_until(&self, at: Instant) -> Instant {
-        tokio::time::sleep_until(self.clock.deadline(at)).await;
-        self.woke(at)
+    /// Sleeps until virtual `at`; records how late it woke (and where it was set). Returns
+    /// the virtual time then (never before `at`).
+    #[track_caller]
+    pub fn sleep_until(&self, at: Instant) -> impl Future<Output = Instant> + '_ {
+        let site = std::panic::Location::caller();
+        async move {
+            tokio::time::sleep_until(self.clock.deadline(at)).await;
+            self.woke(at, site)
+        }
     }
 
     /// Waits until virtual `at` for the rest of an emulated link delay that followed real
     /// I/O: if the I/O itself took longer (a peer's own time, a kernel's retransmission),
     /// there is nothing left to wait and nothing was late.
-    pub async fn wait_until(&self, at: Instant) -> Instant {
+    #[track_caller]
+    pub fn wait_until(&self, at: Instant) -> impl Future<Output = Instant> + '_ {
         let now = self.now();
-        if now >= at {
-            return now;
+        let sleep = (now < at).then(|| self.sleep_until(at));
+        async move {
+            match sleep {
+                Some(sleep) => sleep.await,
+                None => now,
+            }
         }
-        self.sleep_until(at).await
     }
 
     /// Sleeps for `d` of virtual time (an emulated link delay); returns the virtual time then.
-    pub async fn sleep(&self, d: Duration) -> Instant {
-        if d.is_zero() {
-            return self.now();
+    #[track_caller]
+    pub fn sleep(&self, d: Duration) -> impl Future<Output = Instant> + '_ {
+        let now = self.now();
+        let sleep = (!d.is_zero()).then(|| self.sleep_until(now + d));
+        async move {
+            match sleep {
+                Some(sleep) => sleep.await,
+                None => now,
+            }
         }
-        let at = self.now() + d;
-        self.sleep_until(at).await
     }
 
     /// Runs `fut` until virtual `at`: `Ok` with its output if it finished first, `Err` with
     /// the virtual time (never before `at`) if the deadline came first.
-    pub async fn deadline<F: Future>(&self, at: Instant, fut: F) -> Result<F::Output, Instant> {
-        match tokio::time::timeout_at(self.clock.deadline(at), fut).await {
-            Ok(v) => Ok(v),
-            Err(_) => Err(self.woke(at)),
+    #[track_caller]
+    pub fn deadline<'a, F: Future + 'a>(
+        &'a self,
+        at: Instant,
+        fut: F,
+    ) -> impl Future<Output = Result<F::Output, Instant>> + 'a {
+        let site = std::panic::Location::caller();
+        async move {
+            match tokio::time::timeout_at(self.clock.deadline(at), fut).await {
+                Ok(v) => Ok(v),
+                Err(_) => Err(self.woke(at, site)),
+            }
         }
     }
 
     /// Something due at `at` happened now: records how late (a message that crossed an
     /// emulated link, a handshake that took CPU). Returns the virtual time now.
+    #[track_caller]
     pub fn arrived(&self, at: Instant) -> Instant {
         let now = self.clock.now();
-        self.lag.record(now.saturating_since(at));
+        let site = std::panic::Location::caller();
+        self.lag.record_at(now.saturating_since(at), at, site);
         now
     }
 
     /// A timer for `at` has fired: record its lateness, return the virtual time (≥ `at`).
-    fn woke(&self, at: Instant) -> Instant {
+    fn woke(&self, at: Instant, site: &'static std::panic::Location) -> Instant {
         let now = self.clock.now();
-        self.lag.record(now.saturating_since(at));
+        self.lag.record_at(now.saturating_since(at), at, site);
         if now < at {
             at
         } else {
