@@ -82,6 +82,6 @@ pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
 pub use proxy::{Proxy, ProxySpec, RealSpec, ServeLimits, Upstream, UpstreamTls};
 pub use resolver::{HostEntry, ResolveError, Resolver};
 pub use run::{run, NetArrival, NetEvent, NetOutcome, NetRun};
-pub use timing::{LagMeter, LagSummary, Timers};
+pub use timing::{LagMeter, LagSummary, Timers, LAG_BUCKETS};
 pub use topology::{NetCdn, NetSpec, RealOptions};
 pub use trace_sink::{TraceSink, TRACE_HEADER};

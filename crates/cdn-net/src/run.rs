@@ -214,6 +214,8 @@ async fn request(
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::from((a.client, 0))).ok()?;
     let stream = socket.connect(l1).await.ok()?;
+    // Browsers and curl set TCP_NODELAY too.
+    let _ = stream.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .ok()?;

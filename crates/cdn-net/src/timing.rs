@@ -31,8 +31,11 @@ pub fn stamp(headers: &http::HeaderMap, name: &str) -> Option<Instant> {
         .map(Instant)
 }
 
-/// Buckets of the lateness histogram: bucket `i` holds lateness below `2^i` µs (virtual).
-const BUCKETS: usize = 40;
+/// Buckets of the lateness histogram ([`LagSummary::histogram`]): bucket 0 holds lateness
+/// below 1 µs, bucket `i > 0` lateness in `[2^(i-1), 2^i)` µs (virtual); the last also holds
+/// everything later (2^31 µs is 36 virtual minutes).
+pub const LAG_BUCKETS: usize = 32;
+const BUCKETS: usize = LAG_BUCKETS;
 
 /// Lateness of every timer of a run, in virtual time. Cloning shares it.
 #[derive(Clone, Debug, Default)]
@@ -66,6 +69,9 @@ pub struct LagSummary {
     pub p99: Duration,
     /// The latest any timer fired (virtual).
     pub max: Duration,
+    /// How many timers fired how late: bucket `i` as [`LAG_BUCKETS`] says. What the
+    /// simulator replays to ask whether this much lateness could have changed a count.
+    pub histogram: [u64; LAG_BUCKETS],
 }
 
 impl LagMeter {
@@ -104,17 +110,23 @@ impl LagMeter {
         let timers = m.count.load(Ordering::Relaxed);
         let max = Duration::from_nanos(m.max_ns.load(Ordering::Relaxed));
         let rank = timers - timers / 100; // the 99th percentile's rank, from 1
+        let histogram: [u64; BUCKETS] = std::array::from_fn(|i| m.buckets[i].load(Ordering::Relaxed));
         let mut seen = 0;
         let mut p99 = Duration::ZERO;
-        for (i, b) in m.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
+        for (i, b) in histogram.iter().enumerate() {
+            seen += b;
             if timers > 0 && seen >= rank {
                 // Bucket i holds lateness below 2^i µs.
                 p99 = Duration::from_micros(1u64 << i).min(max);
                 break;
             }
         }
-        LagSummary { timers, p99, max }
+        LagSummary {
+            timers,
+            p99,
+            max,
+            histogram,
+        }
     }
 }
 

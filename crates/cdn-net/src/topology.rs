@@ -122,6 +122,7 @@ impl NetCdn {
             None => VirtualClock::start(spec.time_scale)?,
         };
         let timers = Timers::new(clock, LagMeter::default());
+        crate::wire::prepare_body();
         let traces = TraceSink::default();
         let certs = Arc::new(Certificates::generate(&spec.origin.hostname)?);
         let resolver = Resolver::default();

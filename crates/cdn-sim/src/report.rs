@@ -253,8 +253,26 @@ pub struct NetTiming {
     /// The latest any fired.
     pub lag_max_ms: f64,
     /// Whether every timer stayed within what the scenario tolerates: if not, the counts
-    /// may differ from the simulator's.
+    /// may differ from the simulator's — or, where some were later, replaying the measured
+    /// lateness in the simulator still gives the same counts (`replayed`).
     pub faithful: bool,
+    /// Some timers were later than the scenario tolerates at every extreme, and the
+    /// simulator replayed this run's measured lateness (its histogram, up to its maximum):
+    /// the counts stayed the model's.
+    pub replayed: bool,
+    /// Earlier runs at a faster, automatically chosen scale that were later than the
+    /// scenario tolerates, so were made again slower (their counts are not reported).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<NetAttempt>,
+}
+
+/// A net-mode run that was too late to report and was made again slower.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetAttempt {
+    /// Its scale.
+    pub time_scale: f64,
+    /// The latest any of its timers fired (virtual ms).
+    pub lag_max_ms: f64,
 }
 
 impl Report {
@@ -424,12 +442,29 @@ impl Report {
             l.p50, l.p90, l.p99, l.max, l.mean
         );
         if let Some(t) = &self.timing {
-            let verdict = if t.faithful { "within" } else { "BEYOND" };
+            let verdict = match (t.faithful, t.replayed) {
+                (true, false) => "within",
+                (true, true) => "beyond",
+                (false, _) => "BEYOND",
+            };
             let _ = writeln!(
                 s,
                 "\n  real time   scale {} ({})  timers {}  late p99 {:.1} ms, max {:.1} ms: {verdict} the {:.1} ms this scenario tolerates",
                 t.time_scale, t.chosen, t.timers, t.lag_p99_ms, t.lag_max_ms, t.tolerated_ms
             );
+            if t.replayed {
+                let _ = writeln!(
+                    s,
+                    "              at every timer; replayed in the simulator, this run's lateness keeps every count"
+                );
+            }
+            for e in &t.earlier {
+                let _ = writeln!(
+                    s,
+                    "              made again: at scale {} timers were up to {:.1} ms late",
+                    e.time_scale, e.lag_max_ms
+                );
+            }
         }
         s
     }

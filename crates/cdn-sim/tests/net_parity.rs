@@ -273,6 +273,43 @@ fn a_run_whose_timers_fall_behind_says_so_and_exits_3() {
     );
 }
 
+#[test]
+fn an_automatic_scale_that_proves_too_fast_is_run_again_slower() {
+    // A machine that claims its timers are never late gets the fastest scale (0.001); at
+    // that scale one 1 ms tick is a virtual second, so the first run is certainly later
+    // than the 20 ms stale-while-revalidate tolerates. It is not reported: it is run again
+    // at the scale its own lateness calls for (at least twice as slow), at most
+    // MAX_ATTEMPTS runs in all, and the report lists the runs it made again.
+    let s = builtin::load("stale-while-revalidate").unwrap();
+    let claims_perfect = Machine {
+        lateness: Duration::ZERO,
+        cpu_per_request: Duration::ZERO,
+        cores: 2.0,
+    };
+    let net = run_net(&s, Some(claims_perfect)).expect("no namespace needed");
+    let timing = net.report.timing.as_ref().unwrap();
+    assert_eq!(timing.chosen, "auto");
+    assert!(!timing.earlier.is_empty(), "{timing:?}");
+    assert!(timing.earlier.len() < net_mode::MAX_ATTEMPTS, "{timing:?}");
+    assert_eq!(timing.earlier[0].time_scale, net_mode::pace::MIN_TIME_SCALE);
+    let scales: Vec<f64> = timing
+        .earlier
+        .iter()
+        .map(|e| e.time_scale)
+        .chain([timing.time_scale])
+        .collect();
+    for pair in scales.windows(2) {
+        assert!(pair[1] >= 2.0 * pair[0] || pair[1] == 1.0, "{scales:?}");
+    }
+    for e in &timing.earlier {
+        assert!(e.lag_max_ms > timing.tolerated_ms, "{timing:?}");
+    }
+    // What is reported is the last run, checked as every run is.
+    assert_eq!(differences(&s, &net), Vec::<String>::new());
+    let table = net.report.to_text("");
+    assert!(table.contains("made again: at scale 0.001"), "{table}");
+}
+
 /// The faults of a scenario stand in front of a real server too (`[origin] upstream`): the
 /// origin becomes a fault layer, and what its firewall, state and defences let through is
 /// forwarded. The "real server" here is a healthy cdn-net origin in a runtime of its own,

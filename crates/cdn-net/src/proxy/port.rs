@@ -163,6 +163,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: Cancellat
         let (stream, peer) = match accepted {
             Ok(a) => {
                 backoff = BACKOFF_MIN;
+                // nginx's `tcp_nodelay on`: an answer written in pieces is not held back
+                // by Nagle waiting for the client's delayed ACK.
+                let _ = a.0.set_nodelay(true);
                 a
             }
             Err(e) if exhausted(&e) => {

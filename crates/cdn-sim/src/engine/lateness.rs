@@ -63,8 +63,31 @@ impl Lateness {
         match (self.max_ns, self.shape) {
             (0, _) => Duration::ZERO,
             (max, JitterShape::Constant) => Duration::from_nanos(max),
+            (max, JitterShape::Measured(histogram)) => self.measured(&histogram).min(Duration::from_nanos(max)),
             (max, _) => Duration::from_nanos(self.rng.next_u64() % (max.saturating_add(1))),
         }
+    }
+
+    /// A lateness drawn from a measured histogram (see [`JitterShape::Measured`]).
+    fn measured(&mut self, histogram: &[u64]) -> Duration {
+        let total: u64 = histogram.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let mut pick = self.rng.next_u64() % total;
+        let bucket = histogram
+            .iter()
+            .position(|&n| {
+                let here = pick < n;
+                pick = pick.saturating_sub(n);
+                here
+            })
+            .unwrap_or(0);
+        let (lo, hi) = match bucket {
+            0 => (0, 1_000),
+            i => (1_000u64 << (i - 1), 1_000u64 << i),
+        };
+        Duration::from_nanos(lo + self.rng.next_u64() % (hi - lo))
     }
 
     /// Until the end of the stall window holding `at`: the windows are `[phase + k·max,
@@ -127,6 +150,29 @@ mod tests {
             distinct.len() <= 5,
             "40 ms of events in ≤ 5 bursts: {distinct:?}"
         );
+    }
+
+    #[test]
+    fn measured_draws_follow_the_histogram_and_stay_within_max() {
+        // 90 timers under 1 µs, 10 in [1, 2) ms (bucket 11: [2^10, 2^11) µs).
+        let mut histogram = [0u64; crate::engine::MEASURED_BUCKETS];
+        histogram[0] = 90;
+        histogram[11] = 10;
+        let mut m = Lateness::new(
+            Jitter {
+                max: Duration::from_micros(1_500),
+                shape: JitterShape::Measured(histogram),
+                seed: 3,
+            },
+            1,
+        );
+        let draws: Vec<Duration> = (0..10_000).map(|_| m.draw(Instant::ZERO, false)).collect();
+        let small = draws.iter().filter(|d| **d < Duration::from_micros(1)).count();
+        let late = draws.iter().filter(|d| **d >= Duration::from_micros(1_024)).count();
+        assert_eq!(small + late, draws.len(), "only the two buckets");
+        // 10 % of 10,000 draws are late: binomial, sd 30, so 1,000 ± 150 is five sd.
+        assert!((850..=1_150).contains(&late), "{late}");
+        assert!(draws.iter().all(|d| *d <= Duration::from_micros(1_500)), "capped at max");
     }
 
     #[test]

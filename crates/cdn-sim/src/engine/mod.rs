@@ -115,7 +115,15 @@ pub enum JitterShape {
     /// cache entry (which one stores it first) or one rate-limit token swap places this
     /// way; uniform draws reach it only by the luck of many draws.
     Alternate,
+    /// Each event independently late by an amount drawn from a measured distribution (never
+    /// more than `max`): bucket 0 counts lateness below 1 µs, bucket `i > 0` lateness in
+    /// `[2^(i-1), 2^i)` µs, drawn uniformly within its bucket. Net mode replays a real run's
+    /// measured lateness this way.
+    Measured([u64; MEASURED_BUCKETS]),
 }
+
+/// Buckets of a [`JitterShape::Measured`] distribution.
+pub const MEASURED_BUCKETS: usize = 32;
 
 /// What a run produced.
 pub struct SimOutput {
