@@ -110,7 +110,8 @@ impl LagMeter {
         let timers = m.count.load(Ordering::Relaxed);
         let max = Duration::from_nanos(m.max_ns.load(Ordering::Relaxed));
         let rank = timers - timers / 100; // the 99th percentile's rank, from 1
-        let histogram: [u64; BUCKETS] = std::array::from_fn(|i| m.buckets[i].load(Ordering::Relaxed));
+        let histogram: [u64; BUCKETS] =
+            std::array::from_fn(|i| m.buckets[i].load(Ordering::Relaxed));
         let mut seen = 0;
         let mut p99 = Duration::ZERO;
         for (i, b) in histogram.iter().enumerate() {

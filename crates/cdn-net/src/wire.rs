@@ -303,7 +303,10 @@ pub(crate) async fn connect_from(
             .bind(std::net::SocketAddr::from((src, 0)))
             .map_err(|e| connect_failure(&e))?;
     }
-    let stream = socket.connect(addr).await.map_err(|e| connect_failure(&e))?;
+    let stream = socket
+        .connect(addr)
+        .await
+        .map_err(|e| connect_failure(&e))?;
     // As nginx's `tcp_nodelay on`: a request written in pieces (a TLS Finished, then the
     // request) must not wait for the peer's delayed ACK — measured 20-40 ms on loopback.
     let _ = stream.set_nodelay(true);

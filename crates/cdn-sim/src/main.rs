@@ -101,7 +101,9 @@ enum Command {
         html: Option<PathBuf>,
         /// Net mode: real seconds per virtual second (0.01 makes a 19 s connect timeout take
         /// 190 ms). By default it is chosen for the scenario: as fast as this machine's
-        /// measured timer lateness allows while the counts stay the simulator's.
+        /// measured timer lateness allows while the counts stay the simulator's; a run that
+        /// proves too late is made again slower (at most 3 runs). The report's `real time`
+        /// line says how late the timers were; exit status 3 if the counts may differ.
         #[arg(long, value_name = "F")]
         time_scale: Option<f64>,
     },

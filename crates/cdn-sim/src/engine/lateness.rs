@@ -19,8 +19,10 @@ pub(super) struct Lateness {
     arrivals: Vec<Duration>,
     /// Arrivals so far per workload (`Alternate`: odd and even ones are in different groups).
     arrived: Vec<u64>,
-    /// Which parity is late (`Alternate`).
+    /// Which parity is late (`Alternate`, `IndexBit`).
     late_parity: u64,
+    /// Arrivals so far, all workloads (`IndexBit`).
+    total: u64,
 }
 
 impl Lateness {
@@ -36,6 +38,7 @@ impl Lateness {
             arrivals: Vec::new(),
             arrived: vec![0; workloads],
             late_parity: j.seed & 1,
+            total: 0,
         };
         l.arrivals = (0..workloads).map(|_| l.independent()).collect();
         l
@@ -46,15 +49,21 @@ impl Lateness {
     pub(super) fn draw(&mut self, at: Instant, late_group: bool) -> Duration {
         match self.shape {
             JitterShape::Stalls => self.stall(at),
-            JitterShape::Alternate if late_group => Duration::from_nanos(self.max_ns),
-            JitterShape::Alternate => Duration::ZERO,
+            JitterShape::Alternate | JitterShape::IndexBit(_) if late_group => {
+                Duration::from_nanos(self.max_ns)
+            }
+            JitterShape::Alternate | JitterShape::IndexBit(_) => Duration::ZERO,
             _ => self.independent(),
         }
     }
 
     /// Whether workload `w`'s next request is in the late group (`Alternate` only).
     pub(super) fn in_late_group(&self, w: usize) -> bool {
-        self.shape == JitterShape::Alternate && self.arrived[w] % 2 == self.late_parity
+        match self.shape {
+            JitterShape::Alternate => self.arrived[w] % 2 == self.late_parity,
+            JitterShape::IndexBit(bit) => (self.total >> bit) & 1 == self.late_parity,
+            _ => false,
+        }
     }
 
     /// A lateness that does not depend on the event's time: uniform in `[0, max]`, or `max`
@@ -63,7 +72,9 @@ impl Lateness {
         match (self.max_ns, self.shape) {
             (0, _) => Duration::ZERO,
             (max, JitterShape::Constant) => Duration::from_nanos(max),
-            (max, JitterShape::Measured(histogram)) => self.measured(&histogram).min(Duration::from_nanos(max)),
+            (max, JitterShape::Measured(histogram)) => {
+                self.measured(&histogram).min(Duration::from_nanos(max))
+            }
             (max, _) => Duration::from_nanos(self.rng.next_u64() % (max.saturating_add(1))),
         }
     }
@@ -104,8 +115,10 @@ impl Lateness {
     pub(super) fn arrival(&self, w: usize, at: Instant) -> Duration {
         match self.shape {
             JitterShape::Stalls => self.stall(at),
-            JitterShape::Alternate if self.in_late_group(w) => Duration::from_nanos(self.max_ns),
-            JitterShape::Alternate => Duration::ZERO,
+            JitterShape::Alternate | JitterShape::IndexBit(_) if self.in_late_group(w) => {
+                Duration::from_nanos(self.max_ns)
+            }
+            JitterShape::Alternate | JitterShape::IndexBit(_) => Duration::ZERO,
             _ => self.arrivals[w],
         }
     }
@@ -113,6 +126,7 @@ impl Lateness {
     /// Workload `w`'s arrival happened: draw the next one's.
     pub(super) fn next_arrival(&mut self, w: usize) {
         self.arrived[w] += 1;
+        self.total += 1;
         self.arrivals[w] = self.independent();
     }
 }
@@ -167,12 +181,60 @@ mod tests {
             1,
         );
         let draws: Vec<Duration> = (0..10_000).map(|_| m.draw(Instant::ZERO, false)).collect();
-        let small = draws.iter().filter(|d| **d < Duration::from_micros(1)).count();
-        let late = draws.iter().filter(|d| **d >= Duration::from_micros(1_024)).count();
+        let small = draws
+            .iter()
+            .filter(|d| **d < Duration::from_micros(1))
+            .count();
+        let late = draws
+            .iter()
+            .filter(|d| **d >= Duration::from_micros(1_024))
+            .count();
         assert_eq!(small + late, draws.len(), "only the two buckets");
         // 10 % of 10,000 draws are late: binomial, sd 30, so 1,000 ± 150 is five sd.
         assert!((850..=1_150).contains(&late), "{late}");
-        assert!(draws.iter().all(|d| *d <= Duration::from_micros(1_500)), "capped at max");
+        assert!(
+            draws.iter().all(|d| *d <= Duration::from_micros(1_500)),
+            "capped at max"
+        );
+    }
+
+    #[test]
+    fn index_bits_put_every_later_request_late_against_every_earlier_one_once() {
+        // Requests 0..n by arrival order; bits 0..⌈log2 n⌉ of the index, each with both
+        // parities: for every ordered pair (a, b) some draw makes b late and a on time.
+        let n = 11u64;
+        let bits = u64::BITS - (n - 1).leading_zeros();
+        let mut groups = Vec::new();
+        for bit in 0..bits as u8 {
+            for parity in 0..2 {
+                let mut l = Lateness::new(
+                    Jitter {
+                        max: Duration::from_millis(5),
+                        shape: JitterShape::IndexBit(bit),
+                        seed: parity,
+                    },
+                    1,
+                );
+                let late: Vec<bool> = (0..n)
+                    .map(|_| {
+                        let late = l.in_late_group(0);
+                        l.next_arrival(0);
+                        late
+                    })
+                    .collect();
+                groups.push(late);
+            }
+        }
+        for a in 0..n as usize {
+            for b in 0..n as usize {
+                if a != b {
+                    assert!(
+                        groups.iter().any(|g| g[b] && !g[a]),
+                        "{b} late while {a} is on time"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

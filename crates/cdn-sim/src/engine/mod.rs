@@ -95,6 +95,9 @@ pub struct Jitter {
 
 /// How a [`Jitter`]'s delays are drawn. Real lateness comes in all three forms; a scenario
 /// that tolerates one may not tolerate another.
+// `Measured` carries its 256-byte histogram inline so that a `Jitter` stays `Copy`: one is
+// made per simulation and read once by `Lateness::new`, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JitterShape {
     /// Each event independently late by a uniform amount in `[0, max]`: timer-wheel ticks
@@ -115,6 +118,14 @@ pub enum JitterShape {
     /// cache entry (which one stores it first) or one rate-limit token swap places this
     /// way; uniform draws reach it only by the luck of many draws.
     Alternate,
+    /// Requests whose number (in arrival order, all workloads together) has bit `n` equal
+    /// to the seed's lowest bit are exactly `max` late at each of their events, the others
+    /// on time. Over bits `0..⌈log2 N⌉` and both parities, every ordered pair of a run's `N`
+    /// requests is once "the later one late, the earlier one on time": the race between two
+    /// requests for one cache entry that are not neighbours (a parity run under stress found
+    /// request 4 arriving at a shield 4.5 ms before request 2's answer was stored there, and
+    /// real timers ~9 ms late made it a HIT).
+    IndexBit(u8),
     /// Each event independently late by an amount drawn from a measured distribution (never
     /// more than `max`): bucket 0 counts lateness below 1 µs, bucket `i > 0` lateness in
     /// `[2^(i-1), 2^i)` µs, drawn uniformly within its bucket. Net mode replays a real run's
