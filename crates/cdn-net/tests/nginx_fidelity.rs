@@ -190,13 +190,21 @@ async fn limit_req_counts_agree_with_real_nginx() {
     origin.shutdown().await;
     drop(nginx);
 
-    // 20 at once from one egress IP: 1 + burst admitted, exactly as FAILURES.md §4.
-    assert_eq!(counts(&burst), (6, 14), "real nginx");
-    assert_eq!(
-        counts(&own_burst),
-        (6, 14),
-        "cdn-net's origin agrees with nginx"
-    );
+    // 20 at once from one egress IP: 1 + burst admitted when all 20 arrive within one token
+    // interval (100 ms), as FAILURES.md §4 says. Under `stress-ng --cpu 2` the 20 connections
+    // once took longer than that to reach real nginx, and the token that accrued meanwhile
+    // admitted a 7th (7/13): so each server is held to what its own requests' measured send
+    // and answer times allow under nginx's arithmetic — exactly 6 whenever the burst was
+    // tight.
+    for (who, timed) in [("real nginx", &burst), ("cdn-net", &own_burst)] {
+        let ok = counts(timed).0;
+        let (fewest, most) = limit_req_admits(&spec, timed);
+        assert!(fewest >= 6, "{who}: a burst admits at least 1 + burst");
+        assert!(
+            (fewest..=most).contains(&ok),
+            "{who}: burst of 20, {ok} × 200, timing allows {fewest}..={most}"
+        );
+    }
     // 100/s for 3 s: 35/265 in FAILURES.md when every request arrives on time. Real timers
     // are late by what the machine makes them: each server is held to what its own
     // requests' measured send and answer times allow under nginx's arithmetic.
