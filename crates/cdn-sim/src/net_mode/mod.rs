@@ -291,12 +291,15 @@ pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetMod
     // longest queueing the collapse timeouts can add.
     let cap = t.parent_read * 2 + t.connect * t.connect_attempts + t.read + Duration::from_secs(60);
     let mut earlier = Vec::new();
-    let Attempt {
-        run,
-        origin_requests,
-        l2,
-        lag,
-    } = loop {
+    let (
+        Attempt {
+            run,
+            origin_requests,
+            l2,
+            lag,
+        },
+        faithful,
+    ) = loop {
         let attempt = runtime.block_on(run_at(
             scenario,
             seed,
@@ -317,7 +320,7 @@ pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetMod
             && pace.time_scale < 1.0
             && earlier.len() + 1 < MAX_ATTEMPTS;
         if !retry {
-            break attempt;
+            break (attempt, faithful);
         }
         let slower = faithful_scale(&pace, &lag)
             .max(pace.time_scale * 2.0)
@@ -362,7 +365,6 @@ pub fn run(scenario: &Scenario, options: NetOptions) -> Result<NetOutput, NetMod
         },
     );
     report.mode = "net".into();
-    let faithful = verdict(scenario, seed, &pace, &lag)?;
     let mut timing = timing(&pace, &lag, faithful, options.time_scale.is_some());
     timing.earlier = earlier;
     report.timing = Some(timing);
