@@ -83,7 +83,10 @@ impl CacheNode {
         }
         let lookup = self.lookup(now, req);
         let mut ex = Exchange::new(*req, now, super::action::Peer::Origin);
-        ex.route.peer = self.first_peer(&ex);
+        // Where a miss goes first (a rendezvous hash at an L1): a hit never needs it.
+        if !matches!(lookup, Lookup::Hit(_)) {
+            ex.route.peer = self.first_peer(&ex);
+        }
         ex.downstream = downstream;
         ex.collapse = self.settings.collapse;
         ex.notes = notes;

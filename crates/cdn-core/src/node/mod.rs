@@ -47,11 +47,11 @@ use std::collections::{HashMap, HashSet};
 
 mod action;
 mod exchange;
+mod exchanges;
 mod flow;
 mod settings;
 mod upstream;
 pub use action::{Action, Connect, Hop, Peer, Ticket, TlsPolicy};
-use exchange::Exchange;
 use flow::Lock;
 pub use flow::MUST_REVALIDATE_504;
 pub use settings::NodeSettings;
@@ -187,10 +187,10 @@ pub struct CacheNode {
     settings: NodeSettings,
     egress: EgressPool,
     idle: Vec<(Ipv4Addr, u16)>,
-    revalidating: HashSet<CacheKey>,
+    revalidating: HashSet<CacheKey, KeyBuildHasher>,
     stats: CacheStats,
     /// Requests this node is handling (see the `flow` module).
-    exchanges: HashMap<Ticket, Exchange, KeyBuildHasher>,
+    exchanges: exchanges::Exchanges,
     /// Collapse locks: keys with a request upstream, and who waits for it.
     locks: HashMap<CacheKey, Lock, KeyBuildHasher>,
     next_lock: u64,
@@ -242,9 +242,9 @@ impl CacheNode {
             settings: NodeSettings::default(),
             egress,
             idle: Vec::new(),
-            revalidating: HashSet::new(),
+            revalidating: HashSet::default(),
             stats: CacheStats::default(),
-            exchanges: HashMap::default(),
+            exchanges: exchanges::Exchanges::default(),
             locks: HashMap::default(),
             next_lock: 0,
         }
@@ -406,6 +406,10 @@ impl CacheNode {
 
     /// Marks the background revalidation of `req`'s URL as finished.
     pub(crate) fn revalidation_done(&mut self, req: &Request) {
+        // Called for every stored answer; almost always nothing is being revalidated.
+        if self.revalidating.is_empty() {
+            return;
+        }
         self.revalidating.remove(&req.key);
         self.revalidating.remove(&req.key.variant(req.encoding));
     }

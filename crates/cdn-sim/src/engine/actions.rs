@@ -1,7 +1,7 @@
 //! Carrying out what a node decided. The node says *what* (answer, connect, send, wait,
 //! revalidate); this module does it in virtual time, through the simulated network.
 
-use super::slots::{Downstream, NodeId, Slot, SlotId};
+use super::slots::{Downstream, NodeId, Outcome, Slot, SlotId};
 use super::{Engine, Ev};
 use cdn_core::node::{Action, Connect, Hop, Peer, Validators};
 use cdn_core::{CacheStatus, Instant, Response, Tier, TraceEvent};
@@ -153,8 +153,8 @@ impl Engine<'_> {
                     .get_gen_mut(slot, gen)
                     .filter(|p| !p.done && p.leg.hop == hop);
                 if let Some(parent) = waiting {
-                    parent.inbox = Some((hop, response));
-                    self.schedule(at, Ev::Deliver(slot));
+                    parent.leg.outcome = Outcome::Response(response);
+                    self.schedule(at, Ev::Deliver(slot, hop));
                 }
             }
             Downstream::Nobody => {}
@@ -186,10 +186,16 @@ impl Engine<'_> {
         self.run_actions(node, out);
     }
 
-    /// A parent's answer reaches the L1.
-    pub(super) fn deliver(&mut self, s: SlotId) {
-        let Some((hop, response)) = self.slots.get_mut(s).inbox.take() else {
+    /// A parent's answer for hop `hop` reaches the L1 (ignored if the L1 moved on to another
+    /// hop meanwhile: the answer of the hop it moved to is on its own way).
+    pub(super) fn deliver(&mut self, s: SlotId, hop: Hop) {
+        let leg = &mut self.slots.get_mut(s).leg;
+        if leg.hop != hop || !matches!(leg.outcome, Outcome::Response(_)) {
             return;
+        }
+        let Outcome::Response(response) = std::mem::replace(&mut leg.outcome, Outcome::Pending)
+        else {
+            unreachable!("checked")
         };
         let mut out = self.buffer();
         let now = self.now;

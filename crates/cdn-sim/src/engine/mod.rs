@@ -197,8 +197,8 @@ pub fn simulate(scenario: &Scenario, options: SimOptions) -> Result<SimOutput, S
 enum Ev {
     /// A request reaches the node of its slot (L1 → L2).
     AtNode(SlotId),
-    /// The response in the slot's inbox reaches its node (L2 → L1).
-    Deliver(SlotId),
+    /// The parent's answer for the hop (held in the slot's leg) reaches its node (L2 → L1).
+    Deliver(SlotId, Hop),
     /// A SYN of the slot's hop reaches the origin.
     Syn(SlotId, Hop),
     /// The hop's TCP connection to the origin is up; its TLS handshake starts.
@@ -224,7 +224,7 @@ impl Ev {
     fn kind(self) -> usize {
         match self {
             Ev::AtNode(_) => 0,
-            Ev::Deliver(_) => 1,
+            Ev::Deliver(..) => 1,
             Ev::Syn(..) => 2,
             Ev::Connected(..) => 3,
             Ev::AtOrigin(..) => 4,
@@ -238,7 +238,7 @@ impl Ev {
     fn slot(self) -> Option<SlotId> {
         match self {
             Ev::AtNode(s)
-            | Ev::Deliver(s)
+            | Ev::Deliver(s, _)
             | Ev::Syn(s, _)
             | Ev::TcpUp(s, _)
             | Ev::Connected(s, _)
@@ -329,22 +329,20 @@ impl<'s> Engine<'s> {
     }
 
     fn run(&mut self) {
+        // The next arrival changes only when a request arrives: found once per arrival, not
+        // once per event.
+        let mut next_arrival = self.next_arrival_source();
         while self.failed.is_none() {
-            let next_arrival = self.next_arrival_source();
-            let next_event = self.queue.peek_time();
-            match (next_arrival, next_event) {
-                (None, None) => break,
-                // Queued events at the same instant run before new arrivals.
-                (Some((t, w)), e) if e.is_none_or(|e| t < e) => {
-                    self.now = t;
-                    self.arrive(w);
-                }
-                _ => {
-                    let (t, ev) = self.queue.pop().expect("peeked");
-                    self.now = t;
-                    self.dispatch(ev);
-                }
+            // Queued events at the same instant run before new arrivals.
+            if let Some((t, ev)) = self.queue.pop_unless_after(next_arrival.map(|(t, _)| t)) {
+                self.now = t;
+                self.dispatch(ev);
+                continue;
             }
+            let Some((t, w)) = next_arrival else { break };
+            self.now = t;
+            self.arrive(w);
+            next_arrival = self.next_arrival_source();
         }
     }
 
@@ -354,7 +352,7 @@ impl<'s> Engine<'s> {
         }
         match ev {
             Ev::AtNode(s) => self.at_node(s),
-            Ev::Deliver(s) => self.deliver(s),
+            Ev::Deliver(s, hop) => self.deliver(s, hop),
             Ev::Syn(s, hop) => self.syn(s, hop),
             Ev::TcpUp(s, hop) => self.tcp_up(s, hop),
             Ev::Connected(s, hop) => self.origin_connected(s, hop),

@@ -19,18 +19,20 @@ impl Engine<'_> {
     pub(super) fn connect_parent(&mut self, s: SlotId, hop: Hop, i: usize) {
         let parent = &self.l2[i];
         let listening = parent.listening();
-        let (peer, up) = (parent.name().to_string(), parent.state() == NodeState::Up);
-        let attempt = self.slots.get(s).leg.attempt;
-        let event = TraceEvent::Connect {
-            to: Tier::L2,
-            peer,
-            port: 443,
-            egress: None,
-            reused: up,
-            verdict: (!listening).then_some(ConnectVerdict::Refuse),
-            attempt,
-        };
-        self.trace_at_node(s, event);
+        // The trace line names the parent: built only for a traced request (the name is a
+        // `String`, and this runs for every edge miss).
+        if self.tracing.is_traced(self.slots.get(s).trace) {
+            let event = TraceEvent::Connect {
+                to: Tier::L2,
+                peer: parent.name().to_string(),
+                port: 443,
+                egress: None,
+                reused: parent.state() == NodeState::Up,
+                verdict: (!listening).then_some(ConnectVerdict::Refuse),
+                attempt: self.slots.get(s).leg.attempt,
+            };
+            self.trace_at_node(s, event);
+        }
         if listening {
             self.node_connected(s, hop);
         } else {
@@ -52,8 +54,10 @@ impl Engine<'_> {
             return;
         }
         if self.slots.get(s).leg.reused {
-            let event = self.origin_connect_event(s, None);
-            self.trace_at_node(s, event);
+            if self.tracing.is_traced(self.slots.get(s).trace) {
+                let event = self.origin_connect_event(s, None);
+                self.trace_at_node(s, event);
+            }
             self.node_connected(s, hop);
             return;
         }

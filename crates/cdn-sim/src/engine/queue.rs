@@ -9,6 +9,7 @@
 //! pop was ~11% of the standard workload's time).
 
 use cdn_core::Instant;
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -55,7 +56,14 @@ pub struct EventQueue<E> {
     lanes: Vec<VecDeque<Scheduled<E>>>,
     heap: BinaryHeap<Scheduled<E>>,
     seq: u64,
+    /// The next event's source and key, once found: a push only compares itself with it, and
+    /// only a pop makes the next look scan the lanes again (the scan was ~8 % of the
+    /// standard workload's instructions when every peek and pop did it).
+    next: Cell<Option<Next>>,
 }
+
+/// Where the least event is, and its (time, sequence); `None` inside: the queue is empty.
+type Next = Option<(Source, (Instant, u64))>;
 
 impl<E> EventQueue<E> {
     /// An empty queue with `lanes` FIFO lanes (see [`push_in_lane`](Self::push_in_lane)).
@@ -64,6 +72,7 @@ impl<E> EventQueue<E> {
             lanes: (0..lanes).map(|_| VecDeque::new()).collect(),
             heap: BinaryHeap::new(),
             seq: 0,
+            next: Cell::new(Some(None)),
         }
     }
 
@@ -75,13 +84,23 @@ impl<E> EventQueue<E> {
             seq: self.seq,
             event,
         });
+        self.pushed(Source::Heap, (at, self.seq));
     }
 
-    /// Schedules `event` at `at`, in FIFO lane `lane` if that keeps the lane in time order.
+    /// Keeps the known next event right after a push of `key` from `source`.
+    fn pushed(&self, source: Source, key: (Instant, u64)) {
+        if let Some(next) = self.next.get() {
+            if next.is_none_or(|(_, k)| key < k) {
+                self.next.set(Some(Some((source, key))));
+            }
+        }
+    }
+
+    /// Schedules `event` at `at`, in FIFO lane `i` if that keeps the lane in time order.
     /// Where it goes never changes the order events come out in; it only makes that cheap
     /// when a lane's events are pushed in time order.
-    pub fn push_in_lane(&mut self, lane: usize, at: Instant, event: E) {
-        let lane = &mut self.lanes[lane];
+    pub fn push_in_lane(&mut self, i: usize, at: Instant, event: E) {
+        let lane = &mut self.lanes[i];
         if lane.back().is_some_and(|b| b.at > at) {
             self.push(at, event);
             return;
@@ -92,9 +111,23 @@ impl<E> EventQueue<E> {
             seq: self.seq,
             event,
         });
+        self.pushed(Source::Lane(i), (at, self.seq));
     }
 
     fn next_source(&self) -> Option<(Source, Instant)> {
+        let next = match self.next.get() {
+            Some(next) => next,
+            None => {
+                let next = self.scan();
+                self.next.set(Some(next));
+                next
+            }
+        };
+        next.map(|(source, (at, _))| (source, at))
+    }
+
+    /// The least of the lane fronts and the heap top.
+    fn scan(&self) -> Next {
         let mut best = self.heap.peek().map(|s| (Source::Heap, s.key()));
         for (i, lane) in self.lanes.iter().enumerate() {
             if let Some(front) = lane.front() {
@@ -103,7 +136,7 @@ impl<E> EventQueue<E> {
                 }
             }
         }
-        best.map(|(source, (at, _))| (source, at))
+        best
     }
 
     /// The time of the next event.
@@ -113,7 +146,24 @@ impl<E> EventQueue<E> {
 
     /// Removes and returns the next event.
     pub fn pop(&mut self) -> Option<(Instant, E)> {
-        let s = match self.next_source()?.0 {
+        let (source, _) = self.next_source()?;
+        self.take(source)
+    }
+
+    /// Removes and returns the next event unless something due at `before` comes first: the
+    /// event if it is due at or before `before` (or `before` is `None`), else `None` and the
+    /// queue unchanged. One look at the lanes instead of a `peek_time` and a `pop`.
+    pub fn pop_unless_after(&mut self, before: Option<Instant>) -> Option<(Instant, E)> {
+        let (source, at) = self.next_source()?;
+        if before.is_some_and(|b| b < at) {
+            return None;
+        }
+        self.take(source)
+    }
+
+    fn take(&mut self, source: Source) -> Option<(Instant, E)> {
+        self.next.set(None);
+        let s = match source {
             Source::Heap => self.heap.pop(),
             Source::Lane(i) => self.lanes[i].pop_front(),
         };
@@ -124,6 +174,22 @@ impl<E> EventQueue<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_due_after_the_limit_stays_queued() {
+        let mut q = EventQueue::new(1);
+        q.push_in_lane(0, Instant(5), "a");
+        assert_eq!(q.pop_unless_after(Some(Instant(4))), None);
+        assert_eq!(q.peek_time(), Some(Instant(5)), "still queued");
+        // Due at the limit itself: the event runs first (queued events before arrivals).
+        assert_eq!(
+            q.pop_unless_after(Some(Instant(5))),
+            Some((Instant(5), "a"))
+        );
+        q.push(Instant(7), "b");
+        assert_eq!(q.pop_unless_after(None), Some((Instant(7), "b")));
+        assert_eq!(q.pop_unless_after(None), None);
+    }
 
     #[test]
     fn ties_run_in_insertion_order() {

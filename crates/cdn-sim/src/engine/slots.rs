@@ -32,7 +32,8 @@ pub(super) enum Downstream {
     Nobody,
 }
 
-/// What the network has in store for the current hop, delivered by an `Outcome` event.
+/// What the network has in store for the current hop, delivered by an `Outcome` event (or,
+/// for a parent's answer, a `Deliver` event).
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Outcome {
     /// Nothing yet.
@@ -105,8 +106,6 @@ pub(super) struct Slot {
     /// The validators the downstream tier sent with the request (L2 slots).
     pub(super) downstream_validators: Option<Validators>,
     pub(super) leg: Leg,
-    /// A response on its way to this slot's node (from its parent), for hop `.0`.
-    pub(super) inbox: Option<(Hop, Response)>,
     /// The trace this request writes to, if traced.
     pub(super) trace: Option<u32>,
     /// Queued events (and collapse locks) that refer to the slot.
@@ -127,7 +126,6 @@ impl Slot {
             downstream,
             downstream_validators: None,
             leg: Leg::idle(),
-            inbox: None,
             trace: None,
             refs: 0,
             done: false,
@@ -184,8 +182,9 @@ impl Slots {
         match self.free.pop() {
             Some(s) => {
                 let i = s as usize;
-                slot.gen = self.slots[i].gen.wrapping_add(1);
-                self.slots[i] = slot;
+                let old = &mut self.slots[i];
+                slot.gen = old.gen.wrapping_add(1);
+                *old = slot;
                 self.live[i] = true;
                 s
             }
