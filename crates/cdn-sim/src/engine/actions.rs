@@ -190,13 +190,13 @@ impl Engine<'_> {
     /// hop meanwhile: the answer of the hop it moved to is on its own way).
     pub(super) fn deliver(&mut self, s: SlotId, hop: Hop) {
         let leg = &mut self.slots.get_mut(s).leg;
-        if leg.hop != hop || !matches!(leg.outcome, Outcome::Response(_)) {
+        let Outcome::Response(response) = leg.outcome else {
+            return;
+        };
+        if leg.hop != hop {
             return;
         }
-        let Outcome::Response(response) = std::mem::replace(&mut leg.outcome, Outcome::Pending)
-        else {
-            unreachable!("checked")
-        };
+        leg.outcome = Outcome::Pending;
         let mut out = self.buffer();
         let now = self.now;
         self.node_mut(s)

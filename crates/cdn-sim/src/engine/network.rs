@@ -21,7 +21,7 @@ impl Engine<'_> {
         let listening = parent.listening();
         // The trace line names the parent: built only for a traced request (the name is a
         // `String`, and this runs for every edge miss).
-        if self.tracing.is_traced(self.slots.get(s).trace) {
+        if self.slot_traced(s) {
             let event = TraceEvent::Connect {
                 to: Tier::L2,
                 peer: parent.name().to_string(),
@@ -54,7 +54,7 @@ impl Engine<'_> {
             return;
         }
         if self.slots.get(s).leg.reused {
-            if self.tracing.is_traced(self.slots.get(s).trace) {
+            if self.slot_traced(s) {
                 let event = self.origin_connect_event(s, None);
                 self.trace_at_node(s, event);
             }
@@ -94,7 +94,7 @@ impl Engine<'_> {
             return;
         }
         let verdict = self.origin.connect(leg.source, leg.port);
-        if self.tracing.is_traced(self.slots.get(s).trace) {
+        if self.slot_traced(s) {
             // Logged at the connecting node, at the moment it started the connection.
             let event = self.origin_connect_event(s, Some(verdict));
             self.trace_at_node_at(s, leg.started, event);

@@ -74,6 +74,12 @@ impl Tracing {
 }
 
 impl Engine<'_> {
+    /// Whether slot `s`'s request is being traced: check it before building an event whose
+    /// fields cost something (a `String`) on the untraced hot path.
+    pub(super) fn slot_traced(&self, s: SlotId) -> bool {
+        self.tracing.is_traced(self.slots.get(s).trace)
+    }
+
     /// Records `event` at the slot's node, now.
     pub(super) fn trace_at_node(&mut self, s: SlotId, event: TraceEvent) {
         let at = self.now;
