@@ -50,14 +50,17 @@ impl CacheNode {
     fn answer(
         &self,
         out: &mut Vec<Action>,
-        ex: &Exchange,
+        notes: bool,
         ticket: Ticket,
         response: Response,
         status: CacheStatus,
     ) {
-        if status.served_from_cache() {
+        if notes && status.served_from_cache() {
             let age_s = Some(response.age.as_secs());
-            self.note(out, ex, ticket, TraceEvent::Cache { status, age_s });
+            out.push(Action::Note {
+                ticket,
+                event: TraceEvent::Cache { status, age_s },
+            });
         }
         out.push(Action::Answer {
             ticket,
@@ -82,11 +85,16 @@ impl CacheNode {
             return;
         }
         let lookup = self.lookup(now, req);
-        let mut ex = Exchange::new(*req, now, super::action::Peer::Origin);
-        // Where a miss goes first (a rendezvous hash at an L1): a hit never needs it.
-        if !matches!(lookup, Lookup::Hit(_)) {
-            ex.route.peer = self.first_peer(&ex);
+        if let Lookup::Hit(resp) = lookup {
+            // Most requests end here: answered without an exchange (nothing to route, lock
+            // or remember), so none is built.
+            let response = CacheNode::not_modified_for(&resp, downstream).unwrap_or(resp);
+            self.answer(out, notes, ticket, response, CacheStatus::Hit);
+            return;
         }
+        let mut ex = Exchange::new(*req, now, super::action::Peer::Origin);
+        // Where a miss goes first (a rendezvous hash at an L1).
+        ex.route.peer = self.first_peer(&ex);
         ex.downstream = downstream;
         ex.collapse = self.settings.collapse;
         ex.notes = notes;
@@ -123,7 +131,7 @@ impl CacheNode {
         match lookup {
             Lookup::Hit(resp) => {
                 let response = CacheNode::not_modified_for(&resp, ex.downstream).unwrap_or(resp);
-                self.answer(out, &ex, ticket, response, CacheStatus::Hit);
+                self.answer(out, ex.notes, ticket, response, CacheStatus::Hit);
             }
             Lookup::ServeStale {
                 response,
@@ -145,7 +153,7 @@ impl CacheNode {
                 } else {
                     CacheStatus::Updating
                 };
-                self.answer(out, &ex, ticket, response, status);
+                self.answer(out, ex.notes, ticket, response, status);
             }
             Lookup::Forward {
                 status,
@@ -368,7 +376,7 @@ impl CacheNode {
             true => CacheNode::not_modified_for(&resp, ex.downstream).unwrap_or(resp),
             false => resp,
         };
-        self.answer(out, &ex, ticket, response, ex.status);
+        self.answer(out, ex.notes, ticket, response, ex.status);
         if let Some(id) = ex.lock {
             self.release(now, ex.req.key, id, stored, out);
         }

@@ -1,7 +1,7 @@
 //! Carrying out what a node decided. The node says *what* (answer, connect, send, wait,
 //! revalidate); this module does it in virtual time, through the simulated network.
 
-use super::slots::{Downstream, NodeId, Outcome, Slot, SlotId};
+use super::slots::{Downstream, NodeId, Outcome, SlotId};
 use super::{Engine, Ev};
 use cdn_core::node::{Action, Connect, Hop, Peer, Validators};
 use cdn_core::{CacheStatus, Instant, Response, Tier, TraceEvent};
@@ -47,7 +47,7 @@ impl Engine<'_> {
             }
             Action::Revalidate { req, conditional } => {
                 // stale-while-revalidate: a request no client waits for.
-                let b = self.slots.alloc(Slot::new(node, req, Downstream::Nobody));
+                let b = self.slots.alloc(node, req, Downstream::Nobody);
                 let mut out = self.buffer();
                 let now = self.now;
                 self.node_at(node)
@@ -115,11 +115,14 @@ impl Engine<'_> {
                     tier: Tier::L2,
                     index: i,
                 };
-                let mut child = Slot::new(node, req, Downstream::Slot { slot: s, gen, hop });
+                let late_group = self.slots.get(s).late_group;
+                let c = self
+                    .slots
+                    .alloc(node, req, Downstream::Slot { slot: s, gen, hop });
+                let child = self.slots.get_mut(c);
                 child.downstream_validators = conditional;
                 child.trace = trace;
-                child.late_group = self.slots.get(s).late_group;
-                let c = self.slots.alloc(child);
+                child.late_group = late_group;
                 let at = now + self.net.l1_l2_rtt / 2;
                 self.schedule(at, Ev::AtNode(c));
             }

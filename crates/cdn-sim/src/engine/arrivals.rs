@@ -2,7 +2,7 @@
 //! cache key computed without rendering its URL, and the L1's first decision. A plain edge
 //! hit is answered here without ever taking a slot.
 
-use super::slots::{Downstream, NodeId, Slot};
+use super::slots::{Downstream, NodeId};
 use super::Engine;
 use cdn_core::message::UrlHasher;
 use cdn_core::node::Action;
@@ -118,14 +118,17 @@ impl Engine<'_> {
             tier: Tier::L1,
             index: l1 as u16,
         };
-        let mut slot = Slot::new(node, req, Downstream::Client { number, sent: a.at });
-        slot.late_group = late_group;
-        if traced {
-            let path = self.workloads[w].path.render(a.key);
-            slot.trace = Some(self.tracing.start(number, path, a.client, a.at));
-        }
-        let allocated = self.slots.alloc(slot);
+        let allocated = self
+            .slots
+            .alloc(node, req, Downstream::Client { number, sent: a.at });
         debug_assert_eq!(allocated, s);
+        let trace = traced.then(|| {
+            let path = self.workloads[w].path.render(a.key);
+            self.tracing.start(number, path, a.client, a.at)
+        });
+        let slot = self.slots.get_mut(s);
+        slot.late_group = late_group;
+        slot.trace = trace;
         if self.slots.live() > self.max_in_flight {
             let at_ms = self.now.as_nanos() / 1_000_000;
             let limit = self.max_in_flight;

@@ -93,6 +93,26 @@ impl Leg {
             outcome: Outcome::Pending,
         }
     }
+
+    /// Makes this leg [`Leg::idle`] again, writing each field (a whole new `Leg` would also
+    /// copy the unused room of `outcome`).
+    fn reset(&mut self) {
+        self.hop = 0;
+        self.peer = Peer::Origin;
+        self.source = Ipv4Addr::UNSPECIFIED;
+        self.port = 0;
+        self.tls = None;
+        self.handshake_timeout = std::time::Duration::ZERO;
+        self.reused = false;
+        self.attempt = 0;
+        self.started = Instant::ZERO;
+        self.sent = Instant::ZERO;
+        self.conditional = None;
+        self.ack_timeout = None;
+        self.until = Instant::ZERO;
+        self.armed = true;
+        self.outcome = Outcome::Pending;
+    }
 }
 
 /// One request at one node.
@@ -118,7 +138,7 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    pub(super) fn new(node: NodeId, req: Request, downstream: Downstream) -> Slot {
+    fn new(node: NodeId, req: Request, downstream: Downstream) -> Slot {
         Slot {
             gen: 0,
             node,
@@ -178,22 +198,31 @@ impl Slots {
         self.slots.len() - self.free.len()
     }
 
-    pub(super) fn alloc(&mut self, mut slot: Slot) -> SlotId {
-        match self.free.pop() {
-            Some(s) => {
-                let i = s as usize;
-                let old = &mut self.slots[i];
-                slot.gen = old.gen.wrapping_add(1);
-                *old = slot;
-                self.live[i] = true;
-                s
-            }
-            None => {
-                self.slots.push(slot);
-                self.live.push(true);
-                (self.slots.len() - 1) as SlotId
-            }
-        }
+    /// A new slot for `req` at `node`, answering `downstream`: no validators, trace, events
+    /// or deadline yet, an idle leg, not in the late group.
+    pub(super) fn alloc(&mut self, node: NodeId, req: Request, downstream: Downstream) -> SlotId {
+        let Some(s) = self.free.pop() else {
+            self.slots.push(Slot::new(node, req, downstream));
+            self.live.push(true);
+            return (self.slots.len() - 1) as SlotId;
+        };
+        // Reset in place, field by field, rather than moving a whole new slot in: the slot
+        // has usually left the CPU's caches since it was freed, and the leg's outcome holds
+        // room for a response that need not be written (only its tag is).
+        let i = s as usize;
+        let slot = &mut self.slots[i];
+        slot.gen = slot.gen.wrapping_add(1);
+        slot.node = node;
+        slot.req = req;
+        slot.downstream = downstream;
+        slot.downstream_validators = None;
+        slot.leg.reset();
+        slot.trace = None;
+        slot.refs = 0;
+        slot.done = false;
+        slot.late_group = false;
+        self.live[i] = true;
+        s
     }
 
     pub(super) fn get(&self, s: SlotId) -> &Slot {
