@@ -133,6 +133,21 @@ impl<V: Copy> Slab<V> {
         self.index.find(key, |s| self.slots[s].key == key)
     }
 
+    /// Asks the CPU for the index bucket where [`Slab::find`] of `key` starts.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: u64) {
+        self.index.prefetch(key);
+    }
+
+    /// Asks the CPU for the slot that probably holds `key` (its bucket should be in cache
+    /// by now, from [`Slab::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, key: u64) {
+        if let Some(s) = self.index.candidate(key) {
+            crate::hint::prefetch(&self.slots[s]);
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, slot: u32) -> &Slot<V> {
         &self.slots[slot]

@@ -203,6 +203,28 @@ impl Store {
         Some(self.unpack(size, p))
     }
 
+    /// Tells the CPU that `key` will be looked up soon, so that the first cache miss of
+    /// the lookup overlaps with other work. Nothing else changes.
+    ///
+    /// ```
+    /// use cdn_core::{cache::Store, CacheKey};
+    /// let mut store = Store::new(100);
+    /// store.prefetch(CacheKey(7));
+    /// assert!(store.get(CacheKey(7)).is_none());
+    /// ```
+    #[inline]
+    pub fn prefetch(&self, key: CacheKey) {
+        self.entries.prefetch(key.0);
+    }
+
+    /// The second step of [`Store::prefetch`], some time after it: asks the CPU for the
+    /// entry itself, found through the index bucket the first step fetched. Nothing else
+    /// changes.
+    #[inline]
+    pub fn prefetch_entry(&self, key: CacheKey) {
+        self.entries.prefetch_slot(key.0);
+    }
+
     /// Looks up `key` without counting an access.
     pub fn peek(&self, key: CacheKey) -> Option<Entry> {
         let (size, p) = self.entries.peek(key.0)?;

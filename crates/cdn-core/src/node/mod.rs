@@ -305,6 +305,21 @@ impl CacheNode {
         Some((req.key, e))
     }
 
+    /// Tells the CPU that a request for `key` will reach this node soon (a driver that
+    /// knows it early overlaps the store's first cache miss with other work). Changes
+    /// nothing else.
+    #[inline]
+    pub fn prefetch(&self, key: CacheKey) {
+        self.store.prefetch(key);
+    }
+
+    /// The second step of [`CacheNode::prefetch`], some time after it: the stored entry
+    /// itself (see [`Store::prefetch_entry`](crate::cache::Store::prefetch_entry)).
+    #[inline]
+    pub fn prefetch_entry(&self, key: CacheKey) {
+        self.store.prefetch_entry(key);
+    }
+
     /// The `ETag` of the stored copy that would serve `req`, if any: a driver holding an
     /// `If-None-Match` list picks the tag the comparison is about (RFC 9110 §13.1.2: the
     /// condition is false if any listed tag matches).

@@ -115,6 +115,8 @@ impl Engine<'_> {
                     tier: Tier::L2,
                     index: i,
                 };
+                // Half an RTT of virtual time (hundreds of requests) before it is looked up.
+                self.l2[usize::from(i)].prefetch(req.key);
                 let late_group = self.slots.get(s).late_group;
                 let c = self
                     .slots

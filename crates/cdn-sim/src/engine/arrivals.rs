@@ -4,10 +4,19 @@
 
 use super::slots::{Downstream, NodeId};
 use super::Engine;
+use crate::workload::Arrival;
 use cdn_core::message::UrlHasher;
 use cdn_core::node::Action;
 use cdn_core::topology::l1_for_client;
 use cdn_core::{CacheKey, Request, Tier};
+
+/// A workload's next request, drawn ahead of its turn, with its cache key.
+pub(super) struct Ahead {
+    arrival: Arrival,
+    key: CacheKey,
+    /// The L1 it goes to.
+    l1: usize,
+}
 
 /// A workload's URL template, pre-hashed.
 pub(super) struct UrlShape {
@@ -50,19 +59,45 @@ impl Engine<'_> {
             .collect()
     }
 
+    /// Workload `w`'s request after next, drawn two ahead of its turn: its cache key is
+    /// known while the requests before it are handled, so its L1 is asked to fetch the
+    /// key's index bucket now and, one request later, the entry the bucket names
+    /// ([`Engine::step_ahead`]). The generators draw in the same order as without the
+    /// lookahead, so the run is the same.
+    pub(super) fn draw_ahead(&mut self, w: usize) -> Option<Ahead> {
+        let arrival = self.workloads[w].next_arrival()?;
+        let key = self.url_shapes[w].key(arrival.key);
+        let l1 = l1_for_client(arrival.client, self.l1.len());
+        self.l1[l1].prefetch(key);
+        Some(Ahead { arrival, key, l1 })
+    }
+
+    /// Workload `w`'s next request is taken: the one after it moves up (its L1 fetches the
+    /// stored entry) and a new one is drawn behind it.
+    fn step_ahead(&mut self, w: usize) -> Ahead {
+        let taken = self.ahead[w].take().expect("peeked");
+        self.ahead[w] = self.after[w].take();
+        if let Some(next) = &self.ahead[w] {
+            self.l1[next.l1].prefetch_entry(next.key);
+        }
+        self.after[w] = self.draw_ahead(w);
+        taken
+    }
+
     /// The next request to reach an L1, and from which workload. Arrivals are not queued:
     /// each generator is already in time order, so the next one is merged with the queue
     /// here, and the queue stays as small as the requests in flight.
     pub(super) fn next_arrival_source(&self) -> Option<(cdn_core::Instant, usize)> {
         let mut best: Option<(cdn_core::Instant, usize)> = None;
         let to_l1 = self.net.client_rtt / 2;
-        for (i, w) in self.workloads.iter().enumerate() {
+        for (i, ahead) in self.ahead.iter().enumerate() {
             let late = |t| {
                 self.lateness
                     .as_ref()
                     .map_or(Default::default(), |l| l.arrival(i, t))
             };
-            if let Some(t) = w.peek().map(|t| t + to_l1).map(|t| t + late(t)) {
+            let sent = ahead.as_ref().map(|a| a.arrival.at);
+            if let Some(t) = sent.map(|t| t + to_l1).map(|t| t + late(t)) {
                 if best.is_none_or(|(bt, _)| t < bt) {
                     best = Some((t, i));
                 }
@@ -73,7 +108,9 @@ impl Engine<'_> {
 
     /// The next request of workload `w` reaches its L1.
     pub(super) fn arrive(&mut self, w: usize) {
-        let a = self.workloads[w].next_arrival().expect("peeked");
+        let Ahead {
+            arrival: a, key, ..
+        } = self.step_ahead(w);
         let late_group = self.lateness.as_ref().is_some_and(|l| l.in_late_group(w));
         if let Some(l) = self.lateness.as_mut() {
             l.next_arrival(w);
@@ -83,7 +120,7 @@ impl Engine<'_> {
         let req = Request {
             method: gen.method,
             scheme: gen.scheme,
-            key: shape.key(a.key),
+            key,
             client: a.client,
             encoding: a.encoding,
             eligible: shape.eligible,

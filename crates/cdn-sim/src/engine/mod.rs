@@ -259,6 +259,9 @@ struct Engine<'s> {
     now: Instant,
     queue: EventQueue<Ev>,
     workloads: Vec<WorkloadGen>,
+    /// Per workload: its next request and the one after, drawn ahead (`arrivals::Ahead`).
+    ahead: Vec<Option<arrivals::Ahead>>,
+    after: Vec<Option<arrivals::Ahead>>,
     /// Per workload: its URL template's cache-key prefix and eligibility.
     url_shapes: Vec<UrlShape>,
     l1: Vec<CacheNode>,
@@ -300,6 +303,8 @@ impl<'s> Engine<'s> {
             now: Instant::ZERO,
             queue,
             workloads,
+            ahead: Vec::new(),
+            after: Vec::new(),
             url_shapes: Vec::new(),
             l1: build_nodes(cdn, profile, Tier::L1, seed),
             l2: build_nodes(cdn, profile, Tier::L2, seed),
@@ -325,6 +330,12 @@ impl<'s> Engine<'s> {
             },
         };
         engine.url_shapes = engine.shapes();
+        for w in 0..engine.workloads.len() {
+            let next = engine.draw_ahead(w);
+            engine.ahead.push(next);
+            let after = engine.draw_ahead(w);
+            engine.after.push(after);
+        }
         engine
     }
 
@@ -335,6 +346,11 @@ impl<'s> Engine<'s> {
         while self.failed.is_none() {
             // Queued events at the same instant run before new arrivals.
             if let Some((t, ev)) = self.queue.pop_unless_after(next_arrival.map(|(t, _)| t)) {
+                // The next event of the same kind is usually due soon; its slot has been
+                // out of the CPU's caches since it was scheduled.
+                if let Some(s) = self.queue.front_of_lane(ev.kind()).and_then(|e| e.slot()) {
+                    self.slots.prefetch(s);
+                }
                 self.now = t;
                 self.dispatch(ev);
                 continue;

@@ -161,6 +161,12 @@ impl<E> EventQueue<E> {
         self.take(source)
     }
 
+    /// The earliest event of lane `i` (not necessarily the next to pop): what a driver may
+    /// prepare for while it handles the current one.
+    pub fn front_of_lane(&self, i: usize) -> Option<&E> {
+        self.lanes[i].front().map(|s| &s.event)
+    }
+
     fn take(&mut self, source: Source) -> Option<(Instant, E)> {
         self.next.set(None);
         let s = match source {
@@ -187,6 +193,7 @@ mod tests {
             Some((Instant(5), "a"))
         );
         q.push(Instant(7), "b");
+        assert_eq!(q.front_of_lane(0), None, "b went to the heap, not the lane");
         assert_eq!(q.pop_unless_after(None), Some((Instant(7), "b")));
         assert_eq!(q.pop_unless_after(None), None);
     }

@@ -235,6 +235,14 @@ impl Slots {
         &mut self.slots[s as usize]
     }
 
+    /// Asks the CPU for slot `s`'s first and last cache lines (where an event's handling
+    /// starts reading: its node and request, and its reference count).
+    pub(super) fn prefetch(&self, s: SlotId) {
+        let slot = &self.slots[s as usize];
+        cdn_core::hint::prefetch(slot);
+        cdn_core::hint::prefetch(&slot.refs);
+    }
+
     /// Whether slot `s` still holds generation `gen`.
     pub(super) fn holds(&self, s: SlotId, gen: u32) -> bool {
         let i = s as usize;

@@ -217,6 +217,18 @@ impl<V: Copy> EvictingMap<V> {
         Some((slot.size, slot.value))
     }
 
+    /// Asks the CPU for the memory a lookup of `key` reads first.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: u64) {
+        self.slab.prefetch(key);
+    }
+
+    /// Asks the CPU for the slot a lookup of `key` reads second.
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, key: u64) {
+        self.slab.prefetch_slot(key);
+    }
+
     /// Looks `key` up without counting an access.
     pub(crate) fn peek(&self, key: u64) -> Option<(u64, V)> {
         let slot = self.slab.get(self.cached(key)?);
