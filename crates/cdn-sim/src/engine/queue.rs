@@ -161,10 +161,10 @@ impl<E> EventQueue<E> {
         self.take(source)
     }
 
-    /// The earliest event of lane `i` (not necessarily the next to pop): what a driver may
-    /// prepare for while it handles the current one.
-    pub fn front_of_lane(&self, i: usize) -> Option<&E> {
-        self.lanes[i].front().map(|s| &s.event)
+    /// The `n`-th earliest event of lane `i` (`n` = 0: its front; not necessarily the next
+    /// to pop): what a driver may prepare for while it handles the current one.
+    pub fn nth_of_lane(&self, i: usize, n: usize) -> Option<&E> {
+        self.lanes[i].get(n).map(|s| &s.event)
     }
 
     fn take(&mut self, source: Source) -> Option<(Instant, E)> {
@@ -193,9 +193,24 @@ mod tests {
             Some((Instant(5), "a"))
         );
         q.push(Instant(7), "b");
-        assert_eq!(q.front_of_lane(0), None, "b went to the heap, not the lane");
         assert_eq!(q.pop_unless_after(None), Some((Instant(7), "b")));
         assert_eq!(q.pop_unless_after(None), None);
+    }
+
+    #[test]
+    fn a_lanes_next_events_are_seen_in_the_order_they_will_run() {
+        let mut q = EventQueue::new(2);
+        q.push_in_lane(0, Instant(5), "a");
+        q.push_in_lane(0, Instant(6), "b");
+        q.push_in_lane(0, Instant(4), "early"); // out of order for the lane: the heap
+        q.push_in_lane(1, Instant(1), "other lane");
+        assert_eq!(q.nth_of_lane(0, 0), Some(&"a"));
+        assert_eq!(q.nth_of_lane(0, 1), Some(&"b"));
+        assert_eq!(q.nth_of_lane(0, 2), None);
+        assert_eq!(q.pop_unless_after(None), Some((Instant(1), "other lane")));
+        assert_eq!(q.pop_unless_after(None), Some((Instant(4), "early")));
+        assert_eq!(q.pop_unless_after(None), Some((Instant(5), "a")));
+        assert_eq!(q.nth_of_lane(0, 0), Some(&"b"));
     }
 
     #[test]
