@@ -148,6 +148,21 @@ impl<V: Copy> Slab<V> {
         }
     }
 
+    /// Readies the next evictions from `list`'s tail, whose memory nothing has touched for
+    /// as long as they have been cached: the tail's index bucket (its slot was fetched by the
+    /// previous call, as the one before the tail then) and the slot before it.
+    #[inline]
+    pub(crate) fn prefetch_victims(&self, list: &List) {
+        if list.tail == NIL {
+            return;
+        }
+        let tail = &self.slots[list.tail];
+        self.index.prefetch(tail.key);
+        if tail.prev != NIL {
+            crate::hint::prefetch(&self.slots[tail.prev]);
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, slot: u32) -> &Slot<V> {
         &self.slots[slot]

@@ -42,6 +42,7 @@ impl Policy for Lru {
         }
         let s = slab.alloc(new.key, new.size, new.value, Queue::Main);
         slab.push_head(&mut self.queue, s);
+        slab.prefetch_victims(&self.queue);
     }
 
     fn remove<V: Copy>(&mut self, slab: &mut Slab<V>, slot: u32) {
