@@ -13,16 +13,17 @@ use http::header::{self, HeaderMap, HeaderName};
 
 /// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1), plus
 /// `Proxy-Authorization`/`Proxy-Authenticate`, which are for the proxy itself.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
+/// (As [`HeaderName`]s: removing by `&str` would parse each name on every message.)
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
@@ -54,8 +55,8 @@ pub fn strip_hop_by_hop_as(h: &mut HeaderMap, connection_names: bool) {
     for n in named {
         h.remove(n);
     }
-    for n in HOP_BY_HOP {
-        h.remove(*n);
+    for n in &HOP_BY_HOP {
+        h.remove(n);
     }
 }
 
@@ -235,7 +236,7 @@ pub fn model_response(
     rules: RealRules,
 ) -> Response {
     let authorization = authorization && rules.authorization_guard;
-    let mut r = wire::response_from_http(status, headers, body_len, clock);
+    let mut r = wire::response_from_http_undated(status, headers, body_len, clock);
     r.etag = headers
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
@@ -348,6 +349,37 @@ pub fn valid_targeted(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_response_reads_dates_validators_and_head_size_from_the_headers() {
+        let clock = VirtualClock::start(1.0).unwrap();
+        let date = clock.http_date(cdn_core::Instant(90_000_000_000));
+        let mut h = HeaderMap::new();
+        h.insert(header::DATE, date.parse().unwrap());
+        // Lower case: only the lenient reading accepts it.
+        h.insert(header::EXPIRES, date.to_ascii_lowercase().parse().unwrap());
+        h.insert(header::LAST_MODIFIED, date.parse().unwrap());
+        h.insert(header::ETAG, "\"abc\"".parse().unwrap());
+        h.insert(header::CACHE_CONTROL, "max-age=60".parse().unwrap());
+        // Dates as sent (nginx's rules take the arrival time instead).
+        let rules = RealRules {
+            date_and_age: true,
+            ..cdn_core::Profile::Nginx.real_rules()
+        };
+        let r = model_response(200, &h, 10, &clock, true, false, rules);
+        let at = Some(cdn_core::Instant(90_000_000_000));
+        assert_eq!(Some(r.date), at);
+        assert_eq!(r.expires, at);
+        assert_eq!(r.last_modified, at);
+        assert_eq!(r.etag, Some(etag("\"abc\"")));
+        assert_eq!(r.header_bytes, header_bytes(&h));
+        assert_eq!(r.cache_control.max_age, Some(60));
+        // No Date: the response is as old as now.
+        h.remove(header::DATE);
+        let before = clock.now();
+        let r = model_response(200, &h, 10, &clock, true, false, rules);
+        assert!(r.date >= before && r.date <= clock.now());
+    }
 
     #[test]
     fn lists_and_star() {

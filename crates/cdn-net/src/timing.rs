@@ -23,7 +23,7 @@ pub const DUE_HEADER: &str = "x-cdn-sim-due";
 pub const SENT_HEADER: &str = "x-cdn-sim-sent";
 
 /// The virtual instant in a [`DUE_HEADER`] or [`SENT_HEADER`].
-pub fn stamp(headers: &http::HeaderMap, name: &str) -> Option<Instant> {
+pub fn stamp(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> Option<Instant> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -165,7 +165,13 @@ impl Timers {
     pub fn sleep_until(&self, at: Instant) -> impl Future<Output = Instant> + '_ {
         let site = std::panic::Location::caller();
         async move {
-            tokio::time::sleep_until(self.clock.deadline(at)).await;
+            let deadline = self.clock.deadline(at);
+            // An instant already past (a zero link delay, a stamp from before) needs no
+            // timer: registering one only to have it fire at once takes the timer driver's
+            // lock twice per wait, on every request's hops.
+            if deadline > tokio::time::Instant::now() {
+                tokio::time::sleep_until(deadline).await;
+            }
             self.woke(at, site)
         }
     }
@@ -253,6 +259,25 @@ mod tests {
         assert_eq!(s.max, Duration::from_millis(50));
         // 300 µs falls in the bucket below 512 µs.
         assert_eq!(s.p99, Duration::from_micros(512));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sleep_until_an_instant_already_past_is_ready_at_once() {
+        let clock = VirtualClock::start(1.0).unwrap();
+        let t = Timers::new(clock, LagMeter::default());
+        let past = t.now();
+        std::thread::sleep(Duration::from_millis(2));
+        // No timer: ready on the first poll (a timer would wait for the wheel's next tick).
+        let sleep = std::pin::pin!(t.sleep_until(past));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match sleep.poll(&mut cx) {
+            std::task::Poll::Ready(now) => assert!(now >= past + Duration::from_millis(2)),
+            std::task::Poll::Pending => panic!("a past instant waited"),
+        }
+        // Still measured: it was 2 ms late.
+        let lag = t.lag().summary();
+        assert_eq!(lag.timers, 1);
+        assert!(lag.max >= Duration::from_millis(2));
     }
 
     #[tokio::test(flavor = "current_thread")]

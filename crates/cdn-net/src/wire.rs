@@ -36,7 +36,7 @@ pub fn status_line(status: u16) -> (http::StatusCode, bool) {
 /// line's.
 pub fn model_status(status: u16, headers: &HeaderMap) -> u16 {
     headers
-        .get(MODEL_STATUS)
+        .get(names::MODEL_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(status)
@@ -47,6 +47,31 @@ pub const FAILURE: &str = "x-cdn-sim-failure";
 
 /// Header with the cache status and the node (`HIT from edge-fra`).
 pub const X_CACHE: &str = "x-cache";
+
+/// The names above (and this CDN's other own headers) as [`HeaderName`]s, for the hot
+/// paths: a lookup or removal by `&str` parses the name each time, by `HeaderName` only
+/// hashes it.
+pub(crate) mod names {
+    use http::header::HeaderName;
+    /// [`super::GENERATED_BY`].
+    pub const GENERATED_BY: HeaderName = HeaderName::from_static(super::GENERATED_BY);
+    /// [`super::MODEL_STATUS`].
+    pub const MODEL_STATUS: HeaderName = HeaderName::from_static(super::MODEL_STATUS);
+    /// [`super::FAILURE`].
+    pub const FAILURE: HeaderName = HeaderName::from_static(super::FAILURE);
+    /// [`super::X_CACHE`].
+    pub const X_CACHE: HeaderName = HeaderName::from_static(super::X_CACHE);
+    /// The reason a tier generated an error (`x-error-reason`).
+    pub const ERROR_REASON: HeaderName = HeaderName::from_static("x-error-reason");
+    /// [`crate::timing::DUE_HEADER`].
+    pub const DUE: HeaderName = HeaderName::from_static(crate::timing::DUE_HEADER);
+    /// [`crate::timing::SENT_HEADER`].
+    pub const SENT: HeaderName = HeaderName::from_static(crate::timing::SENT_HEADER);
+    /// [`crate::trace_sink::TRACE_HEADER`].
+    pub const TRACE: HeaderName = HeaderName::from_static(crate::trace_sink::TRACE_HEADER);
+    /// `x-forwarded-proto`, which tells the next tier the client's scheme.
+    pub const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+}
 
 /// Bodies are synthetic (the model stores lengths, not bytes): every body is a prefix of one
 /// shared buffer, so serving 100 KiB from cache copies nothing.
@@ -179,7 +204,33 @@ pub fn response_from_http(
     clock: &VirtualClock,
 ) -> Response {
     let get = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
-    let generated_by = match headers.get(GENERATED_BY).and_then(|v| v.to_str().ok()) {
+    let mut r = response_from_http_undated(status, headers, body_len, clock);
+    if let Some(d) = get(header::DATE).and_then(|v| clock.parse_http_date(v)) {
+        r.date = d;
+    }
+    r.expires = get(header::EXPIRES).and_then(|v| clock.parse_http_date(v));
+    r.last_modified = get(header::LAST_MODIFIED).and_then(|v| clock.parse_http_date(v));
+    r.etag = get(header::ETAG).and_then(parse_etag);
+    r.header_bytes = http::StatusCode::from_u16(status)
+        .map(|s| u32::try_from(head_bytes(s, headers)).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    r
+}
+
+/// [`response_from_http`] without reading `Date`, `Expires`, `Last-Modified` and `ETag`
+/// nor measuring the head (`date` is now, the others `None`, `header_bytes` 0): for [`crate::real::model_response`], which reads them
+/// its own (more lenient) way, so each date is parsed once per message, not twice.
+pub(crate) fn response_from_http_undated(
+    status: u16,
+    headers: &HeaderMap,
+    body_len: u64,
+    clock: &VirtualClock,
+) -> Response {
+    let get = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+    let generated_by = match headers
+        .get(names::GENERATED_BY)
+        .and_then(|v| v.to_str().ok())
+    {
         Some("l1") => Tier::L1,
         Some("l2") => Tier::L2,
         _ => Tier::Origin,
@@ -192,11 +243,11 @@ pub fn response_from_http(
             .unwrap_or_default(),
         generated_by,
         reason: headers
-            .get("x-error-reason")
+            .get(names::ERROR_REASON)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| cdn_core::profile::known_reason(v, EXTRA_REASONS)),
         failure: headers
-            .get(FAILURE)
+            .get(names::FAILURE)
             .and_then(|v| v.to_str().ok())
             .and_then(FailureKind::from_wire),
         age: Duration::from_secs(
@@ -204,21 +255,17 @@ pub fn response_from_http(
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0),
         ),
-        date: get(header::DATE)
-            .and_then(|v| clock.parse_http_date(v))
-            .unwrap_or_else(|| clock.now()),
-        expires: get(header::EXPIRES).and_then(|v| clock.parse_http_date(v)),
-        last_modified: get(header::LAST_MODIFIED).and_then(|v| clock.parse_http_date(v)),
-        etag: get(header::ETAG).and_then(parse_etag),
+        date: clock.now(),
+        expires: None,
+        last_modified: None,
+        etag: None,
         vary: match get(header::VARY).map(|v| v.trim().to_ascii_lowercase()) {
             Some(v) if v == "*" => Vary::Any,
             Some(v) if v.contains("accept-encoding") => Vary::AcceptEncoding,
             _ => Vary::None,
         },
         set_cookie: headers.contains_key(header::SET_COOKIE),
-        header_bytes: http::StatusCode::from_u16(status)
-            .map(|s| u32::try_from(head_bytes(s, headers)).unwrap_or(u32::MAX))
-            .unwrap_or(0),
+        header_bytes: 0,
     }
 }
 
@@ -392,6 +439,13 @@ mod tests {
             &clock,
         );
         let back = response_from_http(200, &h, 10, &clock);
+        // To the second: the Date header has no more.
+        assert_eq!(
+            back.date.as_nanos() / 1_000_000_000,
+            r.date.as_nanos() / 1_000_000_000
+        );
+        let head = head_bytes(http::StatusCode::OK, &h);
+        assert_eq!(back.header_bytes, u32::try_from(head).unwrap());
         assert_eq!(back.cache_control, r.cache_control);
         assert_eq!(back.etag, r.etag);
         assert_eq!(back.vary, r.vary);

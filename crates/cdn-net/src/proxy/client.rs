@@ -7,11 +7,13 @@ use crate::error_page::wants_json;
 use cdn_core::profile::SHUTTING_DOWN;
 use cdn_core::{CacheStatus, Response};
 use hyper_util::rt::TokioIo;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -184,9 +186,12 @@ pub(super) async fn serve(
         inner: stream,
         watch: watch.clone(),
     };
-    let (s, w) = (shared.clone(), watch.clone());
+    // This connection's own view of the proxy's abort: its requests wait on a token no other
+    // connection polls, so their waits do not contend for the proxy-wide token's lock.
+    let abort = shared.abort.child_token();
+    let (s, w, a) = (shared.clone(), watch.clone(), abort.clone());
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (s, w) = (s.clone(), w.clone());
+        let (s, w, a) = (s.clone(), w.clone(), a.clone());
         async move {
             let _busy = Busy::new(w, s.clone());
             let json = req
@@ -198,13 +203,23 @@ pub(super) async fn serve(
             // the client gets its answer at the end of the grace period regardless.
             let resp = tokio::select! {
                 r = s.clone().handle(req, peer) => r,
-                _ = s.abort.cancelled() => s.cut_off(json),
+                _ = a.cancelled() => s.cut_off(json),
             };
             Ok::<_, hyper::Error>(resp)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
+    // The stop signals, each polled only when it woke (see `Gated`): this loop runs on every
+    // wake of the connection (each read, write and answer), and polling a token takes its
+    // lock each time.
+    let mut stop = Gated::new(async {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => {}
+            _ = node_down.cancelled() => {}
+        }
+    });
+    let mut aborted = Gated::new(abort.cancelled());
     let mut closing = false;
     loop {
         let deadline = if closing {
@@ -214,16 +229,13 @@ pub(super) async fn serve(
         };
         tokio::select! {
             _ = conn.as_mut() => return,
-            _ = shared.shutdown.cancelled(), if !closing => {
-                // Finish the request in flight on this connection, then close it.
+            _ = &mut stop, if !closing => {
+                // The proxy stops or the node went down: finish the request in flight on
+                // this connection, then close it.
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            _ = node_down.cancelled(), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            _ = shared.abort.cancelled() => {
+            _ = &mut aborted => {
                 // The grace period is over: a connection with no request in flight (idle, or
                 // a head half sent) is dropped; one in flight writes its 503 first.
                 if !watch.is_busy() {
@@ -242,5 +254,130 @@ pub(super) async fn serve(
                 }
             }
         }
+    }
+}
+
+/// A future polled only after its own waker fired (and once at first), however often the
+/// task around it is woken: for signals that almost never fire, waited on beside busy I/O.
+struct Gated<'a> {
+    inner: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+    gate: Arc<Gate>,
+    done: bool,
+}
+
+/// Whether a [`Gated`] future woke, and the task to wake then.
+struct Gate {
+    woken: AtomicBool,
+    outer: Mutex<Option<Waker>>,
+}
+
+impl std::task::Wake for Gate {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        let outer = self.outer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(w) = outer {
+            w.wake();
+        }
+    }
+}
+
+impl<'a> Gated<'a> {
+    fn new(inner: impl Future<Output = ()> + Send + 'a) -> Gated<'a> {
+        Gated {
+            inner: Box::pin(inner),
+            gate: Arc::new(Gate {
+                woken: AtomicBool::new(true),
+                outer: Mutex::new(None),
+            }),
+            done: false,
+        }
+    }
+}
+
+impl Future for Gated<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        {
+            // Registered before the flag is read, so a wake in between is not lost.
+            let mut outer = self.gate.outer.lock().unwrap_or_else(|e| e.into_inner());
+            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *outer = Some(cx.waker().clone());
+            }
+        }
+        if !self.gate.woken.swap(false, Ordering::SeqCst) {
+            return Poll::Pending;
+        }
+        let waker = Waker::from(self.gate.clone());
+        let mut inner_cx = Context::from_waker(&waker);
+        let ready = self.inner.as_mut().poll(&mut inner_cx).is_ready();
+        self.done = ready;
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts its polls; ready once `fire` is set (and wakes whoever polled it then).
+    struct Signal {
+        polls: Arc<AtomicUsize>,
+        fired: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Signal {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            if self.fired.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_gated_future_is_polled_only_when_it_woke_and_still_completes() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let fired = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(Mutex::new(None::<Waker>));
+        let mut gated = Gated::new(Signal {
+            polls: polls.clone(),
+            fired: fired.clone(),
+            waker: waker.clone(),
+        });
+        let mut cx = Context::from_waker(Waker::noop());
+        // The task around it wakes often (I/O): the signal is polled once, at first.
+        for _ in 0..10 {
+            assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
+        }
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        // It fires and wakes its own waker: the next poll polls it, and it is ready.
+        fired.store(true, Ordering::SeqCst);
+        let w = waker
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the signal registered a waker");
+        w.wake();
+        assert!(Pin::new(&mut gated).poll(&mut cx).is_ready());
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
+        // And stays ready.
+        assert!(Pin::new(&mut gated).poll(&mut cx).is_ready());
     }
 }

@@ -9,9 +9,8 @@ use super::shared::Shared;
 use super::stored::Full as StoredFull;
 use super::upstream::{Conn, HopError};
 use crate::real;
-use crate::timing::{stamp, DUE_HEADER, SENT_HEADER};
-use crate::trace_sink::TRACE_HEADER;
-use crate::wire::{self, X_CACHE};
+use crate::timing::stamp;
+use crate::wire;
 use bytes::{Bytes, BytesMut};
 use cdn_core::message::mix64;
 use cdn_core::node::Validators;
@@ -200,7 +199,7 @@ impl Shared {
         let host = request_host(&parts).unwrap_or_default();
         let scheme = match parts
             .headers
-            .get("x-forwarded-proto")
+            .get(wire::names::FORWARDED_PROTO)
             .and_then(|v| v.to_str().ok())
         {
             Some("https") => Scheme::Https,
@@ -217,10 +216,10 @@ impl Shared {
         };
         let trace = parts
             .headers
-            .get(TRACE_HEADER)
+            .get(wire::names::TRACE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if let Some(due) = stamp(&parts.headers, DUE_HEADER) {
+        if let Some(due) = stamp(&parts.headers, wire::names::DUE) {
             self.timers.arrived(due);
         }
         self.trace(trace, TraceEvent::Received);
@@ -241,7 +240,12 @@ impl Shared {
         let method = Method::from(&parts.method);
         let ranged = parts.headers.contains_key(header::RANGE);
         real::strip_hop_by_hop(&mut parts.headers);
-        for h in [DUE_HEADER, TRACE_HEADER, SENT_HEADER, "x-forwarded-proto"] {
+        for h in [
+            wire::names::DUE,
+            wire::names::TRACE,
+            wire::names::SENT,
+            wire::names::FORWARDED_PROTO,
+        ] {
             parts.headers.remove(h);
         }
         let mut client_validators = Vec::new();
@@ -419,11 +423,14 @@ impl Shared {
         if let Some(age) = age {
             h.insert(header::AGE, HeaderValue::from(age));
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("{} from {}", status.as_str(), self.name)) {
-            h.insert(X_CACHE, v);
+        if let Some(v) = self.x_cache(status) {
+            h.insert(wire::names::X_CACHE, v.clone());
         }
         if self.tier != cdn_core::Tier::L1 {
-            h.insert(SENT_HEADER, HeaderValue::from(self.timers.now().as_nanos()));
+            h.insert(
+                wire::names::SENT,
+                HeaderValue::from(self.timers.now().as_nanos()),
+            );
         }
         if resp.status == 304 {
             // The client's validators matched (or a 304 passed on).
@@ -482,11 +489,11 @@ impl Shared {
         }
         if !to_origin {
             h.insert(
-                "x-forwarded-proto",
+                wire::names::FORWARDED_PROTO,
                 HeaderValue::from_static(scheme.as_str()),
             );
             if let Some(n) = trace {
-                h.insert(TRACE_HEADER, HeaderValue::from(n));
+                h.insert(wire::names::TRACE, HeaderValue::from(n));
             }
         }
         match ctx.body.take() {
@@ -520,7 +527,7 @@ impl Shared {
             let mut req = req;
             if !conn.to_origin() {
                 req.headers_mut()
-                    .insert(DUE_HEADER, HeaderValue::from(due.as_nanos()));
+                    .insert(wire::names::DUE, HeaderValue::from(due.as_nanos()));
             } else {
                 self.sent_to_origin.fetch_add(1, Ordering::Relaxed);
             }
@@ -547,7 +554,7 @@ impl Shared {
                     }
                 }
             }
-            let left = stamp(&parts.headers, SENT_HEADER);
+            let left = stamp(&parts.headers, wire::names::SENT);
             match left {
                 Some(left) => self.timers.sleep_until(left + one_way).await,
                 None => self.timers.wait_until(self.timers.now() + one_way).await,
@@ -591,7 +598,7 @@ impl Shared {
             &mut parts.headers,
             self.profile.real_rules().connection_names_hop_by_hop,
         );
-        for h in [SENT_HEADER, X_CACHE] {
+        for h in [wire::names::SENT, wire::names::X_CACHE] {
             parts.headers.remove(h);
         }
         let stored = self.stored();

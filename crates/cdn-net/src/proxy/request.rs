@@ -223,10 +223,11 @@ impl Shared {
                 return None;
             }
         };
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let s = self.clone();
         self.start_answering();
-        self.tasks.spawn(async move {
+        // The task's own handle carries the answer back (no oneshot to allocate); dropping
+        // it, when the downstream goes away, detaches the task, which finishes regardless.
+        let task = self.tasks.spawn(async move {
             let trace = reg.trace;
             let mut real = real;
             let (response, status) = match s.carry_out(reg, model, path, &mut real).await {
@@ -237,9 +238,9 @@ impl Shared {
                 }
             };
             s.answered_with(trace, &response, status);
-            let _ = tx.send((response, status, real));
+            (response, status, real)
         });
-        rx.await.ok()
+        task.await.ok()
     }
 
     pub(super) async fn carry_out(
@@ -254,15 +255,26 @@ impl Shared {
         // The connection of the current hop, between its Connect and its Send.
         let mut conn: Option<Conn> = None;
         loop {
-            let action = tokio::select! {
-                a = reg.rx.recv() => a,
-                now = self.timers.sleep_until(deadline.unwrap_or(cdn_core::Instant::ZERO)),
-                    if deadline.is_some() => {
-                    deadline = None;
-                    self.input(&path, |node, out| node.timer(now, ticket, out));
-                    continue;
-                }
-                _ = self.abort.cancelled() => None,
+            // Nearly always the next action is in the mailbox already (this task's own
+            // report to the node produced it): take it without building the wait below,
+            // whose timer and wait on the abort token take shared locks each time.
+            let queued = if self.aborting() {
+                None
+            } else {
+                reg.rx.try_recv().ok()
+            };
+            let action = match queued {
+                Some(a) => Some(a),
+                None => tokio::select! {
+                    a = reg.rx.recv() => a,
+                    now = self.timers.sleep_until(deadline.unwrap_or(cdn_core::Instant::ZERO)),
+                        if deadline.is_some() => {
+                        deadline = None;
+                        self.input(&path, |node, out| node.timer(now, ticket, out));
+                        continue;
+                    }
+                    _ = self.abort.cancelled() => None,
+                },
             };
             let Some(action) = action else {
                 self.unregister(ticket);

@@ -12,7 +12,7 @@ use cdn_core::node::{Action, Ticket};
 use cdn_core::{CacheNode, NodeSettings, NodeState, Request, Tier, TraceEvent};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
@@ -48,6 +48,9 @@ pub(super) struct Shared {
     pub(super) shutdown: CancellationToken,
     /// The grace period is over: abort whatever still waits.
     pub(super) abort: CancellationToken,
+    /// `abort` is cancelled (set just before it), for hot paths: reading it is one atomic
+    /// load, where the token's own check takes its mutex.
+    aborted: AtomicBool,
     pub(super) tasks: TaskTracker,
     /// Answers sent downstream, by cache status (`CacheStatus::index`).
     answered: Mutex<[u64; 8]>,
@@ -69,6 +72,9 @@ pub(super) struct Shared {
     real: Option<super::RealSpec>,
     /// Full copies of what the node stores (real upstream only).
     stored: super::stored::Stored,
+    /// `X-Cache: <STATUS> from <name>` for each status (`CacheStatus::index`), made once:
+    /// every pass-through answer carries one.
+    x_cache: [Option<http::HeaderValue>; 8],
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +102,9 @@ pub(super) struct Registered {
 
 impl Shared {
     pub(super) fn new(spec: ProxySpec) -> Shared {
+        let x_cache = cdn_core::CacheStatus::ALL.map(|st| {
+            http::HeaderValue::from_str(&format!("{} from {}", st.as_str(), spec.node.name())).ok()
+        });
         Shared {
             tier: spec.node.tier(),
             name: spec.node.name().to_string(),
@@ -117,6 +126,7 @@ impl Shared {
             pool: Pool::default(),
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
+            aborted: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             answered: Mutex::new([0; 8]),
             limits: std::sync::RwLock::new(super::ServeLimits::model()),
@@ -126,6 +136,7 @@ impl Shared {
             uncounted: AtomicUsize::new(0),
             sent_to_origin: AtomicU64::new(0),
             stored: super::stored::Stored::new(spec.real.as_ref().map_or(0, |r| r.store_bytes)),
+            x_cache,
             real: spec.real,
         }
     }
@@ -138,6 +149,16 @@ impl Shared {
     /// Full copies of stored responses (real upstream).
     pub(super) fn stored(&self) -> &super::stored::Stored {
         &self.stored
+    }
+
+    /// The `X-Cache` value for `status` at this node (`None` if the name cannot be one).
+    pub(super) fn x_cache(&self, status: cdn_core::CacheStatus) -> Option<&http::HeaderValue> {
+        self.x_cache[status.index()].as_ref()
+    }
+
+    /// Whether the grace period is over (`abort` cancelled).
+    pub(super) fn aborting(&self) -> bool {
+        self.aborted.load(Ordering::Relaxed)
     }
 
     /// The limits in force.
@@ -355,6 +376,7 @@ impl Shared {
             .await
             .is_err()
         {
+            self.aborted.store(true, Ordering::SeqCst);
             self.abort.cancel();
             // Each cut-off request gets its 503 at once; wait (bounded) until every client
             // connection has written it and closed. Upstream work still running for them

@@ -155,6 +155,37 @@ impl Shared {
         c: &Connect,
         trace: Option<u64>,
     ) -> Result<Conn, HopError> {
+        if c.reuse && trace.is_none() {
+            if let Some(sender) = self.pool.take(Self::pool_key(c)) {
+                return Ok(Conn {
+                    key: Self::pool_key(c),
+                    sender,
+                });
+            }
+        }
+        // A new connection (TCP, maybe TLS) is a large future and a rare one with pooled
+        // connections: boxed, so that every request's task does not carry (and copy) its
+        // size.
+        Box::pin(self.open_traced(c, trace)).await
+    }
+
+    /// The pool key of the connection `c` asks for.
+    fn pool_key(c: &Connect) -> PoolKey {
+        match c.peer {
+            Peer::Parent(i) => PoolKey::Parent(i),
+            Peer::Origin => PoolKey::Origin {
+                source: c.source.unwrap_or(Ipv4Addr::LOCALHOST),
+                port: c.port,
+            },
+        }
+    }
+
+    /// [`Shared::open`] for a traced request or a new connection.
+    async fn open_traced(
+        self: &Arc<Self>,
+        c: &Connect,
+        trace: Option<u64>,
+    ) -> Result<Conn, HopError> {
         let started = self.timers.now();
         let (to, peer_name, key) = match c.peer {
             Peer::Parent(i) => {
@@ -164,14 +195,7 @@ impl Shared {
                 };
                 (Tier::L2, name.unwrap_or_default(), PoolKey::Parent(i))
             }
-            Peer::Origin => {
-                let source = c.source.unwrap_or(Ipv4Addr::LOCALHOST);
-                let key = PoolKey::Origin {
-                    source,
-                    port: c.port,
-                };
-                (Tier::Origin, self.origin_host.clone(), key)
-            }
+            Peer::Origin => (Tier::Origin, self.origin_host.clone(), Self::pool_key(c)),
         };
         let record = |verdict: Option<ConnectVerdict>, reused: bool| {
             if let Some(n) = trace {
