@@ -19,11 +19,23 @@ use std::time::{Duration, Instant};
 /// Raw passes the standards profile must reach: one more than Squid's 262.
 const TARGET: usize = 263;
 
-/// Kills a child process when dropped (the test may fail half-way).
+/// Stops a child process when dropped (the test may fail half-way): SIGTERM first, so that
+/// nginx's master stops its workers and cache manager (SIGKILL to the master alone left them
+/// running, still listening), then SIGKILL after 5 s if it has not exited.
 struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
