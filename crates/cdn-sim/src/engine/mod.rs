@@ -361,7 +361,7 @@ impl<'s> Engine<'s> {
     /// Readies the CPU's caches for the next events of lane `lane` (events of one kind are
     /// due one after another, soon): the second one's slot, which has been out of the
     /// caches since it was scheduled, and for the first one (whose slot the previous call
-    /// fetched) the node's store entry for its key. Hints only: nothing changes.
+    /// fetched) the node's store bucket for its key. Hints only: nothing changes.
     fn prepare_lane(&self, lane: usize) {
         if let Some(s) = self.queue.nth_of_lane(lane, 1).and_then(|e| e.slot()) {
             self.slots.prefetch(s);
@@ -370,11 +370,7 @@ impl<'s> Engine<'s> {
             self.queue.nth_of_lane(lane, 0).copied()
         {
             let slot = self.slots.get(s);
-            let node = match slot.node.tier {
-                Tier::L1 => &self.l1[usize::from(slot.node.index)],
-                _ => &self.l2[usize::from(slot.node.index)],
-            };
-            node.prefetch(slot.req.key);
+            self.node(slot.node).prefetch(slot.req.key);
         }
     }
 
@@ -445,6 +441,13 @@ impl<'s> Engine<'s> {
     fn node_mut(&mut self, s: SlotId) -> &mut CacheNode {
         let n = self.slots.get(s).node;
         self.node_at(n)
+    }
+
+    fn node(&self, n: slots::NodeId) -> &CacheNode {
+        match n.tier {
+            Tier::L1 => &self.l1[n.index as usize],
+            _ => &self.l2[n.index as usize],
+        }
     }
 
     fn node_at(&mut self, n: slots::NodeId) -> &mut CacheNode {
