@@ -218,8 +218,9 @@ pub fn response_from_http(
 }
 
 /// [`response_from_http`] without reading `Date`, `Expires`, `Last-Modified` and `ETag`
-/// nor measuring the head (`date` is now, the others `None`, `header_bytes` 0): for [`crate::real::model_response`], which reads them
-/// its own (more lenient) way, so each date is parsed once per message, not twice.
+/// nor measuring the head (`date` is now, the others `None`, `header_bytes` 0): for
+/// [`crate::real::model_response`], which reads them its own (more lenient) way, so each
+/// date is parsed once per message, not twice.
 pub(crate) fn response_from_http_undated(
     status: u16,
     headers: &HeaderMap,

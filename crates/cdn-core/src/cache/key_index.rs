@@ -79,24 +79,6 @@ impl KeyIndex {
         crate::hint::prefetch(&self.buckets[self.home(hash32(key))]);
     }
 
-    /// The first slot whose bucket carries `key`'s hash, unconfirmed (confirming reads the
-    /// slot, which is what a caller prefetching it wants to avoid waiting for).
-    #[inline]
-    pub(crate) fn candidate(&self, key: u64) -> Option<u32> {
-        let hash = hash32(key);
-        let mut i = self.home(hash);
-        loop {
-            let b = self.buckets[i];
-            if b == EMPTY {
-                return None;
-            }
-            if (b >> 32) as u32 == hash {
-                return Some(slot_of(b));
-            }
-            i = (i + 1) & self.mask();
-        }
-    }
-
     /// Records that `key` lives in `slot`. `key` must not be in the index.
     pub(crate) fn insert(&mut self, key: u64, slot: u32) {
         // Grow at 3/4 full. Linear probing examines (1 + 1/(1-α))/2 buckets for a hit and

@@ -143,7 +143,9 @@ impl<V: Copy> Slab<V> {
     /// by now, from [`Slab::prefetch`]).
     #[inline]
     pub(crate) fn prefetch_slot(&self, key: u64) {
-        if let Some(s) = self.index.candidate(key) {
+        // The first slot whose bucket carries the key's hash, unconfirmed: confirming reads
+        // the slot, which is what this asks for without waiting.
+        if let Some(s) = self.index.find(key, |_| true) {
             crate::hint::prefetch(&self.slots[s]);
         }
     }
