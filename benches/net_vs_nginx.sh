@@ -23,8 +23,9 @@
 # Per case and system: warm with curl (and check the response: status, size, HIT/MISS), then
 # ROUNDS x `wrk -tTHREADS -cCONNS -dDURATION --latency`, rounds of the three systems
 # interleaved. Reported, per case and nginx variant: median req/s, median p99 latency,
-# cdn-net/nginx ratios, and the non-2xx responses and socket errors wrk saw (summed over
-# rounds). Target (issue 10): cdn-net >= 1.2x nginx's req/s with p99 <= nginx's, every row.
+# cdn-net/nginx ratios, median CPU time per request of each system's two cache tiers (user +
+# system, from /proc: less sensitive than req/s to other work on the machine), and the non-2xx
+# responses and socket errors wrk saw (summed over rounds). Target (issue 10): cdn-net >= 1.2x nginx's req/s with p99 <= nginx's, every row.
 #
 # Environment:
 #   DURATION=10s  ROUNDS=3  THREADS=2  CONNS=64    wrk settings (smoke run: DURATION=2s ROUNDS=1)
@@ -45,7 +46,7 @@ CONNS=${CONNS:-64}
 OUT=""
 ARGS=("$@")
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -333,11 +334,30 @@ to_ms() { # "3.45ms" | "812.00us" | "1.02s" -> milliseconds
         else printf "nan" }'
 }
 
-# run_wrk URL tag -> prints "rps p99_ms errors" (errors = non-2xx/3xx + socket errors)
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # pids... -> user+system clock ticks of these processes and their children
+    local p q t=0 v
+    for p in "$@"; do
+        for q in "$p" $(pgrep -P "$p" || true); do
+            v=$(awk '{print $14 + $15}' "/proc/$q/stat" 2>/dev/null) || continue
+            t=$(( t + ${v:-0} ))
+        done
+    done
+    echo "$t"
+}
+
+# run_wrk URL tag pids... -> prints "rps p99_ms errors cpu_us_per_request" (errors = non-2xx/3xx
+# + socket errors; CPU = user + system time of the given processes and their children, the
+# system under test's two tiers, over the run, per request wrk completed)
 run_wrk() {
-    local url=$1 tag=$2 out rps p99 non2xx sock
+    local url=$1 tag=$2 out rps p99 non2xx sock t0 t1 reqs cpu
+    shift 2
+    t0=$(cpu_ticks "$@")
     out=$(timeout --foreground $(( DUR_S + 30 )) "$WRK" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" 2>&1) \
         || die "wrk $url failed: $out"
+    t1=$(cpu_ticks "$@")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v d=$(( t1 - t0 )) -v n="${reqs:-0}" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (n > 0) ? d * 1e6 / hz / n : 0 }')
     [ -n "${RAW_DIR:-}" ] && printf '%s\n' "$out" >"$RAW_DIR/$tag.txt"
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -345,7 +365,7 @@ run_wrk() {
     sock=$(awk -F'[ ,]+' '/Socket errors:/ {print $4 + $6 + $8 + $10}' <<<"$out")
     [ -n "$rps" ] && [ -n "$p99" ] || die "cannot parse wrk output for $url: $out"
     p99=$(to_ms "$p99")
-    echo "$rps $p99 $(( ${non2xx:-0} + ${sock:-0} ))"
+    echo "$rps $p99 $(( ${non2xx:-0} + ${sock:-0} )) $cpu"
     if [ -n "$non2xx$sock" ] && [ "$(( ${non2xx:-0} + ${sock:-0} ))" -gt 0 ]; then
         grep -E 'Non-2xx|Socket errors' <<<"$out" | sed "s#^#[net_vs_nginx]   $tag: #" >&2
     fi
@@ -357,31 +377,34 @@ median() { # numbers... -> median
 }
 
 ROWS=()
-row() { # label nginx-variant n_rps n_p99 c_rps c_p99 n_err c_err
-    awk -v l="$1" -v v="$2" -v nr="$3" -v np="$4" -v cr="$5" -v cp="$6" -v ne="$7" -v ce="$8" 'BEGIN {
+row() { # label nginx-variant n_rps n_p99 c_rps c_p99 n_err c_err n_cpu c_cpu
+    awk -v l="$1" -v v="$2" -v nr="$3" -v np="$4" -v cr="$5" -v cp="$6" -v ne="$7" -v ce="$8" \
+        -v nc="$9" -v cc="${10}" 'BEGIN {
         rr = (nr > 0) ? cr / nr : 0; pr = (np > 0) ? cp / np : 0
         met = (rr >= 1.2 && pr <= 1.0) ? "yes" : "**no**"
-        printf "| %s | %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %s | %d / %d |", l, v, nr, cr, rr, np, cp, pr, met, ne, ce }'
+        printf "| %s | %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %.1f | %.1f | %s | %d / %d |", l, v, nr, cr, rr, np, cp, pr, nc, cc, met, ne, ce }'
 }
 measure_case() { # key label nginx-url nginx-tmpfs-url cdn-url
     local key=$1 label=$2 nurl=$3 surl=$4 curl_=$5 r line
-    local -a n_rps=() n_p99=() s_rps=() s_p99=() c_rps=() c_p99=()
+    local -a n_rps=() n_p99=() s_rps=() s_p99=() c_rps=() c_p99=() n_cpu=() s_cpu=() c_cpu=()
     local n_err=0 s_err=0 c_err=0
+    # CPU is counted for the two cache tiers of each system (nginx: L2 and L1 masters and
+    # their workers; cdn-net: the one proxy process), not the shared origin.
     for (( r = 1; r <= ROUNDS; r++ )); do
-        line=$(run_wrk "$nurl" "$key-nginx-$r"); read -r a b e <<<"$line"
-        n_rps+=("$a"); n_p99+=("$b"); n_err=$(( n_err + e ))
-        log "  round $r nginx:       $a req/s, p99 $b ms, errors $e"
-        line=$(run_wrk "$surl" "$key-nginx-tmpfs-$r"); read -r a b e <<<"$line"
-        s_rps+=("$a"); s_p99+=("$b"); s_err=$(( s_err + e ))
-        log "  round $r nginx-tmpfs: $a req/s, p99 $b ms, errors $e"
-        line=$(run_wrk "$curl_" "$key-cdn-net-$r"); read -r a b e <<<"$line"
-        c_rps+=("$a"); c_p99+=("$b"); c_err=$(( c_err + e ))
-        log "  round $r cdn-net:     $a req/s, p99 $b ms, errors $e"
+        line=$(run_wrk "$nurl" "$key-nginx-$r" "${NGINX_PIDS[1]}" "${NGINX_PIDS[2]}"); read -r a b e c <<<"$line"
+        n_rps+=("$a"); n_p99+=("$b"); n_err=$(( n_err + e )); n_cpu+=("$c")
+        log "  round $r nginx:       $a req/s, p99 $b ms, errors $e, CPU $c µs/req"
+        line=$(run_wrk "$surl" "$key-nginx-tmpfs-$r" "${NGINX_PIDS[3]}" "${NGINX_PIDS[4]}"); read -r a b e c <<<"$line"
+        s_rps+=("$a"); s_p99+=("$b"); s_err=$(( s_err + e )); s_cpu+=("$c")
+        log "  round $r nginx-tmpfs: $a req/s, p99 $b ms, errors $e, CPU $c µs/req"
+        line=$(run_wrk "$curl_" "$key-cdn-net-$r" "$CDN_PID"); read -r a b e c <<<"$line"
+        c_rps+=("$a"); c_p99+=("$b"); c_err=$(( c_err + e )); c_cpu+=("$c")
+        log "  round $r cdn-net:     $a req/s, p99 $b ms, errors $e, CPU $c µs/req"
     done
-    local cr cp
-    cr=$(median "${c_rps[@]}"); cp=$(median "${c_p99[@]}")
-    ROWS+=("$(row "$label" "disk" "$(median "${n_rps[@]}")" "$(median "${n_p99[@]}")" "$cr" "$cp" "$n_err" "$c_err")")
-    ROWS+=("$(row "$label" "tmpfs" "$(median "${s_rps[@]}")" "$(median "${s_p99[@]}")" "$cr" "$cp" "$s_err" "$c_err")")
+    local cr cp cc
+    cr=$(median "${c_rps[@]}"); cp=$(median "${c_p99[@]}"); cc=$(median "${c_cpu[@]}")
+    ROWS+=("$(row "$label" "disk" "$(median "${n_rps[@]}")" "$(median "${n_p99[@]}")" "$cr" "$cp" "$n_err" "$c_err" "$(median "${n_cpu[@]}")" "$cc")")
+    ROWS+=("$(row "$label" "tmpfs" "$(median "${s_rps[@]}")" "$(median "${s_p99[@]}")" "$cr" "$cp" "$s_err" "$c_err" "$(median "${s_cpu[@]}")" "$cc")")
 }
 
 # ---- run ------------------------------------------------------------------------------------------
@@ -422,11 +445,11 @@ stop_cdn
 
 # ---- report ---------------------------------------------------------------------------------------
 TABLE=$(
-    echo "| case | nginx cache | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | target met | errors nginx / cdn-net |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|:---:|---:|"
+    echo "| case | nginx cache | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | nginx CPU µs/req | cdn-net CPU µs/req | target met | errors nginx / cdn-net |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 )
-NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. Errors: non-2xx responses + socket errors over all rounds."
+NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request. Errors: non-2xx responses + socket errors over all rounds."
 echo
 echo "$TABLE"
 echo

@@ -51,7 +51,8 @@
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
-// One audited exception: `ack_watch` asks the kernel how much it has not had acknowledged.
+// Two audited exceptions: `ack_watch` asks the kernel how much it has not had acknowledged,
+// and `sealed` maps sealed memory files.
 #![deny(unsafe_code)]
 
 pub mod ack_watch;
@@ -68,6 +69,7 @@ pub mod proxy;
 pub mod real;
 pub mod resolver;
 pub mod run;
+pub mod sealed;
 pub mod timing;
 pub mod topology;
 pub mod trace_sink;

@@ -22,6 +22,14 @@ use tokio::net::{TcpListener, TcpStream};
 const BIG: u64 = 100 << 20;
 const CHUNK: usize = 64 << 10;
 
+/// A stored body large enough to be sent from a sealed memory file (`cdn_net::sealed`).
+const LARGE: usize = 300 << 10;
+
+/// Bytes that depend on their position, so a shifted or torn body shows.
+fn patterned(len: usize) -> Bytes {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
 /// What the origin saw.
 #[derive(Default)]
 struct Seen {
@@ -66,6 +74,10 @@ async fn answer(
                 .header("cache-control", "max-age=60")
                 .header("etag", "\"a1\"");
             Full::new(Bytes::from_static(b"hello")).boxed()
+        }
+        "/large" => {
+            r = r.header("cache-control", "max-age=60");
+            Full::new(patterned(LARGE)).boxed()
         }
         "/big" => {
             r = r
@@ -244,6 +256,44 @@ async fn every_method_passes_with_its_body() {
         seen.requests.iter().all(|r| !r.5),
         "hop-by-hop request headers are not forwarded"
     );
+}
+
+/// Memory files holding sealed bodies, among this process's descriptors.
+fn sealed_files() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.to_string_lossy().contains("memfd:cdn-net-body"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_stored_body_is_served_byte_exact_from_its_sealed_copy() {
+    let (up, seen) = origin().await;
+    let net = cdn(up).await;
+    let edge = net.l1_addrs()[0];
+    let want = patterned(LARGE);
+    let mut caches = Vec::new();
+    for _ in 0..4 {
+        let (s, h, b) = send(edge, "GET", "/large", "site.test", &[], b"").await;
+        assert_eq!(s, 200);
+        assert_eq!(b.len(), LARGE);
+        assert!(b == want, "the body arrives byte for byte");
+        caches.push(header(&h, "x-cache").to_string());
+    }
+    assert_eq!(
+        caches,
+        [
+            "MISS from edge-1",
+            "HIT from edge-1",
+            "HIT from edge-1",
+            "HIT from edge-1"
+        ]
+    );
+    assert_eq!(seen.lock().unwrap().requests.len(), 1);
+    // The first hit moved the edge's copy into a sealed memory file (the shield's copy was
+    // never hit): later hits were sent from it by sendfile.
+    assert!(sealed_files() >= 1, "no sealed body in this process");
 }
 
 fn peak_rss_kib() -> u64 {

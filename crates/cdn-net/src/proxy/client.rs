@@ -141,6 +141,10 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        // A stored body large enough to be sealed goes out by `sendfile`, without a copy.
+        if let Some(sent) = crate::sealed::poll_write_sealed(&self.inner, cx, bufs) {
+            return sent;
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 

@@ -637,6 +637,7 @@ impl Shared {
                         body: b.clone(),
                         fingerprint: (model.status, model.etag, model.last_modified),
                         request: ctx.head.clone(),
+                        sealed: false,
                     },
                 );
             }

@@ -30,6 +30,8 @@ pub(super) struct Full {
     pub(super) fingerprint: Fingerprint,
     /// The request head it answered (method, URI, headers), for background revalidation.
     pub(super) request: Arc<http::request::Parts>,
+    /// Whether the body was offered to [`crate::sealed::seal`] (at the first hit).
+    pub(super) sealed: bool,
 }
 
 impl Full {
@@ -76,9 +78,27 @@ impl Stored {
 
     /// The copy for `key`, if it is the response the node serves.
     pub(super) fn get(&self, key: CacheKey, fingerprint: Fingerprint) -> Option<Full> {
-        let mut s = self.shard(key);
-        let f = s.entries.get(&key.0)?;
-        (f.fingerprint == fingerprint).then(|| f.clone())
+        let mut f = {
+            let mut s = self.shard(key);
+            let f = s.entries.get(&key.0)?;
+            (f.fingerprint == fingerprint).then(|| f.clone())?
+        };
+        if !f.sealed && f.body.len() >= crate::sealed::MIN_SEALED {
+            // Hit once: its body moves into a sealed memory file, so this and later hits
+            // send it without a copy (`sendfile`). Done at the first hit, not when stored,
+            // so a copy nobody asks for again never costs the system calls. Outside the
+            // lock; a copy replaced meanwhile keeps its replacement.
+            let body = crate::sealed::seal(f.body.clone());
+            let mut s = self.shard(key);
+            if let Some(e) = s.entries.peek_mut(&key.0) {
+                if e.body.as_ptr() == f.body.as_ptr() {
+                    e.body = body.clone();
+                    e.sealed = true;
+                }
+            }
+            f.body = body;
+        }
+        Some(f)
     }
 
     /// The copy for `key` whatever model response it is (background revalidation).
