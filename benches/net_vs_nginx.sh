@@ -23,7 +23,7 @@
 # Per case and system: warm with curl (and check the response: status, size, HIT/MISS), then
 # ROUNDS x `wrk -tTHREADS -cCONNS -dDURATION --latency`, rounds of the three systems
 # interleaved. Reported, per case and nginx variant: median req/s, median p99 latency,
-# cdn-net/nginx ratios, median CPU time per request of each system's two cache tiers (user +
+# cdn-net/nginx ratios, median CPU time per request of each system's two cache tiers (user and
 # system, from /proc: less sensitive than req/s to other work on the machine), and the non-2xx
 # responses and socket errors wrk saw (summed over rounds). Target (issue 10): cdn-net >= 1.2x nginx's req/s with p99 <= nginx's, every row.
 #
@@ -335,20 +335,20 @@ to_ms() { # "3.45ms" | "812.00us" | "1.02s" -> milliseconds
 }
 
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # pids... -> user+system clock ticks of these processes and their children
-    local p q t=0 v
+cpu_ticks() { # pids... -> "user system" clock ticks of these processes and their children
+    local p q u=0 s=0 a b
     for p in "$@"; do
         for q in "$p" $(pgrep -P "$p" || true); do
-            v=$(awk '{print $14 + $15}' "/proc/$q/stat" 2>/dev/null) || continue
-            t=$(( t + ${v:-0} ))
+            read -r a b < <(awk '{print $14, $15}' "/proc/$q/stat" 2>/dev/null) || continue
+            u=$(( u + ${a:-0} )); s=$(( s + ${b:-0} ))
         done
     done
-    echo "$t"
+    echo "$u $s"
 }
 
-# run_wrk URL tag pids... -> prints "rps p99_ms errors cpu_us_per_request" (errors = non-2xx/3xx
-# + socket errors; CPU = user + system time of the given processes and their children, the
-# system under test's two tiers, over the run, per request wrk completed)
+# run_wrk URL tag pids... -> prints "rps p99_ms errors user_us sys_us" (errors = non-2xx/3xx +
+# socket errors; user_us, sys_us = user and system CPU time of the given processes and their
+# children — the system under test's two tiers — over the run, per request wrk completed)
 run_wrk() {
     local url=$1 tag=$2 out rps p99 non2xx sock t0 t1 reqs cpu
     shift 2
@@ -357,7 +357,9 @@ run_wrk() {
         || die "wrk $url failed: $out"
     t1=$(cpu_ticks "$@")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    cpu=$(awk -v d=$(( t1 - t0 )) -v n="${reqs:-0}" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (n > 0) ? d * 1e6 / hz / n : 0 }')
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="${reqs:-0}" -v hz="$CLK_TCK" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); k = (n > 0) ? 1e6 / hz / n : 0
+        printf "%.1f %.1f", (y[1] - x[1]) * k, (y[2] - x[2]) * k }')
     [ -n "${RAW_DIR:-}" ] && printf '%s\n' "$out" >"$RAW_DIR/$tag.txt"
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -377,34 +379,38 @@ median() { # numbers... -> median
 }
 
 ROWS=()
-row() { # label nginx-variant n_rps n_p99 c_rps c_p99 n_err c_err n_cpu c_cpu
+row() { # label nginx-variant n_rps n_p99 c_rps c_p99 n_err c_err n_user n_sys c_user c_sys
     awk -v l="$1" -v v="$2" -v nr="$3" -v np="$4" -v cr="$5" -v cp="$6" -v ne="$7" -v ce="$8" \
-        -v nc="$9" -v cc="${10}" 'BEGIN {
+        -v nu="$9" -v ns="${10}" -v cu="${11}" -v cs="${12}" 'BEGIN {
         rr = (nr > 0) ? cr / nr : 0; pr = (np > 0) ? cp / np : 0
         met = (rr >= 1.2 && pr <= 1.0) ? "yes" : "**no**"
-        printf "| %s | %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %.1f | %.1f | %s | %d / %d |", l, v, nr, cr, rr, np, cp, pr, nc, cc, met, ne, ce }'
+        printf "| %s | %s | %.0f | %.0f | %.2f× | %.2f | %.2f | %.2f× | %.1f + %.1f | %.1f + %.1f | %s | %d / %d |", l, v, nr, cr, rr, np, cp, pr, nu, ns, cu, cs, met, ne, ce }'
 }
 measure_case() { # key label nginx-url nginx-tmpfs-url cdn-url
     local key=$1 label=$2 nurl=$3 surl=$4 curl_=$5 r line
-    local -a n_rps=() n_p99=() s_rps=() s_p99=() c_rps=() c_p99=() n_cpu=() s_cpu=() c_cpu=()
+    local -a n_rps=() n_p99=() s_rps=() s_p99=() c_rps=() c_p99=()
+    local -a n_usr=() n_sys=() s_usr=() s_sys=() c_usr=() c_sys=()
     local n_err=0 s_err=0 c_err=0
     # CPU is counted for the two cache tiers of each system (nginx: L2 and L1 masters and
     # their workers; cdn-net: the one proxy process), not the shared origin.
     for (( r = 1; r <= ROUNDS; r++ )); do
-        line=$(run_wrk "$nurl" "$key-nginx-$r" "${NGINX_PIDS[1]}" "${NGINX_PIDS[2]}"); read -r a b e c <<<"$line"
-        n_rps+=("$a"); n_p99+=("$b"); n_err=$(( n_err + e )); n_cpu+=("$c")
-        log "  round $r nginx:       $a req/s, p99 $b ms, errors $e, CPU $c µs/req"
-        line=$(run_wrk "$surl" "$key-nginx-tmpfs-$r" "${NGINX_PIDS[3]}" "${NGINX_PIDS[4]}"); read -r a b e c <<<"$line"
-        s_rps+=("$a"); s_p99+=("$b"); s_err=$(( s_err + e )); s_cpu+=("$c")
-        log "  round $r nginx-tmpfs: $a req/s, p99 $b ms, errors $e, CPU $c µs/req"
-        line=$(run_wrk "$curl_" "$key-cdn-net-$r" "$CDN_PID"); read -r a b e c <<<"$line"
-        c_rps+=("$a"); c_p99+=("$b"); c_err=$(( c_err + e )); c_cpu+=("$c")
-        log "  round $r cdn-net:     $a req/s, p99 $b ms, errors $e, CPU $c µs/req"
+        line=$(run_wrk "$nurl" "$key-nginx-$r" "${NGINX_PIDS[1]}" "${NGINX_PIDS[2]}"); read -r a b e cu cs <<<"$line"
+        n_rps+=("$a"); n_p99+=("$b"); n_err=$(( n_err + e )); n_usr+=("$cu"); n_sys+=("$cs")
+        log "  round $r nginx:       $a req/s, p99 $b ms, errors $e, CPU $cu + $cs µs/req"
+        line=$(run_wrk "$surl" "$key-nginx-tmpfs-$r" "${NGINX_PIDS[3]}" "${NGINX_PIDS[4]}"); read -r a b e cu cs <<<"$line"
+        s_rps+=("$a"); s_p99+=("$b"); s_err=$(( s_err + e )); s_usr+=("$cu"); s_sys+=("$cs")
+        log "  round $r nginx-tmpfs: $a req/s, p99 $b ms, errors $e, CPU $cu + $cs µs/req"
+        line=$(run_wrk "$curl_" "$key-cdn-net-$r" "$CDN_PID"); read -r a b e cu cs <<<"$line"
+        c_rps+=("$a"); c_p99+=("$b"); c_err=$(( c_err + e )); c_usr+=("$cu"); c_sys+=("$cs")
+        log "  round $r cdn-net:     $a req/s, p99 $b ms, errors $e, CPU $cu + $cs µs/req"
     done
-    local cr cp cc
-    cr=$(median "${c_rps[@]}"); cp=$(median "${c_p99[@]}"); cc=$(median "${c_cpu[@]}")
-    ROWS+=("$(row "$label" "disk" "$(median "${n_rps[@]}")" "$(median "${n_p99[@]}")" "$cr" "$cp" "$n_err" "$c_err" "$(median "${n_cpu[@]}")" "$cc")")
-    ROWS+=("$(row "$label" "tmpfs" "$(median "${s_rps[@]}")" "$(median "${s_p99[@]}")" "$cr" "$cp" "$s_err" "$c_err" "$(median "${s_cpu[@]}")" "$cc")")
+    local cr cp cu cs
+    cr=$(median "${c_rps[@]}"); cp=$(median "${c_p99[@]}")
+    cu=$(median "${c_usr[@]}"); cs=$(median "${c_sys[@]}")
+    ROWS+=("$(row "$label" "disk" "$(median "${n_rps[@]}")" "$(median "${n_p99[@]}")" "$cr" "$cp" "$n_err" "$c_err" \
+        "$(median "${n_usr[@]}")" "$(median "${n_sys[@]}")" "$cu" "$cs")")
+    ROWS+=("$(row "$label" "tmpfs" "$(median "${s_rps[@]}")" "$(median "${s_p99[@]}")" "$cr" "$cp" "$s_err" "$c_err" \
+        "$(median "${s_usr[@]}")" "$(median "${s_sys[@]}")" "$cu" "$cs")")
 }
 
 # ---- run ------------------------------------------------------------------------------------------
@@ -445,11 +451,11 @@ stop_cdn
 
 # ---- report ---------------------------------------------------------------------------------------
 TABLE=$(
-    echo "| case | nginx cache | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | nginx CPU µs/req | cdn-net CPU µs/req | target met | errors nginx / cdn-net |"
+    echo "| case | nginx cache | nginx req/s | cdn-net req/s | req/s cdn-net/nginx | nginx p99 ms | cdn-net p99 ms | p99 cdn-net/nginx | nginx CPU µs/req (user + sys) | cdn-net CPU µs/req (user + sys) | target met | errors nginx / cdn-net |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 )
-NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request. Errors: non-2xx responses + socket errors over all rounds."
+NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request (medians of each). Errors: non-2xx responses + socket errors over all rounds."
 echo
 echo "$TABLE"
 echo
