@@ -227,7 +227,9 @@ impl Shared {
         self.start_answering();
         // The task's own handle carries the answer back (no oneshot to allocate); dropping
         // it, when the downstream goes away, detaches the task, which finishes regardless.
-        let task = self.tasks.spawn(async move {
+        // Boxed where it is made: the task's state machine is a few kilobytes, and spawning
+        // it by value copied it at every layer (tracker, spawn, task cell).
+        let task = self.tasks.spawn(Box::pin(async move {
             let trace = reg.trace;
             let mut real = real;
             let (response, status) = match s.carry_out(reg, model, path, &mut real).await {
@@ -239,7 +241,7 @@ impl Shared {
             };
             s.answered_with(trace, &response, status);
             (response, status, real)
-        });
+        }));
         task.await.ok()
     }
 
