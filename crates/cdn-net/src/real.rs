@@ -14,7 +14,7 @@ use http::header::{self, HeaderMap, HeaderName};
 /// Headers that belong to one connection and are never forwarded (RFC 9110 §7.6.1), plus
 /// `Proxy-Authorization`/`Proxy-Authenticate`, which are for the proxy itself.
 /// (As [`HeaderName`]s: removing by `&str` would parse each name on every message.)
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("keep-alive"),
@@ -44,18 +44,21 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// [`strip_hop_by_hop`], without the headers `Connection` names when
 /// `connection_names` is false (nginx's way).
 pub fn strip_hop_by_hop_as(h: &mut HeaderMap, connection_names: bool) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .filter(|_| connection_names)
-        .collect();
-    for n in named {
-        h.remove(n);
+    if connection_names && h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
     }
-    for n in &HOP_BY_HOP {
+    // A message carries a handful of names and at most one or two of these: find them
+    // among the names present rather than hash all nine to remove them.
+    while let Some(n) = h.keys().find(|k| HOP_BY_HOP.contains(k)).cloned() {
         h.remove(n);
     }
 }
