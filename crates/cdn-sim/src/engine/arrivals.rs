@@ -89,7 +89,7 @@ impl Engine<'_> {
     /// here, and the queue stays as small as the requests in flight.
     pub(super) fn next_arrival_source(&self) -> Option<(cdn_core::Instant, usize)> {
         let mut best: Option<(cdn_core::Instant, usize)> = None;
-        let to_l1 = self.net.client_rtt / 2;
+        let to_l1 = self.one_way.client;
         for (i, ahead) in self.ahead.iter().enumerate() {
             let late = |t| {
                 self.lateness
@@ -144,8 +144,8 @@ impl Engine<'_> {
             }],
         ) = (traced, out.as_slice())
         {
-            // Fast path: served by the edge at once.
-            let (response, status) = (*response, *status);
+            // Fast path: served by the edge at once (read where the node wrote it: no copy).
+            let status = *status;
             self.record_client_response(number, a.at, status, response);
             out.clear();
             self.spare.push(out);
