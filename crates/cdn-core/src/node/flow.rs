@@ -19,6 +19,7 @@ use crate::config::NodeState;
 use crate::message::{CacheKey, Request, Response};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
+use std::collections::hash_map::Entry;
 
 /// Why a cache generates 504 instead of serving its stale copy (RFC 9111 §5.2.2.2).
 pub const MUST_REVALIDATE_504: &str = "stale copy may not be served without revalidation \
@@ -197,33 +198,33 @@ impl CacheNode {
         let key = ex.req.key;
         let policy = &self.settings.policy;
         let (collapse_age, collapse_timeout) = (policy.collapse_age, policy.collapse_timeout);
-        match self.locks.get_mut(&key) {
-            Some(lock) if now.saturating_since(lock.started) < collapse_age => {
-                lock.waiters.push(ticket);
+        // One probe of the lock table per miss, found or not (`entry`, not `get` then
+        // `insert`): every miss at every node takes or joins a lock.
+        match self.locks.entry(key) {
+            Entry::Occupied(lock) if now.saturating_since(lock.get().started) < collapse_age => {
+                lock.into_mut().waiters.push(ticket);
                 let until = now + collapse_timeout;
                 ex.phase = Phase::Waiting { until };
                 self.note(out, ex, ticket, TraceEvent::Collapsed);
                 out.push(Action::Wait { ticket, until });
                 true
             }
-            Some(lock) => {
+            Entry::Occupied(lock) => {
                 // The request ahead has been upstream longer than collapse_age: one more may
                 // go (nginx proxy_cache_lock_age), sharing the lock.
+                let lock = lock.into_mut();
                 lock.started = now;
                 ex.lock = Some(lock.id);
                 false
             }
-            None => {
+            Entry::Vacant(vacant) => {
                 self.next_lock += 1;
                 let id = self.next_lock;
-                self.locks.insert(
-                    key,
-                    Lock {
-                        id,
-                        started: now,
-                        waiters: Vec::new(),
-                    },
-                );
+                vacant.insert(Lock {
+                    id,
+                    started: now,
+                    waiters: Vec::new(),
+                });
                 ex.lock = Some(id);
                 false
             }
@@ -390,10 +391,11 @@ impl CacheNode {
         stored: bool,
         out: &mut Vec<Action>,
     ) {
-        if self.locks.get(&key).is_none_or(|l| l.id != id) {
-            return; // another request sharing the lock answered first
-        }
-        let lock = self.locks.remove(&key).expect("checked");
+        // One probe: the lock is taken out only if it is still this request's.
+        let lock = match self.locks.entry(key) {
+            Entry::Occupied(lock) if lock.get().id == id => lock.remove(),
+            _ => return, // another request sharing the lock answered first
+        };
         let mut waiters = lock.waiters.into_iter();
         if stored {
             for w in waiters {
