@@ -48,14 +48,14 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         out: &mut Vec<Action>,
     ) {
         ex.sent_at = now;
         ex.route.attempt = 0;
         ex.route.first_attempt = now;
-        self.connect(now, ticket, &mut ex, false, out);
-        self.exchanges.insert(ticket, ex);
+        self.connect(now, ticket, ex, false, out);
+        self.exchanges.insert(ticket, *ex);
     }
 
     /// The next connect attempt for `ex` (the caller stores `ex`); `fresh` asks for a new
@@ -192,8 +192,8 @@ impl CacheNode {
                 )
         });
         if current {
-            let ex = self.exchanges.remove(&ticket).expect("checked");
-            self.upstream_failed(now, ticket, ex, kind, out);
+            let mut ex = self.exchanges.remove(&ticket).expect("checked");
+            self.upstream_failed(now, ticket, &mut ex, kind, out);
         }
     }
 
@@ -215,8 +215,8 @@ impl CacheNode {
             Phase::Awaiting { until, .. } if now >= until => FailureKind::ReadTimeout,
             _ => return,
         };
-        let ex = self.exchanges.remove(&ticket).expect("present");
-        self.upstream_failed(now, ticket, ex, kind, out);
+        let mut ex = self.exchanges.remove(&ticket).expect("present");
+        self.upstream_failed(now, ticket, &mut ex, kind, out);
     }
 
     /// Upstream answered hop `hop` of `ticket` with `resp`. Stale inputs are ignored.
@@ -240,7 +240,7 @@ impl CacheNode {
         // A head over the vendor's limit is a failed hop (Cloudflare 520, nginx 502).
         let head = u64::from(resp.header_bytes);
         if let Some(kind) = self.settings.timeouts.header_failure(head) {
-            self.upstream_failed(now, ticket, ex, kind, out);
+            self.upstream_failed(now, ticket, &mut ex, kind, out);
             return;
         }
         // A parent that generated a server error of its own counts as a failed parent
@@ -276,7 +276,7 @@ impl CacheNode {
             self.return_connection(source, r.port);
         }
         ex.phase = Phase::Deciding;
-        self.received_answer(now, ticket, ex, resp, out);
+        self.received_answer(now, ticket, &mut ex, resp, out);
     }
 
     /// The current hop failed: another attempt, another route, or the generated error.
@@ -284,7 +284,7 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         kind: FailureKind,
         out: &mut Vec<Action>,
     ) {
@@ -301,11 +301,11 @@ impl CacheNode {
                 failure: kind,
                 waited,
             };
-            self.note(out, &ex, ticket, event);
+            self.note(out, ex, ticket, event);
             // A connection that carried the request is dropped: the retry opens a new one.
             let fresh = !connect_failure(kind);
-            self.connect(now, ticket, &mut ex, fresh, out);
-            self.exchanges.insert(ticket, ex);
+            self.connect(now, ticket, ex, fresh, out);
+            self.exchanges.insert(ticket, *ex);
             return;
         }
         let waited = if connect_failure(kind) {
@@ -315,15 +315,15 @@ impl CacheNode {
         };
         self.note(
             out,
-            &ex,
+            ex,
             ticket,
             TraceEvent::Failed {
                 failure: kind,
                 waited,
             },
         );
-        if matches!(ex.route.peer, Peer::Parent(_)) && self.reroute(now, ticket, &mut ex, out) {
-            self.exchanges.insert(ticket, ex);
+        if matches!(ex.route.peer, Peer::Parent(_)) && self.reroute(now, ticket, ex, out) {
+            self.exchanges.insert(ticket, *ex);
             return;
         }
         ex.phase = Phase::Deciding;
