@@ -466,18 +466,18 @@ impl CacheNode {
         };
         let apparent_age = now.saturating_since(resp.date);
         let corrected_age = resp.age + now.saturating_since(request_time);
-        let mut stored = *resp;
-        stored.age = apparent_age.max(corrected_age);
+        let age = apparent_age.max(corrected_age);
         let key = if resp.vary == Vary::AcceptEncoding {
             // The URL's entry only says "look at the variant"; it holds no body.
-            let mut marker = stored;
-            marker.body_len = 0;
-            self.store.insert(now, req.key, marker, ttl);
+            self.store.insert_aged(now, req.key, resp, age, 0, ttl);
             req.key.variant(req.encoding)
         } else {
             req.key
         };
-        if self.store.insert(now, key, stored, ttl) {
+        if self
+            .store
+            .insert_aged(now, key, resp, age, resp.body_len, ttl)
+        {
             StoreOutcome::Stored { ttl }
         } else {
             StoreOutcome::NotStored {
