@@ -7,17 +7,22 @@ use cdn_core::node::{Action, Connect, Hop, Peer, Validators};
 use cdn_core::{CacheStatus, Instant, Response, Tier, TraceEvent};
 
 impl Engine<'_> {
-    /// Carries out the actions of node `node`, in order.
+    /// Carries out the actions of node `node`, in order. They are read in place, not
+    /// drained: moving each ~160-byte `Action` out of the buffer cost more than acting
+    /// on it (only a trace note, for traced requests, is cloned).
     pub(super) fn run_actions(&mut self, node: NodeId, mut out: Vec<Action>) {
-        for action in out.drain(..) {
+        for action in &out {
             self.act(node, action);
         }
+        out.clear();
         self.spare.push(out);
     }
 
-    fn act(&mut self, node: NodeId, action: Action) {
-        match action {
-            Action::Note { ticket, event } => self.trace_at_node(ticket as SlotId, event),
+    fn act(&mut self, node: NodeId, action: &Action) {
+        match *action {
+            Action::Note { ticket, ref event } => {
+                self.trace_at_node(ticket as SlotId, event.clone())
+            }
             Action::Wait { ticket, until } => {
                 // The slot stays (it is not done) until the node acts on it again; the timer
                 // is always needed, since only the request ahead can wake it otherwise.
@@ -37,7 +42,7 @@ impl Engine<'_> {
             }
             Action::Answer {
                 ticket,
-                response,
+                ref response,
                 status,
             } => {
                 let s = ticket as SlotId;
@@ -139,13 +144,13 @@ impl Engine<'_> {
     }
 
     /// The slot's node answers downstream.
-    fn answer(&mut self, s: SlotId, response: Response, status: CacheStatus) {
+    fn answer(&mut self, s: SlotId, response: &Response, status: CacheStatus) {
         match self.slots.get(s).downstream {
             Downstream::Client { number, sent } => {
-                self.respond_to_client(s, number, sent, status, &response)
+                self.respond_to_client(s, number, sent, status, response)
             }
             Downstream::Slot { slot, gen, hop } => {
-                self.counts.count_l2(status, &response);
+                self.counts.count_l2(status, response);
                 let event = TraceEvent::Responded {
                     status: response.status,
                     generated_by: response.generated_by,
@@ -158,7 +163,7 @@ impl Engine<'_> {
                     .get_gen_mut(slot, gen)
                     .filter(|p| !p.done && p.leg.hop == hop);
                 if let Some(parent) = waiting {
-                    parent.leg.outcome = Outcome::Response(response);
+                    parent.leg.outcome = Outcome::Response(*response);
                     self.schedule(at, Ev::Deliver(slot, hop));
                 }
             }
