@@ -95,6 +95,24 @@ impl Exchanges {
         Some(self.slab[i as usize])
     }
 
+    /// Drops the exchange of `ticket`, if any, without copying it out (a caller that has
+    /// already read it).
+    pub(crate) fn discard(&mut self, ticket: Ticket) {
+        let i = if ticket < DENSE_TICKETS {
+            match self.dense.get_mut(ticket as usize) {
+                Some(entry) if *entry != VACANT => std::mem::replace(entry, VACANT),
+                _ => return,
+            }
+        } else {
+            match self.sparse.remove(&ticket) {
+                Some(i) => i,
+                None => return,
+            }
+        };
+        self.len -= 1;
+        self.free.push(i);
+    }
+
     /// The exchange of `ticket`.
     pub(crate) fn get(&self, ticket: &Ticket) -> Option<&Exchange> {
         self.position(*ticket).map(|i| &self.slab[i as usize])

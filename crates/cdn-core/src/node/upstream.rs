@@ -228,14 +228,13 @@ impl CacheNode {
         resp: &Response,
         out: &mut Vec<Action>,
     ) {
-        let current = self
-            .exchanges
-            .get(&ticket)
-            .is_some_and(|ex| ex.route.hop == hop && matches!(ex.phase, Phase::Awaiting { .. }));
-        if !current {
-            return;
-        }
-        let mut ex = self.exchanges.remove(&ticket).expect("checked");
+        // Copied out once, then dropped from the table (`remove` returned an `Option` the
+        // caller copied again: two memcpys of the exchange per answer).
+        let mut ex = match self.exchanges.get(&ticket) {
+            Some(ex) if ex.route.hop == hop && matches!(ex.phase, Phase::Awaiting { .. }) => *ex,
+            _ => return,
+        };
+        self.exchanges.discard(ticket);
         let r = ex.route;
         // A head over the vendor's limit is a failed hop (Cloudflare 520, nginx 502).
         let head = u64::from(resp.header_bytes);
