@@ -51,19 +51,21 @@ impl Exchanges {
         }
     }
 
-    /// Stores `ex` under `ticket`, replacing what was there.
-    pub(crate) fn insert(&mut self, ticket: Ticket, ex: Exchange) {
+    /// Stores a copy of `ex` under `ticket`, replacing what was there. Borrowed, so the
+    /// ~170-byte exchange is copied once, into its slot (by value it was copied into the
+    /// argument first).
+    pub(crate) fn insert(&mut self, ticket: Ticket, ex: &Exchange) {
         if let Some(i) = self.position(ticket) {
-            self.slab[i as usize] = ex;
+            self.slab[i as usize] = *ex;
             return;
         }
         let i = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = ex;
+                self.slab[i as usize] = *ex;
                 i
             }
             None => {
-                self.slab.push(ex);
+                self.slab.push(*ex);
                 (self.slab.len() - 1) as u32
             }
         };
@@ -154,15 +156,15 @@ mod tests {
     #[test]
     fn tickets_find_their_own_exchange_through_reuse() {
         let mut m = Exchanges::default();
-        m.insert(7, ex(1));
-        m.insert(9, ex(2));
-        m.insert(7, ex(3));
+        m.insert(7, &ex(1));
+        m.insert(9, &ex(2));
+        m.insert(7, &ex(3));
         assert_eq!(m.len(), 2);
         assert_eq!(m.get(&7).map(|e| e.sent_at), Some(Instant(3)));
         assert_eq!(m.remove(&7).map(|e| e.sent_at), Some(Instant(3)));
         assert!(m.remove(&7).is_none());
         assert!(!m.contains_key(&7));
-        m.insert(11, ex(4));
+        m.insert(11, &ex(4));
         assert_eq!(m.slab.len(), 2, "the freed slot is reused");
         assert_eq!(m.get(&9).map(|e| e.sent_at), Some(Instant(2)));
         assert_eq!(m.get(&11).map(|e| e.sent_at), Some(Instant(4)));
@@ -176,9 +178,9 @@ mod tests {
     fn large_tickets_share_the_slab_with_small_ones() {
         let mut m = Exchanges::default();
         let big = DENSE_TICKETS + 5;
-        m.insert(big, ex(1));
-        m.insert(3, ex(2));
-        m.insert(u64::MAX, ex(3));
+        m.insert(big, &ex(1));
+        m.insert(3, &ex(2));
+        m.insert(u64::MAX, &ex(3));
         assert_eq!(m.len(), 3);
         assert!(
             m.dense.len() <= 4,
@@ -193,7 +195,7 @@ mod tests {
             "never inserted, inside the dense index"
         );
         assert!(m.remove(&(DENSE_TICKETS - 1)).is_none(), "beyond its end");
-        m.insert(DENSE_TICKETS - 1, ex(4));
+        m.insert(DENSE_TICKETS - 1, &ex(4));
         assert_eq!(m.slab.len(), 3, "the freed slot is reused");
         assert_eq!(m.get(&u64::MAX).map(|e| e.sent_at), Some(Instant(3)));
         assert_eq!(m.get(&3).map(|e| e.sent_at), Some(Instant(2)));

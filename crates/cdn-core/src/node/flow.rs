@@ -167,7 +167,7 @@ impl CacheNode {
                 ex.conditional = conditional;
                 let collapsible = matches!(status, CacheStatus::Miss | CacheStatus::Expired);
                 if collapsible && ex.collapse && self.join_or_take_lock(now, ticket, ex, out) {
-                    self.exchanges.insert(ticket, *ex);
+                    self.exchanges.insert(ticket, ex);
                     return;
                 }
                 self.forward(now, ticket, ex, out);

@@ -55,7 +55,7 @@ impl CacheNode {
         ex.route.attempt = 0;
         ex.route.first_attempt = now;
         self.connect(now, ticket, ex, false, out);
-        self.exchanges.insert(ticket, *ex);
+        self.exchanges.insert(ticket, ex);
     }
 
     /// The next connect attempt for `ex` (the caller stores `ex`); `fresh` asks for a new
@@ -249,7 +249,7 @@ impl CacheNode {
             && resp.generated_by == Tier::L2
             && resp.is_server_error();
         if parent_failed && self.reroute(now, ticket, &mut ex, out) {
-            self.exchanges.insert(ticket, ex);
+            self.exchanges.insert(ticket, &ex);
             return;
         }
         // An origin's own 5xx, where the vendor retries on it (Alibaba).
@@ -268,7 +268,7 @@ impl CacheNode {
             };
             self.note(out, &ex, ticket, event);
             self.connect(now, ticket, &mut ex, true, out);
-            self.exchanges.insert(ticket, ex);
+            self.exchanges.insert(ticket, &ex);
             return;
         }
         if let (Peer::Origin, Some(source), true) = (r.peer, r.source, self.settings.keepalive) {
@@ -304,7 +304,7 @@ impl CacheNode {
             // A connection that carried the request is dropped: the retry opens a new one.
             let fresh = !connect_failure(kind);
             self.connect(now, ticket, ex, fresh, out);
-            self.exchanges.insert(ticket, *ex);
+            self.exchanges.insert(ticket, ex);
             return;
         }
         let waited = if connect_failure(kind) {
@@ -322,7 +322,7 @@ impl CacheNode {
             },
         );
         if matches!(ex.route.peer, Peer::Parent(_)) && self.reroute(now, ticket, ex, out) {
-            self.exchanges.insert(ticket, *ex);
+            self.exchanges.insert(ticket, ex);
             return;
         }
         ex.phase = Phase::Deciding;
