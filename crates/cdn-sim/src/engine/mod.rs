@@ -420,15 +420,24 @@ impl<'s> Engine<'s> {
     /// downstream waiting on it) has not armed yet arms that deadline first, so deadlines
     /// cost a queue entry only when they can matter.
     fn schedule(&mut self, at: Instant, ev: Ev) {
-        let group = ev.slot().is_some_and(|s| self.slots.get(s).late_group);
         let at = match self.lateness.as_mut() {
-            Some(l) => at + l.draw(at, group),
+            Some(l) => {
+                let group = ev.slot().is_some_and(|s| self.slots.get(s).late_group);
+                at + l.draw(at, group)
+            }
             None => at,
         };
         if let Some(s) = ev.slot() {
-            self.slots.get_mut(s).refs += 1;
-            self.arm_if_crossed(s, at);
-            if let Some((parent, gen)) = self.slots.get(s).parent() {
+            // One look at the slot for its count, its deadline and its parent (arming
+            // never changes who the parent is, so reading it first is the same).
+            let slot = self.slots.get_mut(s);
+            slot.refs += 1;
+            let crossed = slot.unarmed_deadline().is_some_and(|until| at > until);
+            let parent = slot.parent();
+            if crossed {
+                self.arm(s);
+            }
+            if let Some((parent, gen)) = parent {
                 if self.slots.holds(parent, gen) {
                     self.arm_if_crossed(parent, at);
                 }
