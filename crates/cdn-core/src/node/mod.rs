@@ -379,25 +379,31 @@ impl CacheNode {
             self.stats.miss += 1;
             return forward(CacheStatus::Bypass);
         }
-        // As `entry`, but read straight into `e`: passing the ~180-byte `Entry` back
-        // through `entry`'s tuple cost two `memcpy`s on every lookup that finds a copy.
-        let Some(mut e) = self.store.get(req.key) else {
+        // As `entry`, but the entry is read where `Store::get` returned it: passing the
+        // ~180-byte `Entry` back through `entry`'s tuple, or moving it out of the
+        // `Option`, cost a `memcpy` each on every lookup that finds a copy.
+        let found = self.store.get(req.key);
+        let Some(first) = &found else {
             self.stats.miss += 1;
             return forward(CacheStatus::Miss);
         };
         let mut key = req.key;
-        if e.response.vary == Vary::AcceptEncoding {
+        let variant;
+        let e = if first.response.vary == Vary::AcceptEncoding {
             key = req.key.variant(req.encoding);
-            let Some(variant) = self.store.get(key) else {
+            variant = self.store.get(key);
+            let Some(v) = &variant else {
                 self.stats.miss += 1;
                 return forward(CacheStatus::Miss);
             };
-            e = variant;
-        }
+            v
+        } else {
+            first
+        };
         let cc = *e.cache_control();
         if e.is_fresh(now) && !cc.no_cache {
             self.stats.hit += 1;
-            return Lookup::Hit(self.served(&e, now));
+            return Lookup::Hit(self.served(e, now));
         }
         // The stale window: the response's stale-while-revalidate, else the vendor's grace.
         let window = match cc.stale_while_revalidate {
@@ -414,19 +420,19 @@ impl CacheNode {
                 self.stats.miss += 1;
                 return Lookup::Forward {
                     status: CacheStatus::Expired,
-                    conditional: validators(&e),
+                    conditional: validators(e),
                 };
             }
             self.stats.hit += 1;
             return Lookup::ServeStale {
-                response: self.served(&e, now),
+                response: self.served(e, now),
                 revalidate,
             };
         }
         self.stats.miss += 1;
         Lookup::Forward {
             status: CacheStatus::Expired,
-            conditional: validators(&e),
+            conditional: validators(e),
         }
     }
 
