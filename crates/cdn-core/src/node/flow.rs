@@ -19,6 +19,7 @@ use crate::config::NodeState;
 use crate::message::{CacheKey, Request, Response};
 use crate::time::Instant;
 use crate::trace::TraceEvent;
+use std::collections::hash_map::Entry;
 
 /// Why a cache generates 504 instead of serving its stale copy (RFC 9111 §5.2.2.2).
 pub const MUST_REVALIDATE_504: &str = "stale copy may not be served without revalidation \
@@ -98,7 +99,7 @@ impl CacheNode {
         ex.downstream = downstream;
         ex.collapse = self.settings.collapse;
         ex.notes = notes;
-        self.handle(now, ticket, ex, lookup, out);
+        self.handle(now, ticket, &mut ex, lookup, out);
     }
 
     /// Starts a background revalidation asked for by [`Action::Revalidate`], under a new
@@ -117,14 +118,17 @@ impl CacheNode {
         ex.conditional = conditional;
         ex.collapse = false;
         ex.background = true;
-        self.go_upstream(now, ticket, ex, out);
+        self.go_upstream(now, ticket, &mut ex, out);
     }
 
+    /// Acts on `lookup` for `ex` (a local of the caller's, passed by reference: copying
+    /// the ~170-byte exchange at each step of receive → handle → forward → go_upstream
+    /// cost a `memcpy` each; only the exchange table keeps a copy).
     fn handle(
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         lookup: Lookup,
         out: &mut Vec<Action>,
     ) {
@@ -162,7 +166,7 @@ impl CacheNode {
                 ex.status = status;
                 ex.conditional = conditional;
                 let collapsible = matches!(status, CacheStatus::Miss | CacheStatus::Expired);
-                if collapsible && ex.collapse && self.join_or_take_lock(now, ticket, &mut ex, out) {
+                if collapsible && ex.collapse && self.join_or_take_lock(now, ticket, ex, out) {
                     self.exchanges.insert(ticket, ex);
                     return;
                 }
@@ -172,11 +176,11 @@ impl CacheNode {
     }
 
     /// The cache could not answer: note its status and send the request upstream.
-    fn forward(&mut self, now: Instant, ticket: Ticket, ex: Exchange, out: &mut Vec<Action>) {
+    fn forward(&mut self, now: Instant, ticket: Ticket, ex: &mut Exchange, out: &mut Vec<Action>) {
         let status = ex.status;
         self.note(
             out,
-            &ex,
+            ex,
             ticket,
             TraceEvent::Cache {
                 status,
@@ -197,33 +201,33 @@ impl CacheNode {
         let key = ex.req.key;
         let policy = &self.settings.policy;
         let (collapse_age, collapse_timeout) = (policy.collapse_age, policy.collapse_timeout);
-        match self.locks.get_mut(&key) {
-            Some(lock) if now.saturating_since(lock.started) < collapse_age => {
-                lock.waiters.push(ticket);
+        // One probe of the lock table per miss, found or not (`entry`, not `get` then
+        // `insert`): every miss at every node takes or joins a lock.
+        match self.locks.entry(key) {
+            Entry::Occupied(lock) if now.saturating_since(lock.get().started) < collapse_age => {
+                lock.into_mut().waiters.push(ticket);
                 let until = now + collapse_timeout;
                 ex.phase = Phase::Waiting { until };
                 self.note(out, ex, ticket, TraceEvent::Collapsed);
                 out.push(Action::Wait { ticket, until });
                 true
             }
-            Some(lock) => {
+            Entry::Occupied(lock) => {
                 // The request ahead has been upstream longer than collapse_age: one more may
                 // go (nginx proxy_cache_lock_age), sharing the lock.
+                let lock = lock.into_mut();
                 lock.started = now;
                 ex.lock = Some(lock.id);
                 false
             }
-            None => {
+            Entry::Vacant(vacant) => {
                 self.next_lock += 1;
                 let id = self.next_lock;
-                self.locks.insert(
-                    key,
-                    Lock {
-                        id,
-                        started: now,
-                        waiters: Vec::new(),
-                    },
-                );
+                vacant.insert(Lock {
+                    id,
+                    started: now,
+                    waiters: Vec::new(),
+                });
                 ex.lock = Some(id);
                 false
             }
@@ -235,7 +239,7 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         resp: &Response,
         out: &mut Vec<Action>,
     ) {
@@ -243,7 +247,7 @@ impl CacheNode {
             match self.revalidated(now, ex.sent_at, &ex.req, resp) {
                 Some(refreshed) => {
                     ex.status = CacheStatus::Revalidated;
-                    self.note(out, &ex, ticket, TraceEvent::Revalidated);
+                    self.note(out, ex, ticket, TraceEvent::Revalidated);
                     self.settle(now, ticket, ex, refreshed, true, out);
                 }
                 None => {
@@ -258,7 +262,7 @@ impl CacheNode {
             if let OnError::ServeStale(stale) = self.on_error(now, &ex.req, resp.status, false) {
                 ex.status = CacheStatus::Stale;
                 let instead_of = resp.status;
-                self.note(out, &ex, ticket, TraceEvent::ServedStale { instead_of });
+                self.note(out, ex, ticket, TraceEvent::ServedStale { instead_of });
                 self.settle(now, ticket, ex, stale, false, out);
                 return;
             }
@@ -271,7 +275,7 @@ impl CacheNode {
         } else {
             self.store(now, ex.sent_at, &ex.req, resp)
         };
-        self.note_store(ticket, &mut ex, outcome, out);
+        self.note_store(ticket, ex, outcome, out);
         self.settle(now, ticket, ex, *resp, outcome.stored(), out);
     }
 
@@ -283,7 +287,7 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         generated: Response,
         out: &mut Vec<Action>,
     ) {
@@ -291,7 +295,7 @@ impl CacheNode {
             OnError::ServeStale(stale) => {
                 ex.status = CacheStatus::Stale;
                 let instead_of = generated.status;
-                self.note(out, &ex, ticket, TraceEvent::ServedStale { instead_of });
+                self.note(out, ex, ticket, TraceEvent::ServedStale { instead_of });
                 self.settle(now, ticket, ex, stale, false, out);
             }
             OnError::GatewayTimeout => {
@@ -301,7 +305,7 @@ impl CacheNode {
                     status: 504,
                     reason,
                 };
-                self.note(out, &ex, ticket, event);
+                self.note(out, ex, ticket, event);
                 self.settle(now, ticket, ex, resp, false, out);
             }
             OnError::PassError => {
@@ -310,9 +314,9 @@ impl CacheNode {
                     status: generated.status,
                     reason,
                 };
-                self.note(out, &ex, ticket, event);
+                self.note(out, ex, ticket, event);
                 let outcome = self.store(now, now, &ex.req, &generated);
-                self.note_store(ticket, &mut ex, outcome, out);
+                self.note_store(ticket, ex, outcome, out);
                 self.settle(now, ticket, ex, generated, outcome.stored(), out);
             }
         }
@@ -331,7 +335,7 @@ impl CacheNode {
         ex.no_store = true;
         ex.phase = Phase::Deciding;
         self.note(out, &ex, ticket, TraceEvent::CollapseTimeout);
-        self.forward(now, ticket, ex, out);
+        self.forward(now, ticket, &mut ex, out);
     }
 
     fn note_store(
@@ -363,7 +367,7 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        ex: Exchange,
+        ex: &Exchange,
         resp: Response,
         stored: bool,
         out: &mut Vec<Action>,
@@ -390,10 +394,11 @@ impl CacheNode {
         stored: bool,
         out: &mut Vec<Action>,
     ) {
-        if self.locks.get(&key).is_none_or(|l| l.id != id) {
-            return; // another request sharing the lock answered first
-        }
-        let lock = self.locks.remove(&key).expect("checked");
+        // One probe: the lock is taken out only if it is still this request's.
+        let lock = match self.locks.entry(key) {
+            Entry::Occupied(lock) if lock.get().id == id => lock.remove(),
+            _ => return, // another request sharing the lock answered first
+        };
         let mut waiters = lock.waiters.into_iter();
         if stored {
             for w in waiters {
@@ -405,7 +410,7 @@ impl CacheNode {
                 ex.phase = Phase::Deciding;
                 ex.collapse = false;
                 let lookup = self.lookup(now, &ex.req);
-                self.handle(now, w, ex, lookup, out);
+                self.handle(now, w, &mut ex, lookup, out);
             }
             return;
         }
@@ -415,7 +420,7 @@ impl CacheNode {
                     if let Some(mut ex) = self.exchanges.remove(&w) {
                         ex.phase = Phase::Deciding;
                         ex.collapse = false;
-                        self.forward(now, w, ex, out);
+                        self.forward(now, w, &mut ex, out);
                     }
                 }
             }
@@ -437,7 +442,7 @@ impl CacheNode {
                 let mut ex = self.exchanges.remove(&next).expect("found");
                 ex.lock = Some(new_id);
                 ex.phase = Phase::Deciding;
-                self.forward(now, next, ex, out);
+                self.forward(now, next, &mut ex, out);
             }
         }
     }

@@ -379,14 +379,31 @@ impl CacheNode {
             self.stats.miss += 1;
             return forward(CacheStatus::Bypass);
         }
-        let Some((key, e)) = self.entry(req) else {
+        // As `entry`, but the entry is read where `Store::get` returned it: passing the
+        // ~180-byte `Entry` back through `entry`'s tuple, or moving it out of the
+        // `Option`, cost a `memcpy` each on every lookup that finds a copy.
+        let found = self.store.get(req.key);
+        let Some(first) = &found else {
             self.stats.miss += 1;
             return forward(CacheStatus::Miss);
+        };
+        let mut key = req.key;
+        let variant;
+        let e = if first.response.vary == Vary::AcceptEncoding {
+            key = req.key.variant(req.encoding);
+            variant = self.store.get(key);
+            let Some(v) = &variant else {
+                self.stats.miss += 1;
+                return forward(CacheStatus::Miss);
+            };
+            v
+        } else {
+            first
         };
         let cc = *e.cache_control();
         if e.is_fresh(now) && !cc.no_cache {
             self.stats.hit += 1;
-            return Lookup::Hit(self.served(&e, now));
+            return Lookup::Hit(self.served(e, now));
         }
         // The stale window: the response's stale-while-revalidate, else the vendor's grace.
         let window = match cc.stale_while_revalidate {
@@ -403,19 +420,19 @@ impl CacheNode {
                 self.stats.miss += 1;
                 return Lookup::Forward {
                     status: CacheStatus::Expired,
-                    conditional: validators(&e),
+                    conditional: validators(e),
                 };
             }
             self.stats.hit += 1;
             return Lookup::ServeStale {
-                response: self.served(&e, now),
+                response: self.served(e, now),
                 revalidate,
             };
         }
         self.stats.miss += 1;
         Lookup::Forward {
             status: CacheStatus::Expired,
-            conditional: validators(&e),
+            conditional: validators(e),
         }
     }
 
@@ -455,18 +472,18 @@ impl CacheNode {
         };
         let apparent_age = now.saturating_since(resp.date);
         let corrected_age = resp.age + now.saturating_since(request_time);
-        let mut stored = *resp;
-        stored.age = apparent_age.max(corrected_age);
+        let age = apparent_age.max(corrected_age);
         let key = if resp.vary == Vary::AcceptEncoding {
             // The URL's entry only says "look at the variant"; it holds no body.
-            let mut marker = stored;
-            marker.body_len = 0;
-            self.store.insert(now, req.key, marker, ttl);
+            self.store.insert_aged(now, req.key, resp, age, 0, ttl);
             req.key.variant(req.encoding)
         } else {
             req.key
         };
-        if self.store.insert(now, key, stored, ttl) {
+        if self
+            .store
+            .insert_aged(now, key, resp, age, resp.body_len, ttl)
+        {
             StoreOutcome::Stored { ttl }
         } else {
             StoreOutcome::NotStored {

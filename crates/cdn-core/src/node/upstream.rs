@@ -48,13 +48,13 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         out: &mut Vec<Action>,
     ) {
         ex.sent_at = now;
         ex.route.attempt = 0;
         ex.route.first_attempt = now;
-        self.connect(now, ticket, &mut ex, false, out);
+        self.connect(now, ticket, ex, false, out);
         self.exchanges.insert(ticket, ex);
     }
 
@@ -192,8 +192,8 @@ impl CacheNode {
                 )
         });
         if current {
-            let ex = self.exchanges.remove(&ticket).expect("checked");
-            self.upstream_failed(now, ticket, ex, kind, out);
+            let mut ex = self.exchanges.remove(&ticket).expect("checked");
+            self.upstream_failed(now, ticket, &mut ex, kind, out);
         }
     }
 
@@ -215,8 +215,8 @@ impl CacheNode {
             Phase::Awaiting { until, .. } if now >= until => FailureKind::ReadTimeout,
             _ => return,
         };
-        let ex = self.exchanges.remove(&ticket).expect("present");
-        self.upstream_failed(now, ticket, ex, kind, out);
+        let mut ex = self.exchanges.remove(&ticket).expect("present");
+        self.upstream_failed(now, ticket, &mut ex, kind, out);
     }
 
     /// Upstream answered hop `hop` of `ticket` with `resp`. Stale inputs are ignored.
@@ -228,19 +228,18 @@ impl CacheNode {
         resp: &Response,
         out: &mut Vec<Action>,
     ) {
-        let current = self
-            .exchanges
-            .get(&ticket)
-            .is_some_and(|ex| ex.route.hop == hop && matches!(ex.phase, Phase::Awaiting { .. }));
-        if !current {
-            return;
-        }
-        let mut ex = self.exchanges.remove(&ticket).expect("checked");
+        // Copied out once, then dropped from the table (`remove` returned an `Option` the
+        // caller copied again: two memcpys of the exchange per answer).
+        let mut ex = match self.exchanges.get(&ticket) {
+            Some(ex) if ex.route.hop == hop && matches!(ex.phase, Phase::Awaiting { .. }) => *ex,
+            _ => return,
+        };
+        self.exchanges.discard(ticket);
         let r = ex.route;
         // A head over the vendor's limit is a failed hop (Cloudflare 520, nginx 502).
         let head = u64::from(resp.header_bytes);
         if let Some(kind) = self.settings.timeouts.header_failure(head) {
-            self.upstream_failed(now, ticket, ex, kind, out);
+            self.upstream_failed(now, ticket, &mut ex, kind, out);
             return;
         }
         // A parent that generated a server error of its own counts as a failed parent
@@ -250,7 +249,7 @@ impl CacheNode {
             && resp.generated_by == Tier::L2
             && resp.is_server_error();
         if parent_failed && self.reroute(now, ticket, &mut ex, out) {
-            self.exchanges.insert(ticket, ex);
+            self.exchanges.insert(ticket, &ex);
             return;
         }
         // An origin's own 5xx, where the vendor retries on it (Alibaba).
@@ -269,14 +268,14 @@ impl CacheNode {
             };
             self.note(out, &ex, ticket, event);
             self.connect(now, ticket, &mut ex, true, out);
-            self.exchanges.insert(ticket, ex);
+            self.exchanges.insert(ticket, &ex);
             return;
         }
         if let (Peer::Origin, Some(source), true) = (r.peer, r.source, self.settings.keepalive) {
             self.return_connection(source, r.port);
         }
         ex.phase = Phase::Deciding;
-        self.received_answer(now, ticket, ex, resp, out);
+        self.received_answer(now, ticket, &mut ex, resp, out);
     }
 
     /// The current hop failed: another attempt, another route, or the generated error.
@@ -284,7 +283,7 @@ impl CacheNode {
         &mut self,
         now: Instant,
         ticket: Ticket,
-        mut ex: Exchange,
+        ex: &mut Exchange,
         kind: FailureKind,
         out: &mut Vec<Action>,
     ) {
@@ -301,10 +300,10 @@ impl CacheNode {
                 failure: kind,
                 waited,
             };
-            self.note(out, &ex, ticket, event);
+            self.note(out, ex, ticket, event);
             // A connection that carried the request is dropped: the retry opens a new one.
             let fresh = !connect_failure(kind);
-            self.connect(now, ticket, &mut ex, fresh, out);
+            self.connect(now, ticket, ex, fresh, out);
             self.exchanges.insert(ticket, ex);
             return;
         }
@@ -315,14 +314,14 @@ impl CacheNode {
         };
         self.note(
             out,
-            &ex,
+            ex,
             ticket,
             TraceEvent::Failed {
                 failure: kind,
                 waited,
             },
         );
-        if matches!(ex.route.peer, Peer::Parent(_)) && self.reroute(now, ticket, &mut ex, out) {
+        if matches!(ex.route.peer, Peer::Parent(_)) && self.reroute(now, ticket, ex, out) {
             self.exchanges.insert(ticket, ex);
             return;
         }

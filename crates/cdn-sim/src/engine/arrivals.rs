@@ -89,18 +89,17 @@ impl Engine<'_> {
     /// here, and the queue stays as small as the requests in flight.
     pub(super) fn next_arrival_source(&self) -> Option<(cdn_core::Instant, usize)> {
         let mut best: Option<(cdn_core::Instant, usize)> = None;
-        let to_l1 = self.net.client_rtt / 2;
+        let to_l1 = self.one_way.client;
         for (i, ahead) in self.ahead.iter().enumerate() {
-            let late = |t| {
-                self.lateness
-                    .as_ref()
-                    .map_or(Default::default(), |l| l.arrival(i, t))
+            let Some(a) = ahead else { continue };
+            let t = a.arrival.at + to_l1;
+            // Without jitter nothing is late: no zero `Duration` to add.
+            let t = match &self.lateness {
+                Some(l) => t + l.arrival(i, t),
+                None => t,
             };
-            let sent = ahead.as_ref().map(|a| a.arrival.at);
-            if let Some(t) = sent.map(|t| t + to_l1).map(|t| t + late(t)) {
-                if best.is_none_or(|(bt, _)| t < bt) {
-                    best = Some((t, i));
-                }
+            if best.is_none_or(|(bt, _)| t < bt) {
+                best = Some((t, i));
             }
         }
         best
@@ -144,8 +143,8 @@ impl Engine<'_> {
             }],
         ) = (traced, out.as_slice())
         {
-            // Fast path: served by the edge at once.
-            let (response, status) = (*response, *status);
+            // Fast path: served by the edge at once (read where the node wrote it: no copy).
+            let status = *status;
             self.record_client_response(number, a.at, status, response);
             out.clear();
             self.spare.push(out);

@@ -52,7 +52,7 @@ impl Engine<'_> {
         number: u64,
         sent: Instant,
         status: CacheStatus,
-        resp: Response,
+        resp: &Response,
     ) {
         let latency = self.record_client_response(number, sent, status, resp);
         let id = self.slots.get(s).trace;
@@ -65,7 +65,7 @@ impl Engine<'_> {
                 generated_by: resp.generated_by,
             };
             t.push(sent + latency, "client", event);
-            t.age_s = self.profile.age_header(status, &resp);
+            t.age_s = self.profile.age_header(status, resp);
             t.cache_status = status;
             self.tracing.finish(t);
         }
@@ -77,9 +77,9 @@ impl Engine<'_> {
         number: u64,
         sent: Instant,
         l1: CacheStatus,
-        resp: Response,
+        resp: &Response,
     ) -> Duration {
-        let latency = (self.now + self.net.client_rtt / 2) - sent;
+        let latency = (self.now + self.one_way.client) - sent;
         let c = &mut self.counts;
         c.latency.record(latency);
         let by_tier = match c.status.iter_mut().find(|(s, _)| *s == resp.status) {
@@ -90,7 +90,7 @@ impl Engine<'_> {
             }
         };
         by_tier[tier_index(resp.generated_by)] += 1;
-        c.l1.count_response(l1, &resp);
+        c.l1.count_response(l1, resp);
         c.finished += 1;
         if let Some(observe) = self.on_response.as_mut() {
             observe(number, resp.status, resp.generated_by);

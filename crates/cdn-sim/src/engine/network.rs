@@ -61,7 +61,7 @@ impl Engine<'_> {
             self.node_connected(s, hop);
             return;
         }
-        let at = self.now + self.net.l2_origin_rtt / 2;
+        let at = self.now + self.one_way.l2_origin;
         self.schedule(at, Ev::Syn(s, hop));
     }
 
@@ -110,7 +110,7 @@ impl Engine<'_> {
             }
         }
         let now = self.now;
-        let one_way = self.net.l2_origin_rtt / 2;
+        let one_way = self.one_way.l2_origin;
         let (outcome, at) = match verdict {
             ConnectVerdict::Refuse => (Outcome::Failed(FailureKind::Refused), now + one_way),
             ConnectVerdict::Unreachable => {
@@ -193,7 +193,7 @@ impl Engine<'_> {
             return;
         }
         let now = self.now;
-        let one_way = self.net.l2_origin_rtt / 2;
+        let one_way = self.one_way.l2_origin;
         let reply = self
             .origin
             .handle_request(now, leg.source, &req, leg.conditional);
@@ -240,12 +240,16 @@ impl Engine<'_> {
         if leg.hop != hop {
             return;
         }
+        if matches!(leg.outcome, Outcome::Response(_)) {
+            self.answered_from_leg(s, hop);
+            return;
+        }
         let outcome = std::mem::replace(&mut leg.outcome, Outcome::Pending);
         let mut out = self.buffer();
         let now = self.now;
         let ticket = s as u64;
         match outcome {
-            Outcome::Response(resp) => self.node_mut(s).answered(now, ticket, hop, &resp, &mut out),
+            Outcome::Response(_) => {} // handed over above
             Outcome::Failed(kind) => self
                 .node_mut(s)
                 .hop_failed(now, ticket, hop, kind, &mut out),

@@ -25,5 +25,6 @@ impl Engine<'_> {
         }
         self.url_shapes = self.shapes();
         self.net = e.network;
+        self.one_way = super::OneWay::new(&e.network);
     }
 }
