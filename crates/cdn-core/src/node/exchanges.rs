@@ -81,38 +81,34 @@ impl Exchanges {
         self.len += 1;
     }
 
-    /// Takes the exchange of `ticket` out.
-    pub(crate) fn remove(&mut self, ticket: &Ticket) -> Option<Exchange> {
-        let i = if *ticket < DENSE_TICKETS {
-            let entry = self.dense.get_mut(*ticket as usize)?;
+    /// Forgets `ticket`'s slab position and frees the slot (its exchange stays readable
+    /// until the slot is reused).
+    #[inline]
+    fn release(&mut self, ticket: Ticket) -> Option<u32> {
+        let i = if ticket < DENSE_TICKETS {
+            let entry = self.dense.get_mut(ticket as usize)?;
             if *entry == VACANT {
                 return None;
             }
             std::mem::replace(entry, VACANT)
         } else {
-            self.sparse.remove(ticket)?
+            self.sparse.remove(&ticket)?
         };
         self.len -= 1;
         self.free.push(i);
+        Some(i)
+    }
+
+    /// Takes the exchange of `ticket` out.
+    pub(crate) fn remove(&mut self, ticket: &Ticket) -> Option<Exchange> {
+        let i = self.release(*ticket)?;
         Some(self.slab[i as usize])
     }
 
     /// Drops the exchange of `ticket`, if any, without copying it out (a caller that has
     /// already read it).
     pub(crate) fn discard(&mut self, ticket: Ticket) {
-        let i = if ticket < DENSE_TICKETS {
-            match self.dense.get_mut(ticket as usize) {
-                Some(entry) if *entry != VACANT => std::mem::replace(entry, VACANT),
-                _ => return,
-            }
-        } else {
-            match self.sparse.remove(&ticket) {
-                Some(i) => i,
-                None => return,
-            }
-        };
-        self.len -= 1;
-        self.free.push(i);
+        self.release(ticket);
     }
 
     /// The exchange of `ticket`.
