@@ -60,6 +60,14 @@ async fn answer(
         h("x-client"),
         parts.headers.contains_key("x-hop"),
     ));
+    // The how-manieth request for this path (this one included).
+    let nth = seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.1 == parts.uri.path())
+        .count();
     let body_in = body
         .collect()
         .await
@@ -74,6 +82,20 @@ async fn answer(
                 .header("cache-control", "max-age=60")
                 .header("etag", "\"a1\"");
             Full::new(Bytes::from_static(b"hello")).boxed()
+        }
+        // Fresh for a second (then usable if the upstream fails), then `private` (a shared
+        // cache must not store it), then failing.
+        "/turns-private" if nth == 1 => {
+            r = r.header("cache-control", "max-age=1, stale-if-error=60");
+            Full::new(Bytes::from_static(b"public")).boxed()
+        }
+        "/turns-private" if nth == 2 => {
+            r = r.header("cache-control", "private, max-age=60");
+            Full::new(Bytes::from_static(b"for one user")).boxed()
+        }
+        "/turns-private" => {
+            r = r.status(503);
+            Full::new(Bytes::from_static(b"down")).boxed()
         }
         "/large" => {
             r = r.header("cache-control", "max-age=60");
@@ -229,6 +251,46 @@ async fn miss_then_hit_with_age_and_headers_pass_through() {
         ),
         other => panic!("{other}"),
     }
+}
+
+/// A response the cache does not store (here `private`) never takes the place of the
+/// copy it holds: when the upstream then fails, the stale copy served is the stored
+/// public one — the private answer is never served to anyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_not_stored_never_replaces_the_stored_copy() {
+    let (up, seen) = origin().await;
+    let origin = OriginConfig {
+        upstream: Some(format!("http://{up}")),
+        ..OriginConfig::default()
+    };
+    let net = common::real_cdn(Profile::Rfc9111, CdnConfig::default(), origin)
+        .await
+        .expect("CDN starts");
+    let edge = net.l1_addrs()[0];
+    let get = || send(edge, "GET", "/turns-private", "site.test", &[], b"");
+    let (s, h, b) = get().await;
+    assert_eq!((s, b.as_ref()), (200, &b"public"[..]));
+    assert_eq!(header(&h, "x-cache"), "MISS from edge-1");
+    // Past its second of freshness: both tiers go to the upstream, whose answer is now
+    // private — passed to this client, stored by neither tier.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, _, b) = get().await;
+    assert_eq!((s, b.as_ref()), (200, &b"for one user"[..]));
+    // The upstream fails: stale-if-error serves the copy the cache holds.
+    let (s, h, b) = get().await;
+    assert_eq!(
+        (s, b.as_ref()),
+        (200, &b"public"[..]),
+        "the stored copy serves, never the private answer: {h:?}"
+    );
+    let sent = seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.1 == "/turns-private")
+        .count();
+    assert_eq!(sent, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 //! fetched it, and full copies ([`Stored`](super::stored::Stored)) of what the node stores.
 
 use super::shared::Shared;
-use super::stored::Full as StoredFull;
+use super::stored::{Fingerprint, Full as StoredFull};
 use super::upstream::{Conn, HopError};
 use crate::real;
 use crate::timing::stamp;
@@ -102,6 +102,10 @@ pub(super) struct RealCtx {
     fetched: Option<Fetched>,
     /// The node's copy moves from one key to another (`Vary` learned from this response).
     pub(super) rekey: Option<(CacheKey, CacheKey)>,
+    /// The fetched response may be stored: under this key, as this model response. Its
+    /// full copy is kept only once the node has decided to store it (see
+    /// [`Shared::keep_if_stored`]).
+    offered: Option<(CacheKey, Fingerprint)>,
     /// The client's own `If-None-Match` / `If-Modified-Since`, forwarded when the cache has
     /// no copy to answer them from.
     client_validators: Vec<(header::HeaderName, HeaderValue)>,
@@ -265,8 +269,11 @@ impl Shared {
                 parts.headers.insert(header::HOST, v);
             }
         }
-        if let Ok(p) = path.parse() {
-            parts.uri = p;
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            // Forwarded in origin form (the path); one already in it stays as it is.
+            if let Ok(p) = path.parse() {
+                parts.uri = p;
+            }
         }
         let authorization = parts.headers.contains_key(header::AUTHORIZATION);
         let mut ctx = RealCtx {
@@ -277,6 +284,7 @@ impl Shared {
             authorization,
             fetched: None,
             rekey: None,
+            offered: None,
             client_validators,
             forwarded_validators: false,
         };
@@ -626,22 +634,14 @@ impl Shared {
             if self.profile.real_rules().update_headers_from_304 {
                 stored.freshen(ctx.key, &parts.headers);
             }
-        } else if let FetchedBody::Whole(b) = &body {
-            if model_req.eligible && !model.cache_control.no_store {
-                let key = ctx.rekey.map_or(ctx.key, |(_, to)| to);
-                stored.put(
-                    key,
-                    StoredFull {
-                        status: parts.status,
-                        headers: parts.headers.clone(),
-                        body: b.clone(),
-                        fingerprint: (model.status, model.etag, model.last_modified),
-                        request: ctx.head.clone(),
-                        sealed: false,
-                    },
-                );
-            }
         }
+        ctx.offered =
+            (status != 304 && whole && model_req.eligible && !model.cache_control.no_store).then(
+                || {
+                    let key = ctx.rekey.map_or(ctx.key, |(_, to)| to);
+                    (key, (model.status, model.etag, model.last_modified))
+                },
+            );
         ctx.fetched = Some(Fetched {
             status: parts.status,
             reason: parts.extensions.get::<hyper::ext::ReasonPhrase>().cloned(),
@@ -649,6 +649,44 @@ impl Shared {
             body,
         });
         Ok((model, whole))
+    }
+
+    /// Keeps the full copy of the response just fetched for `ctx` if `node` — given its
+    /// model response at `now` — stored it. Called with the node locked, so no request
+    /// can find the node's copy before its full response is here; and only for what the
+    /// node stored just now, so a response it does not store (`private`, no freshness for
+    /// this vendor, a status it does not cache) never takes room from, or the place of,
+    /// a copy it holds — even one it cannot tell apart by status and validators.
+    pub(super) fn keep_if_stored(
+        &self,
+        node: &cdn_core::CacheNode,
+        now: cdn_core::Instant,
+        ctx: &mut RealCtx,
+    ) {
+        let Some((key, fingerprint)) = ctx.offered.take() else {
+            return;
+        };
+        let held = node.cache().peek(key).is_some_and(|e| {
+            let r = &e.response;
+            e.stored_at == now && (r.status, r.etag, r.last_modified) == fingerprint
+        });
+        let Some(f) = ctx.fetched.as_ref().filter(|_| held) else {
+            return;
+        };
+        let FetchedBody::Whole(body) = &f.body else {
+            return;
+        };
+        self.stored().put(
+            key,
+            StoredFull {
+                status: f.status,
+                headers: f.headers.clone(),
+                body: body.clone(),
+                fingerprint,
+                request: ctx.head.clone(),
+                sealed: false,
+            },
+        );
     }
 
     /// The real messages for a background revalidation of `key`: the request head that
@@ -672,6 +710,7 @@ impl Shared {
             base: key,
             fetched: None,
             rekey: None,
+            offered: None,
             client_validators: Vec::new(),
             forwarded_validators: false,
         }

@@ -336,6 +336,7 @@ impl Shared {
                                     if let Some((from, to)) = rekey {
                                         node.rekey(from, to);
                                     }
+                                    self.keep_if_stored(node, now, ctx);
                                 });
                             }
                             Err(e) => self.hop_ended(&path, ticket, hop, e),

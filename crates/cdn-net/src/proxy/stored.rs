@@ -43,13 +43,19 @@ impl Full {
 struct Shard {
     entries: lru::LruCache<u64, Full>,
     bytes: u64,
+    /// Per URL (the key without a `Vary` part) of this shard: the header names its
+    /// responses vary on. Beside the entries, so every request's look-up takes the lock
+    /// of its own shard, not one lock for the whole store.
+    vary: HashMap<u64, Vec<String>>,
 }
+
+/// Varying URLs remembered per shard: past this many, the shard starts over (they are
+/// learned again from the next response).
+const VARY_PER_SHARD: usize = 100_000 / SHARDS;
 
 /// The store.
 pub(super) struct Stored {
     shards: Vec<Mutex<Shard>>,
-    /// Per URL (the key without a `Vary` part): the header names its responses vary on.
-    vary: Mutex<HashMap<u64, Vec<String>>>,
     /// Bytes per shard.
     budget: u64,
 }
@@ -63,10 +69,10 @@ impl Stored {
                     Mutex::new(Shard {
                         entries: lru::LruCache::unbounded(),
                         bytes: 0,
+                        vary: HashMap::new(),
                     })
                 })
                 .collect(),
-            vary: Mutex::new(HashMap::new()),
             budget: (bytes / SHARDS as u64).max(1),
         }
     }
@@ -153,21 +159,16 @@ impl Stored {
 
     /// The header names responses for URL `base` vary on, if one said.
     pub(super) fn vary_of(&self, base: CacheKey) -> Option<Vec<String>> {
-        self.vary
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&base.0)
-            .cloned()
+        self.shard(base).vary.get(&base.0).cloned()
     }
 
     /// Records what responses for URL `base` vary on.
     pub(super) fn set_vary(&self, base: CacheKey, names: Vec<String>) {
-        let mut v = self.vary.lock().unwrap_or_else(|e| e.into_inner());
+        let v = &mut self.shard(base).vary;
         if names.is_empty() {
             v.remove(&base.0);
         } else {
-            // Bounded: past this many varying URLs, start over (they are learned again).
-            if v.len() >= 100_000 {
+            if v.len() >= VARY_PER_SHARD {
                 v.clear();
             }
             v.insert(base.0, names);
