@@ -455,7 +455,7 @@ TABLE=$(
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 )
-NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) cores shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request (medians of each). Errors: non-2xx responses + socket errors over all rounds."
+NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) of $(nproc --all) cores (the run's CPU affinity) shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request (medians of each). Errors: non-2xx responses + socket errors over all rounds."
 echo
 echo "$TABLE"
 echo
