@@ -630,10 +630,8 @@ impl Shared {
                 ctx.rekey = Some((ctx.base, to));
             }
         }
-        if status == 304 {
-            if self.profile.real_rules().update_headers_from_304 {
-                stored.freshen(ctx.key, &parts.headers);
-            }
+        if status == 304 && self.profile.real_rules().update_headers_from_304 {
+            stored.freshen(ctx.key, &parts.headers);
         }
         ctx.offered =
             (status != 304 && whole && model_req.eligible && !model.cache_control.no_store).then(
