@@ -65,6 +65,77 @@ impl Entry {
     }
 }
 
+/// A stored entry as [`Store::find`] found it, still packed: what a lookup decides on, read
+/// in place; [`Found::response`] builds the response only for serving it.
+#[derive(Clone, Copy)]
+pub(crate) struct Found<'a> {
+    body_len: u64,
+    packed: Packed,
+    style: &'a Style,
+}
+
+impl Found<'_> {
+    /// The stored `Vary`.
+    pub(crate) fn vary(&self) -> Vary {
+        self.style.vary
+    }
+
+    /// The stored directives.
+    pub(crate) fn cache_control(&self) -> &CacheControl {
+        &self.style.cache_control
+    }
+
+    /// [`Entry::age`].
+    pub(crate) fn age(&self, now: Instant) -> Duration {
+        Duration::from_nanos(self.packed.age_ns) + now.saturating_since(self.packed.stored_at)
+    }
+
+    fn lifetime(&self) -> Duration {
+        Duration::from_nanos(self.packed.lifetime_ns)
+    }
+
+    /// [`Entry::is_fresh`].
+    pub(crate) fn is_fresh(&self, now: Instant) -> bool {
+        self.age(now) < self.lifetime()
+    }
+
+    /// [`Entry::staleness`].
+    pub(crate) fn staleness(&self, now: Instant) -> Duration {
+        self.age(now).saturating_sub(self.lifetime())
+    }
+
+    /// The stored response (its `age` the corrected initial age when stored), built.
+    pub(crate) fn response(&self) -> Response {
+        let (style, p) = (self.style, &self.packed);
+        let date = Instant(u64::from(p.date_s) * NANOS_PER_SECOND);
+        Response {
+            status: style.status,
+            body_len: self.body_len,
+            cache_control: style.cache_control,
+            generated_by: style.generated_by,
+            reason: style.reason,
+            failure: style.failure,
+            age: Duration::from_nanos(p.age_ns),
+            date,
+            expires: style.has_expires.then_some(date + self.lifetime()),
+            last_modified: style.last_modified,
+            etag: style.etag,
+            vary: style.vary,
+            set_cookie: false,
+            header_bytes: 0,
+        }
+    }
+
+    /// The whole entry, unpacked.
+    pub(crate) fn entry(&self) -> Entry {
+        Entry {
+            response: self.response(),
+            stored_at: self.packed.stored_at,
+            lifetime: self.lifetime(),
+        }
+    }
+}
+
 /// The parts of a response that many entries share (one origin sends the same directives
 /// with every response), stored once per store.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -238,6 +309,20 @@ impl Store {
         Some(self.unpack(size, p))
     }
 
+    /// [`Store::get`], the entry left packed where it lies: a cache decision reads its age,
+    /// lifetime, directives and `Vary` from it, and builds the response only to serve it.
+    /// (Unpacking every found entry into a ~190-byte [`Entry`] first, then copying its
+    /// response again to serve it, was ~40 instructions per hit.)
+    pub(crate) fn find(&mut self, key: CacheKey) -> Option<Found<'_>> {
+        let (body_len, packed) = self.entries.get(key.0)?;
+        let style = &self.styles[packed.style as usize];
+        Some(Found {
+            body_len,
+            packed,
+            style,
+        })
+    }
+
     /// Tells the CPU that `key` will be looked up soon, so that the first cache miss of
     /// the lookup overlaps with other work. Nothing else changes.
     ///
@@ -275,29 +360,12 @@ impl Store {
     }
 
     fn unpack(&self, body_len: u64, p: Packed) -> Entry {
-        let style = &self.styles[p.style as usize];
-        let date = Instant(u64::from(p.date_s) * NANOS_PER_SECOND);
-        let lifetime = Duration::from_nanos(p.lifetime_ns);
-        Entry {
-            response: Response {
-                status: style.status,
-                body_len,
-                cache_control: style.cache_control,
-                generated_by: style.generated_by,
-                reason: style.reason,
-                failure: style.failure,
-                age: Duration::from_nanos(p.age_ns),
-                date,
-                expires: style.has_expires.then_some(date + lifetime),
-                last_modified: style.last_modified,
-                etag: style.etag,
-                vary: style.vary,
-                set_cookie: false,
-                header_bytes: 0,
-            },
-            stored_at: p.stored_at,
-            lifetime,
+        Found {
+            body_len,
+            packed: p,
+            style: &self.styles[p.style as usize],
         }
+        .entry()
     }
 
     fn style_index(&mut self, r: &Response) -> u32 {
