@@ -425,7 +425,8 @@ impl Store {
             style: self.style_index(response),
             date_s: u32::try_from(response.date.0 / NANOS_PER_SECOND).unwrap_or(u32::MAX),
         };
-        self.entries.insert(key.0, body_len, entry)
+        self.entries.insert(key.0, body_len, entry);
+        true
     }
 
     /// Removes `key`.
