@@ -64,13 +64,19 @@ impl std::fmt::Display for Instant {
     }
 }
 
+/// Saturating at the end of time. The duration is converted in 64-bit arithmetic (the
+/// 128-bit `as_nanos` ran a dozen times per simulated request, on every deadline and
+/// event time); a duration of more than `u64::MAX` nanoseconds saturates as before.
 impl Add<Duration> for Instant {
     type Output = Instant;
+    #[inline]
     fn add(self, d: Duration) -> Instant {
-        Instant(
-            self.0
-                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        )
+        let nanos = d
+            .as_secs()
+            .checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
+            .unwrap_or(u64::MAX);
+        Instant(self.0.saturating_add(nanos))
     }
 }
 
@@ -78,5 +84,27 @@ impl Sub for Instant {
     type Output = Duration;
     fn sub(self, rhs: Instant) -> Duration {
         self.saturating_since(rhs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_saturates_as_the_128_bit_conversion_did() {
+        for (t, d) in [
+            (0, Duration::ZERO),
+            (5, Duration::new(1, 7)),
+            (u64::MAX - 10, Duration::from_nanos(3)),
+            (u64::MAX - 10, Duration::from_nanos(30)),
+            (0, Duration::new(18_446_744_073, 709_551_615)),
+            (1, Duration::new(18_446_744_073, 709_551_615)),
+            (0, Duration::new(18_446_744_073, 709_551_616)),
+            (0, Duration::MAX),
+        ] {
+            let expected = t.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            assert_eq!(Instant(t) + d, Instant(expected), "{t} + {d:?}");
+        }
     }
 }

@@ -88,6 +88,19 @@ pub fn client_addr(i: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 1, 0, 1)) + i)
 }
 
+/// `x.round() as u64`, bit for bit, without libm's `round` (a function call on baseline
+/// x86-64, once per arrival): the conversion truncates, and subtracting the truncated value
+/// from `x` is exact, so the fraction decides the rounding (half away from zero, as `round`).
+/// Negative and NaN inputs give 0 and huge ones `u64::MAX`, as the cast of `round` does.
+fn round_to_u64(x: f64) -> u64 {
+    let t = x as u64;
+    if x - t as f64 >= 0.5 {
+        t.saturating_add(1)
+    } else {
+        t
+    }
+}
+
 enum KeyChooser {
     Distinct,
     One,
@@ -250,7 +263,7 @@ impl WorkloadGen {
                 match g.kind {
                     ArrivalKind::Burst => {}
                     ArrivalKind::Constant => {
-                        let ns = (self.emitted as f64 * g.interval_ns).round() as u64;
+                        let ns = round_to_u64(self.emitted as f64 * g.interval_ns);
                         g.next_at = Instant(self.start.0 + ns);
                     }
                     ArrivalKind::Poisson => {
@@ -320,6 +333,35 @@ mod tests {
 
     fn all(g: &mut WorkloadGen) -> Vec<Arrival> {
         std::iter::from_fn(|| g.next_arrival()).collect()
+    }
+
+    #[test]
+    fn rounding_matches_round_then_cast() {
+        let cases = [
+            0.0,
+            -0.0,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            -0.7,
+            -2.5,
+            1e6 + 0.5,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_497.0,
+            1.8e19,
+            1e30,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for x in cases {
+            assert_eq!(round_to_u64(x), x.round() as u64, "{x}");
+        }
+        for i in 0..100_000u64 {
+            let x = i as f64 * 10_000.000_000_3;
+            assert_eq!(round_to_u64(x), x.round() as u64, "{x}");
+        }
     }
 
     #[test]

@@ -17,4 +17,5 @@ pub use freshness::{freshness_lifetime, Storability, HEURISTICALLY_CACHEABLE};
 pub use heuristics::{DefaultFreshness, ErrorCaching, ErrorVerdict};
 pub use policy::{CachePolicy, Eligibility, StaleOnError, UncacheablePolicy, STATIC_EXTENSIONS};
 pub use status::CacheStatus;
+pub(crate) use store::Found;
 pub use store::{Entry, KeyBuildHasher, KeyHasher, Store};

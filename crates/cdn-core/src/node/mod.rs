@@ -37,7 +37,9 @@
 //! The node never reads a clock, never blocks, never allocates per request on the hit path.
 
 use crate::cache::KeyBuildHasher;
-use crate::cache::{freshness_lifetime, CacheStatus, Entry, StaleOnError, Storability, Store};
+use crate::cache::{
+    freshness_lifetime, CacheStatus, Entry, Found, StaleOnError, Storability, Store,
+};
 use crate::config::NodeState;
 use crate::egress::EgressPool;
 use crate::message::{CacheKey, Encoding, Etag, Method, Request, Response, Tier, Vary};
@@ -217,6 +219,14 @@ fn is_origin_unreachable(status: u16) -> bool {
 }
 
 /// The validators of a stored copy, for a conditional request, if it has any.
+/// A stored copy as `tier` serves it at `now`: Age in whole seconds, produced there.
+fn serve_found(tier: Tier, e: &Found<'_>, now: Instant) -> Response {
+    let mut r = e.response();
+    r.age = Duration::from_secs(e.age(now).as_secs());
+    r.generated_by = tier;
+    r
+}
+
 fn validators(e: &Entry) -> Option<Validators> {
     e.response.has_validator().then_some(Validators {
         etag: e.response.etag,
@@ -379,20 +389,17 @@ impl CacheNode {
             self.stats.miss += 1;
             return forward(CacheStatus::Bypass);
         }
-        // As `entry`, but the entry is read where `Store::get` returned it: passing the
-        // ~180-byte `Entry` back through `entry`'s tuple, or moving it out of the
-        // `Option`, cost a `memcpy` each on every lookup that finds a copy.
-        let found = self.store.get(req.key);
-        let Some(first) = &found else {
+        // As `entry`, but the entry is read packed where it lies (`Store::find`), and its
+        // response built only to be served.
+        let tier = self.tier;
+        let Some(first) = self.store.find(req.key) else {
             self.stats.miss += 1;
             return forward(CacheStatus::Miss);
         };
         let mut key = req.key;
-        let variant;
-        let e = if first.response.vary == Vary::AcceptEncoding {
+        let e = if first.vary() == Vary::AcceptEncoding {
             key = req.key.variant(req.encoding);
-            variant = self.store.get(key);
-            let Some(v) = &variant else {
+            let Some(v) = self.store.find(key) else {
                 self.stats.miss += 1;
                 return forward(CacheStatus::Miss);
             };
@@ -403,7 +410,7 @@ impl CacheNode {
         let cc = *e.cache_control();
         if e.is_fresh(now) && !cc.no_cache {
             self.stats.hit += 1;
-            return Lookup::Hit(self.served(e, now));
+            return Lookup::Hit(serve_found(tier, &e, now));
         }
         // The stale window: the response's stale-while-revalidate, else the vendor's grace.
         let window = match cc.stale_while_revalidate {
@@ -420,19 +427,19 @@ impl CacheNode {
                 self.stats.miss += 1;
                 return Lookup::Forward {
                     status: CacheStatus::Expired,
-                    conditional: validators(e),
+                    conditional: validators(&e.entry()),
                 };
             }
             self.stats.hit += 1;
             return Lookup::ServeStale {
-                response: self.served(e, now),
+                response: serve_found(tier, &e, now),
                 revalidate,
             };
         }
         self.stats.miss += 1;
         Lookup::Forward {
             status: CacheStatus::Expired,
-            conditional: validators(e),
+            conditional: validators(&e.entry()),
         }
     }
 

@@ -95,7 +95,9 @@ impl Engine<'_> {
         if let Some(observe) = self.on_response.as_mut() {
             observe(number, resp.status, resp.generated_by);
         }
-        if c.finished % self.progress_every == 0 {
+        // A countdown, not `finished % progress_every` (a division per request).
+        if c.finished == self.next_progress {
+            self.next_progress = self.next_progress.saturating_add(self.progress_every);
             if let Some(p) = self.progress.as_mut() {
                 p(c.finished, self.now);
             }

@@ -296,6 +296,8 @@ struct Engine<'s> {
     on_response: Option<ResponseObserver>,
     progress: Option<ProgressObserver>,
     progress_every: u64,
+    /// The next number of finished requests to report to `progress`.
+    next_progress: u64,
     lateness: Option<lateness::Lateness>,
     /// Why the run stopped early, if it did.
     failed: Option<SimError>,
@@ -316,6 +318,10 @@ impl<'s> Engine<'s> {
         for (i, e) in scenario.events.iter().enumerate() {
             queue.push(Instant::ZERO + e.at, Ev::World(i));
         }
+        let progress_every = match options.progress_every {
+            0 => 1_000_000,
+            n => n,
+        };
         let mut engine = Engine {
             scenario,
             profile,
@@ -337,11 +343,8 @@ impl<'s> Engine<'s> {
             tracing: tracing::Tracing::new(options.trace, options.trace_requests),
             on_response: options.on_response,
             progress: options.progress,
-            progress_every: if options.progress_every == 0 {
-                1_000_000
-            } else {
-                options.progress_every
-            },
+            progress_every,
+            next_progress: progress_every,
             lateness: options
                 .jitter
                 .map(|j| lateness::Lateness::new(j, scenario.workloads.len())),

@@ -14,6 +14,16 @@ use cdn_core::node::Hop;
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::{tls, FailureKind, NodeState, Tier, TraceEvent};
 
+/// What `at_origin` reads of the slot's leg: the request as it went out on its connection.
+struct SentOn {
+    hop: Hop,
+    source: std::net::Ipv4Addr,
+    conditional: Option<cdn_core::node::Validators>,
+    until: cdn_core::Instant,
+    ack_timeout: Option<std::time::Duration>,
+    sent: cdn_core::Instant,
+}
+
 impl Engine<'_> {
     /// An L1 connects to its parent `i`.
     pub(super) fn connect_parent(&mut self, s: SlotId, hop: Hop, i: usize) {
@@ -185,9 +195,20 @@ impl Engine<'_> {
     /// The request reaches the origin: its defences and workers decide, and the reply (or
     /// the read deadline, whichever comes first) is on its way back.
     pub(super) fn at_origin(&mut self, s: SlotId, hop: Hop) {
+        // The leg's fields this needs, not the whole leg: its `outcome` has room for a
+        // response, and copying it was a `memcpy` per origin request.
         let (leg, req) = {
             let slot = self.slots.get(s);
-            (slot.leg, slot.req)
+            let leg = &slot.leg;
+            let sent = SentOn {
+                hop: leg.hop,
+                source: leg.source,
+                conditional: leg.conditional,
+                until: leg.until,
+                ack_timeout: leg.ack_timeout,
+                sent: leg.sent,
+            };
+            (sent, slot.req)
         };
         if leg.hop != hop {
             return;
