@@ -175,14 +175,15 @@ impl NetCdn {
             }
             None => None,
         };
-        let real_spec = |tier| {
+        let real_spec = |tier, capacity| {
             upstream.as_ref().map(|u| RealSpec {
                 upstream: (tier == Tier::L2).then(|| u.clone()),
                 upstream_tls: upstream_tls.clone().filter(|_| tier == Tier::L2),
                 through_fault_layer,
                 max_stored,
-                // Room for what the node stores (its bodies) and their headers.
-                store_bytes: RealSpec::default().store_bytes,
+                // The node's capacity: past it, copies the node has dropped go (the ones
+                // it holds stay; see `Stored::put`).
+                store_bytes: capacity,
             })
         };
         let proxy = |node, listen, upstream, real| ProxySpec {
@@ -201,7 +202,8 @@ impl NetCdn {
         let l2_nodes = build_nodes(&spec.cdn, spec.profile, Tier::L2, spec.seed);
         for (i, node) in l2_nodes.into_iter().enumerate() {
             let listen = Ipv4Addr::new(127, 0, 3, i as u8 + 1);
-            let spec = proxy(node, listen, Upstream::Origin, real_spec(Tier::L2));
+            let real = real_spec(Tier::L2, node.cache().capacity());
+            let spec = proxy(node, listen, Upstream::Origin, real);
             l2.push(Proxy::start(spec).await?);
         }
         let parents: Vec<(String, SocketAddr)> = l2
@@ -213,7 +215,8 @@ impl NetCdn {
         for (i, node) in l1_nodes.into_iter().enumerate() {
             let listen = Ipv4Addr::new(127, 0, 2, i as u8 + 1);
             let upstream = Upstream::Parents(parents.clone());
-            let spec = proxy(node, listen, upstream, real_spec(Tier::L1));
+            let real = real_spec(Tier::L1, node.cache().capacity());
+            let spec = proxy(node, listen, upstream, real);
             let at = if i == 0 { options.l1_listen } else { None };
             l1.push(Proxy::start_at(spec, at).await?);
         }

@@ -253,6 +253,54 @@ async fn miss_then_hit_with_age_and_headers_pass_through() {
     }
 }
 
+/// What the node stores, the proxy can serve: an edge with a 1 MiB cache keeps a 300 KiB
+/// body (larger than a sixteenth of its capacity, a store shard's share) and serves it as
+/// hits, and filling the cache past its capacity with other URLs leaves what the node
+/// still holds servable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_copy_the_node_holds_is_served_from_a_small_cache() {
+    let (up, seen) = origin().await;
+    let origin = OriginConfig {
+        upstream: Some(format!("http://{up}")),
+        ..OriginConfig::default()
+    };
+    let mut cdn = CdnConfig::default();
+    cdn.l1[0].cache = Some(1 << 20);
+    let net = common::real_cdn(Profile::Varnish, cdn, origin)
+        .await
+        .expect("CDN starts");
+    let edge = net.l1_addrs()[0];
+    let x_cache = |h: &http::HeaderMap| header(h, "x-cache").to_string();
+    let (s, h, b) = send(edge, "GET", "/large", "site.test", &[], b"").await;
+    assert_eq!(
+        (s, b.len(), x_cache(&h)),
+        (200, LARGE, "MISS from edge-1".into())
+    );
+    let (s, h, b) = send(edge, "GET", "/large", "site.test", &[], b"").await;
+    assert_eq!(
+        (s, b.len(), x_cache(&h)),
+        (200, LARGE, "HIT from edge-1".into())
+    );
+    // 200 small URLs (a few hundred bytes each with their headers) through the same edge:
+    // its store goes over its budget, and only copies the node no longer holds may go.
+    for i in 0..200 {
+        let (s, _, _) = send(edge, "GET", &format!("/cached?{i}"), "site.test", &[], b"").await;
+        assert_eq!(s, 200);
+    }
+    let (s, h, b) = send(edge, "GET", "/large", "site.test", &[], b"").await;
+    assert_eq!(s, 200);
+    assert!(b == patterned(LARGE), "the body arrives byte for byte");
+    assert_eq!(x_cache(&h), "HIT from edge-1", "the node still holds it");
+    let large = seen
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.1 == "/large")
+        .count();
+    assert_eq!(large, 1, "every hit was served from the edge");
+}
+
 /// A response the cache does not store (here `private`) never takes the place of the
 /// copy it holds: when the upstream then fails, the stale copy served is the stored
 /// public one — the private answer is never served to anyone else.

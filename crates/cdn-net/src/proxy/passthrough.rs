@@ -53,7 +53,10 @@ pub struct RealSpec {
     /// The largest body the cache stores; larger ones stream through uncached, so a
     /// 100 MiB download never sits in memory.
     pub max_stored: u64,
-    /// Bytes of full responses (headers and bodies) the proxy keeps.
+    /// Bytes of full responses (headers and bodies) past which the proxy drops the copies
+    /// its node no longer holds (least recently used first). Copies the node holds are
+    /// kept whatever this says: the node's capacity bounds them. The topology sets it
+    /// to the node's capacity.
     pub store_bytes: u64,
     /// At an L2: the real server is reached through the origin's fault layer, found by the
     /// origin's hostname as the modelled origin is (so `dns_failure` is a failed lookup),
@@ -674,6 +677,7 @@ impl Shared {
         let FetchedBody::Whole(body) = &f.body else {
             return;
         };
+        let cache = node.cache();
         self.stored().put(
             key,
             StoredFull {
@@ -683,6 +687,12 @@ impl Shared {
                 fingerprint,
                 request: ctx.head.clone(),
                 sealed: false,
+            },
+            |k, &(status, etag, last_modified)| {
+                cache.peek(CacheKey(k)).is_some_and(|e| {
+                    let r = &e.response;
+                    (r.status, r.etag, r.last_modified) == (status, etag, last_modified)
+                })
             },
         );
     }

@@ -13,6 +13,10 @@ use std::sync::{Arc, Mutex};
 /// Lock shards (a power of two).
 const SHARDS: usize = 16;
 
+/// Copies the node still holds that one [`Stored::put`] moves aside while looking for
+/// ones it dropped: bounds the work of a put in a shard full of held copies.
+const HELD_SKIPPED_PER_PUT: usize = 8;
+
 /// What identifies a model response in the node's store.
 pub(super) type Fingerprint = (u16, Option<Etag>, Option<Instant>);
 
@@ -112,24 +116,32 @@ impl Stored {
         self.shard(key).entries.peek(&key.0).cloned()
     }
 
-    /// Keeps `full` for `key` (replacing what was there), evicting least recently used
-    /// copies beyond the budget. A copy larger than a shard's budget is not kept.
-    pub(super) fn put(&self, key: CacheKey, full: Full) {
+    /// Keeps `full` for `key` (replacing what was there). Once the shard is over its budget,
+    /// copies the node no longer holds (`held` says which it does) go, least recently used
+    /// first; a copy the node holds is never dropped here — the node's capacity bounds
+    /// those, and dropping one would turn the node's next hit into a refetch. The node
+    /// may evict in another order (FIFO, SIEVE, S3-FIFO), so held copies met on the way
+    /// move to the recent end, at most [`HELD_SKIPPED_PER_PUT`] per call: the shard can
+    /// stay over its budget by copies the node holds, never by ones it dropped for long.
+    pub(super) fn put(&self, key: CacheKey, full: Full, held: impl Fn(u64, &Fingerprint) -> bool) {
         let size = full.bytes();
         let mut s = self.shard(key);
         if let Some(old) = s.entries.pop(&key.0) {
             s.bytes -= old.bytes();
         }
-        if size > self.budget {
-            return;
-        }
         s.bytes += size;
         s.entries.put(key.0, full);
-        while s.bytes > self.budget {
-            match s.entries.pop_lru() {
-                Some((_, old)) => s.bytes -= old.bytes(),
-                None => break,
+        let mut skipped = 0;
+        while s.bytes > self.budget && skipped < HELD_SKIPPED_PER_PUT {
+            let Some((k, old)) = s.entries.pop_lru() else {
+                break;
+            };
+            if k != key.0 && !held(k, &old.fingerprint) {
+                s.bytes -= old.bytes();
+                continue;
             }
+            s.entries.put(k, old);
+            skipped += 1;
         }
     }
 
@@ -173,5 +185,76 @@ impl Stored {
             }
             v.insert(base.0, names);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(body: usize) -> Full {
+        Full {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![b'x'; body]),
+            fingerprint: (200, None, None),
+            request: Arc::new(http::Request::new(()).into_parts().0),
+            sealed: false,
+        }
+    }
+
+    fn held_copies(s: &Stored) -> usize {
+        s.shards
+            .iter()
+            .map(|m| m.lock().unwrap().entries.len())
+            .sum()
+    }
+
+    #[test]
+    fn copies_the_node_dropped_go_once_over_the_budget() {
+        // 16 KiB over 16 shards: 1 KiB each; 1,000 copies of 1 KiB the node no longer holds.
+        let s = Stored::new(16 << 10);
+        for k in 0..1000u64 {
+            s.put(CacheKey(k), full(1024), |_, _| false);
+        }
+        let bytes: u64 = s.shards.iter().map(|m| m.lock().unwrap().bytes).sum();
+        // Each shard keeps at most the copy just put.
+        assert!(held_copies(&s) <= SHARDS, "{} copies kept", held_copies(&s));
+        assert!(
+            bytes <= SHARDS as u64 * full(1024).bytes(),
+            "{bytes} bytes kept"
+        );
+    }
+
+    #[test]
+    fn copies_the_node_holds_stay_whatever_the_budget() {
+        let s = Stored::new(16 << 10);
+        for k in 0..200u64 {
+            s.put(CacheKey(k), full(1024), |_, _| true);
+        }
+        assert_eq!(held_copies(&s), 200);
+        for k in 0..200u64 {
+            assert!(s.get(CacheKey(k), (200, None, None)).is_some(), "copy {k}");
+        }
+    }
+
+    #[test]
+    fn dropped_copies_go_first_and_held_ones_stay() {
+        let s = Stored::new(16 << 10);
+        // Even keys held by the node, odd ones dropped.
+        for k in 0..400u64 {
+            s.put(CacheKey(k), full(1024), |k, _| k % 2 == 0);
+        }
+        for k in (0..400u64).step_by(2) {
+            assert!(s.any(CacheKey(k)).is_some(), "held copy {k} dropped");
+        }
+        let dropped_kept = (1..400u64)
+            .step_by(2)
+            .filter(|&k| s.any(CacheKey(k)).is_some())
+            .count();
+        // A shard over its budget drops every dropped copy it meets, and the held ones it
+        // passes move to the recent end, so dropped copies reach the front within a few
+        // puts: they do not pile up behind the held ones.
+        assert!(dropped_kept <= SHARDS, "{dropped_kept} dropped copies kept");
     }
 }
