@@ -238,6 +238,21 @@ impl WorkloadGen {
         }
     }
 
+    /// How many key numbers this workload draws from, counting only those it can draw
+    /// more than once (`urls = "distinct"`: none); `None` for a trace, whose keys are
+    /// its own.
+    pub fn repeatable_keys(&self) -> Option<u64> {
+        match &self.source {
+            Source::Generated(g) => Some(match &g.keys {
+                KeyChooser::Distinct => 0,
+                KeyChooser::One => 1,
+                KeyChooser::Uniform(n) => *n,
+                KeyChooser::Zipf(z) => z.n(),
+            }),
+            Source::Replayed(_) => None,
+        }
+    }
+
     /// When the next arrival happens, if any.
     pub fn peek(&self) -> Option<Instant> {
         if self.count.is_some_and(|c| self.emitted >= c) {
@@ -400,6 +415,17 @@ mod tests {
         assert_eq!(a, b);
         assert!((9_500..10_500).contains(&a.len()), "{}", a.len());
         assert!(a.iter().all(|x| x.key < 10));
+    }
+
+    #[test]
+    fn repeatable_keys_follow_the_urls_setting() {
+        let keys = |urls| {
+            let spec = w(ArrivalKind::Poisson, 1000.0, None, urls);
+            WorkloadGen::new(&spec, 0, Duration::from_secs(1), 0).repeatable_keys()
+        };
+        assert_eq!(keys(Urls::Distinct), Some(0));
+        assert_eq!(keys(Urls::One), Some(1));
+        assert_eq!(keys(Urls::Keys(10)), Some(10));
     }
 
     #[test]

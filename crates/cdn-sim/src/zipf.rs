@@ -114,6 +114,12 @@ impl RejectionInversion {
         (ln1p_over_x(t) * x).exp()
     }
 
+    /// How many values it samples from (`n` of `1..=n`; rounded above 2^53).
+    pub fn n(&self) -> u64 {
+        // Exact up to 2^53; above, the nearest value a f64 holds.
+        self.n as u64
+    }
+
     /// One key in `1..=n`.
     pub fn sample<R: RngCore + ?Sized>(&self, rng: &mut R) -> u64 {
         loop {

@@ -31,24 +31,37 @@ pub(super) struct UrlShape {
     /// digits and suffix was ~80 instructions per request; the workloads' Zipf draws key
     /// `k - 1` for rank `k`, so the smallest numbers are the most requested (at s = 1 over
     /// 1M keys, the first 65,536 take ~80 % of requests), and a uniform workload over at
-    /// most 65,536 keys is covered entirely. 512 KiB, zeroed by the allocator and touched
-    /// only where drawn; empty for a template without `{key}`.
+    /// most 65,536 keys is covered entirely. At most 512 KiB, as many entries as the
+    /// workload has keys it can draw again (none for distinct URLs), zeroed by the
+    /// allocator and touched only where drawn; empty for a template without `{key}`.
     memo: Vec<u64>,
 }
 
 impl UrlShape {
     /// The shape of a template split around `{key}` into `prefix` and `suffix`, on `host`.
-    fn new(host: &str, prefix: &str, suffix: Option<&str>, eligible: bool) -> UrlShape {
+    fn new(
+        host: &str,
+        prefix: &str,
+        suffix: Option<&str>,
+        eligible: bool,
+        repeatable_keys: Option<u64>,
+    ) -> UrlShape {
         let mut hasher = UrlHasher::new(host);
         hasher.write(prefix.as_bytes());
         UrlShape {
             prefix: hasher,
             suffix: suffix.map(|s| s.as_bytes().to_vec()),
             eligible,
-            memo: if suffix.is_some() {
-                vec![0; MEMO_KEYS]
-            } else {
-                Vec::new()
+            // As many as the workload can draw again: none for distinct URLs (each key
+            // once), one for a single URL, `n` for `n` keys, the whole memo for a trace.
+            memo: match suffix {
+                Some(_) => {
+                    let repeatable = repeatable_keys.map_or(MEMO_KEYS, |n| {
+                        usize::try_from(n).unwrap_or(usize::MAX).min(MEMO_KEYS)
+                    });
+                    vec![0; repeatable]
+                }
+                None => Vec::new(),
             },
         }
     }
@@ -90,7 +103,13 @@ impl Engine<'_> {
             .map(|w| {
                 let (prefix, suffix) = w.path.parts();
                 let eligible = eligibility.allows(&w.path.render(0));
-                UrlShape::new(&self.hostname, prefix, suffix, eligible)
+                UrlShape::new(
+                    &self.hostname,
+                    prefix,
+                    suffix,
+                    eligible,
+                    w.repeatable_keys(),
+                )
             })
             .collect()
     }
@@ -227,7 +246,7 @@ mod tests {
         ] {
             let t = PathTemplate::new(template);
             let (prefix, suffix) = t.parts();
-            let mut shape = UrlShape::new("www.example.com", prefix, suffix, true);
+            let mut shape = UrlShape::new("www.example.com", prefix, suffix, true, None);
             // Twice: hashed, then (below the memo's end) remembered.
             for _ in 0..2 {
                 for n in [0, 7, 42, 65_535, 65_536, 999_999, u64::MAX] {
@@ -236,5 +255,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_memo_holds_only_keys_a_workload_can_draw_again() {
+        let t = PathTemplate::new("/assets/{key}.png");
+        let (prefix, suffix) = t.parts();
+        let memo = |keys| {
+            UrlShape::new("www.example.com", prefix, suffix, true, keys)
+                .memo
+                .len()
+        };
+        assert_eq!(memo(Some(0)), 0, "distinct URLs: each key drawn once");
+        assert_eq!(memo(Some(10)), 10);
+        assert_eq!(memo(Some(1_000_000)), MEMO_KEYS);
+        assert_eq!(memo(None), MEMO_KEYS, "a trace");
+        let one = PathTemplate::new("/one.png");
+        let (prefix, suffix) = one.parts();
+        assert_eq!(
+            UrlShape::new("www.example.com", prefix, suffix, true, Some(1_000_000))
+                .memo
+                .len(),
+            0,
+            "no {{key}} in the template"
+        );
     }
 }
