@@ -61,13 +61,7 @@ async fn answer(
         parts.headers.contains_key("x-hop"),
     ));
     // The how-manieth request for this path (this one included).
-    let nth = seen
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|r| r.1 == parts.uri.path())
-        .count();
+    let nth = sent(&seen, parts.uri.path());
     let body_in = body
         .collect()
         .await
@@ -168,14 +162,28 @@ async fn origin() -> (SocketAddr, Arc<Mutex<Seen>>) {
 }
 
 async fn cdn(upstream: SocketAddr) -> NetCdn {
+    // Varnish: every URL cacheable by default, and Age on every answer.
+    cdn_with(upstream, Profile::Varnish, CdnConfig::default()).await
+}
+
+async fn cdn_with(upstream: SocketAddr, profile: Profile, cdn: CdnConfig) -> NetCdn {
     let origin = OriginConfig {
         upstream: Some(format!("http://{upstream}")),
         ..OriginConfig::default()
     };
-    // Varnish: every URL cacheable by default, and Age on every answer.
-    common::real_cdn(Profile::Varnish, CdnConfig::default(), origin)
+    common::real_cdn(profile, cdn, origin)
         .await
         .expect("CDN starts")
+}
+
+/// How many requests for `path` the origin saw.
+fn sent(seen: &Mutex<Seen>, path: &str) -> usize {
+    seen.lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.1 == path)
+        .count()
 }
 
 /// One request through the edge with hyper's client: status, headers, body.
@@ -260,15 +268,9 @@ async fn miss_then_hit_with_age_and_headers_pass_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_copy_the_node_holds_is_served_from_a_small_cache() {
     let (up, seen) = origin().await;
-    let origin = OriginConfig {
-        upstream: Some(format!("http://{up}")),
-        ..OriginConfig::default()
-    };
     let mut cdn = CdnConfig::default();
     cdn.l1[0].cache = Some(1 << 20);
-    let net = common::real_cdn(Profile::Varnish, cdn, origin)
-        .await
-        .expect("CDN starts");
+    let net = cdn_with(up, Profile::Varnish, cdn).await;
     let edge = net.l1_addrs()[0];
     let x_cache = |h: &http::HeaderMap| header(h, "x-cache").to_string();
     let (s, h, b) = send(edge, "GET", "/large", "site.test", &[], b"").await;
@@ -291,14 +293,11 @@ async fn every_copy_the_node_holds_is_served_from_a_small_cache() {
     assert_eq!(s, 200);
     assert!(b == patterned(LARGE), "the body arrives byte for byte");
     assert_eq!(x_cache(&h), "HIT from edge-1", "the node still holds it");
-    let large = seen
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|r| r.1 == "/large")
-        .count();
-    assert_eq!(large, 1, "every hit was served from the edge");
+    assert_eq!(
+        sent(&seen, "/large"),
+        1,
+        "every hit was served from the edge"
+    );
 }
 
 /// A response the cache does not store (here `private`) never takes the place of the
@@ -307,13 +306,7 @@ async fn every_copy_the_node_holds_is_served_from_a_small_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_not_stored_never_replaces_the_stored_copy() {
     let (up, seen) = origin().await;
-    let origin = OriginConfig {
-        upstream: Some(format!("http://{up}")),
-        ..OriginConfig::default()
-    };
-    let net = common::real_cdn(Profile::Rfc9111, CdnConfig::default(), origin)
-        .await
-        .expect("CDN starts");
+    let net = cdn_with(up, Profile::Rfc9111, CdnConfig::default()).await;
     let edge = net.l1_addrs()[0];
     let get = || send(edge, "GET", "/turns-private", "site.test", &[], b"");
     let (s, h, b) = get().await;
@@ -331,14 +324,7 @@ async fn a_response_not_stored_never_replaces_the_stored_copy() {
         (200, &b"public"[..]),
         "the stored copy serves, never the private answer: {h:?}"
     );
-    let sent = seen
-        .lock()
-        .unwrap()
-        .requests
-        .iter()
-        .filter(|r| r.1 == "/turns-private")
-        .count();
-    assert_eq!(sent, 3);
+    assert_eq!(sent(&seen, "/turns-private"), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

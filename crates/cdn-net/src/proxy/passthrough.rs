@@ -117,6 +117,11 @@ pub(super) struct RealCtx {
     forwarded_validators: bool,
 }
 
+/// Which model response a full copy is: what the store matches it by.
+fn fingerprint_of(r: &Response) -> Fingerprint {
+    (r.status, r.etag, r.last_modified)
+}
+
 /// A response fetched from the next tier.
 pub(super) struct Fetched {
     status: StatusCode,
@@ -640,7 +645,7 @@ impl Shared {
             (status != 304 && whole && model_req.eligible && !model.cache_control.no_store).then(
                 || {
                     let key = ctx.rekey.map_or(ctx.key, |(_, to)| to);
-                    (key, (model.status, model.etag, model.last_modified))
+                    (key, fingerprint_of(&model))
                 },
             );
         ctx.fetched = Some(Fetched {
@@ -667,17 +672,16 @@ impl Shared {
         let Some((key, fingerprint)) = ctx.offered.take() else {
             return;
         };
-        let held = node.cache().peek(key).is_some_and(|e| {
-            let r = &e.response;
-            e.stored_at == now && (r.status, r.etag, r.last_modified) == fingerprint
-        });
+        let cache = node.cache();
+        let held = cache
+            .peek(key)
+            .is_some_and(|e| e.stored_at == now && fingerprint_of(&e.response) == fingerprint);
         let Some(f) = ctx.fetched.as_ref().filter(|_| held) else {
             return;
         };
         let FetchedBody::Whole(body) = &f.body else {
             return;
         };
-        let cache = node.cache();
         self.stored().put(
             key,
             StoredFull {
@@ -688,11 +692,10 @@ impl Shared {
                 request: ctx.head.clone(),
                 sealed: false,
             },
-            |k, &(status, etag, last_modified)| {
-                cache.peek(CacheKey(k)).is_some_and(|e| {
-                    let r = &e.response;
-                    (r.status, r.etag, r.last_modified) == (status, etag, last_modified)
-                })
+            |k, f| {
+                cache
+                    .peek(CacheKey(k))
+                    .is_some_and(|e| fingerprint_of(&e.response) == *f)
             },
         );
     }
