@@ -31,6 +31,7 @@
 #   DURATION=10s  ROUNDS=3  THREADS=2  CONNS=64    wrk settings (smoke run: DURATION=2s ROUNDS=1)
 #   BENCH_TIMEOUT=<seconds>                         overall guard (default: computed from the above)
 #   SKIP_BUILD=1                                    do not run `cargo build --release -p cdn-sim`
+#   CDN_THREADS=<n>                                 `cdn-sim proxy --threads n` (default: the proxy's, two per core)
 #   RAW_DIR=<dir>                                   keep every wrk output there
 #   CARGO_TARGET_DIR                                where cdn-sim is built (default: <repo>/target)
 #
@@ -46,7 +47,7 @@ CONNS=${CONNS:-64}
 OUT=""
 ARGS=("$@")
 
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -301,7 +302,8 @@ wait_listening $SHM_L1 "$P_SHM_L1" "nginx-tmpfs L1"
 CDN_URL=http://$CDN_IP:$P_CDN
 start_cdn() {
     local log_file=$TMP/cdn-sim-proxy.log
-    "$CDN_SIM" proxy --upstream "http://$NGX_OR:$P_OR" --profile nginx --listen "$CDN_IP:$P_CDN" >"$log_file" 2>&1 &
+    "$CDN_SIM" proxy --upstream "http://$NGX_OR:$P_OR" --profile nginx --listen "$CDN_IP:$P_CDN" \
+        ${CDN_THREADS:+--threads "$CDN_THREADS"} >"$log_file" 2>&1 &
     CDN_PID=$!
     wait_listening $CDN_IP "$P_CDN" "cdn-sim proxy" || { cat "$log_file" >&2; exit 1; }
 }
@@ -455,7 +457,7 @@ TABLE=$(
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 )
-NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) of $(nproc --all) cores (the run's CPU affinity) shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request (medians of each). Errors: non-2xx responses + socket errors over all rounds."
+NOTE="wrk -t$THREADS -c$CONNS -d$DURATION --latency, $ROUNDS round(s), medians; $(nproc) of $(nproc --all) cores (the run's CPU affinity) shared by wrk, nginx and cdn-net (CPU ${BUSY_BEFORE}% busy just before the run); $("$NGINX" -v 2>&1 | sed 's#.*/##;s#^#nginx #'), cdn-sim $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (proxy --threads ${CDN_THREADS:-default}). Target: req/s ratio ≥ 1.20× and p99 ratio ≤ 1.00×. CPU: user + system time of the two cache tiers (nginx L1 and L2 processes; the cdn-net proxy), not the origin, per request (medians of each). Errors: non-2xx responses + socket errors over all rounds."
 echo
 echo "$TABLE"
 echo

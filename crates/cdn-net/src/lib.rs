@@ -21,6 +21,7 @@
 //! | [`clock`] | [`VirtualClock`]: real time ↔ virtual [`cdn_core::Instant`] and HTTP dates |
 //! | [`resolver`] | [`Resolver`]: the in-process DNS (`dns_failure` = name absent) |
 //! | [`proxy`] | [`Proxy`]: real L1/L2 cache proxies driving `cdn_core::CacheNode` |
+//! | [`event_loops`] | [`EventLoops`]: single-threaded runtimes the proxies serve connections on (nginx's workers) |
 //! | [`link`] | [`Links`]: the emulated latency of `[network]`'s links |
 //! | [`calibrate`](mod@calibrate) | [`calibrate()`]: how late this machine's timers are, through the real path |
 //! | [`timing`] | [`Timers`], [`LagMeter`]: real timers for virtual instants, and how late they fire |
@@ -62,6 +63,7 @@ pub mod certs;
 pub mod clock;
 pub mod error;
 pub mod error_page;
+pub mod event_loops;
 pub mod link;
 pub mod netns;
 pub mod origin;
@@ -79,6 +81,7 @@ pub use calibrate::{calibrate, Calibration};
 pub use certs::{cert_problem, cert_problem_io, load_ca_file, Certificates};
 pub use clock::VirtualClock;
 pub use error::NetError;
+pub use event_loops::EventLoops;
 pub use link::Links;
 pub use origin::{NetworkAccess, OriginOptions, OriginServer, ShutdownReport};
 pub use proxy::{Proxy, ProxySpec, RealSpec, ServeLimits, Upstream, UpstreamTls};

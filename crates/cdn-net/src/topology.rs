@@ -56,6 +56,10 @@ pub struct RealOptions {
     /// layer stands in front of it, so the scenario's firewall, `state` and defences act
     /// on the real traffic ([`OriginOptions::upstream`](crate::origin::OriginOptions)).
     pub direct: bool,
+    /// Client connections are served on this many event loops of their own (single-threaded
+    /// runtimes, as nginx's `worker_processes`; [`EventLoops`](crate::EventLoops)); 0: on
+    /// the runtime the CDN is started from.
+    pub event_loops: usize,
 }
 
 /// A running CDN on loopback.
@@ -186,6 +190,13 @@ impl NetCdn {
                 store_bytes: capacity,
             })
         };
+        let loops = match options.event_loops {
+            0 => None,
+            n => Some(
+                crate::EventLoops::start(n)
+                    .map_err(|e| NetError::io(format!("starting {n} event loops"), e))?,
+            ),
+        };
         let proxy = |node, listen, upstream, real| ProxySpec {
             node,
             listen,
@@ -197,6 +208,7 @@ impl NetCdn {
             traces: traces.clone(),
             links,
             real,
+            loops: loops.clone(),
         };
         let mut l2 = Vec::new();
         let l2_nodes = build_nodes(&spec.cdn, spec.profile, Tier::L2, spec.seed);

@@ -66,6 +66,7 @@ async fn shield(resolver: Resolver, certs: Arc<Certificates>, clock: VirtualCloc
         // No emulated latency: the schedule below is the origin's arrival schedule.
         links: cdn_net::Links::default(),
         real: None,
+        loops: None,
     })
     .await
     .unwrap()

@@ -9,7 +9,7 @@ mod common;
 
 use bytes::Bytes;
 use cdn_core::{CdnConfig, OriginConfig, Profile};
-use cdn_net::NetCdn;
+use cdn_net::{NetCdn, RealOptions};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
@@ -35,6 +35,8 @@ fn patterned(len: usize) -> Bytes {
 struct Seen {
     /// (method, path, Host, source address, x-client header, connection-named header present)
     requests: Vec<(String, String, String, IpAddr, Option<String>, bool)>,
+    /// The connection (source address and port) each request came on.
+    connections: Vec<SocketAddr>,
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -52,6 +54,7 @@ async fn answer(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    seen.lock().unwrap().connections.push(peer);
     seen.lock().unwrap().requests.push((
         parts.method.to_string(),
         parts.uri.path().to_string(),
@@ -167,11 +170,20 @@ async fn cdn(upstream: SocketAddr) -> NetCdn {
 }
 
 async fn cdn_with(upstream: SocketAddr, profile: Profile, cdn: CdnConfig) -> NetCdn {
+    cdn_on(upstream, profile, cdn, RealOptions::default()).await
+}
+
+async fn cdn_on(
+    upstream: SocketAddr,
+    profile: Profile,
+    cdn: CdnConfig,
+    options: RealOptions,
+) -> NetCdn {
     let origin = OriginConfig {
         upstream: Some(format!("http://{upstream}")),
         ..OriginConfig::default()
     };
-    common::real_cdn(profile, cdn, origin)
+    common::real_cdn_with(profile, cdn, origin, options)
         .await
         .expect("CDN starts")
 }
@@ -259,6 +271,61 @@ async fn miss_then_hit_with_age_and_headers_pass_through() {
         ),
         other => panic!("{other}"),
     }
+}
+
+/// `cdn-sim proxy`'s event loops (`RealOptions::event_loops`): client connections are
+/// served on loops of their own, in turn, and answers are what the shared runtime gives —
+/// one node per tier whichever loop serves a connection, idle connections to the next tier
+/// reused by the loop that drives them, and a shutdown that waits for every loop's tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_event_loops_every_loop_serves_the_same_cache() {
+    const LOOPS: usize = 3;
+    let (up, seen) = origin().await;
+    let options = RealOptions {
+        event_loops: LOOPS,
+        ..RealOptions::default()
+    };
+    let net = cdn_on(up, Profile::Varnish, CdnConfig::default(), options).await;
+    let edge = net.l1_addrs()[0];
+    let (s, h, _) = send(edge, "GET", "/cached", "site.test", &[], b"").await;
+    assert_eq!((s, header(&h, "x-cache")), (200, "MISS from edge-1"));
+    // `send` opens a new connection each time: these land on every loop in turn.
+    for i in 0..2 * LOOPS {
+        let (s, h, b) = send(edge, "GET", "/cached", "site.test", &[], b"").await;
+        assert_eq!((s, b.as_ref()), (200, &b"hello"[..]), "request {i}");
+        assert_eq!(header(&h, "x-cache"), "HIT from edge-1", "request {i}");
+    }
+    assert_eq!(
+        sent(&seen, "/cached"),
+        1,
+        "every loop serves the one stored copy"
+    );
+    // Requests that always go upstream (POST), one after another, each on a new client
+    // connection: a loop reuses the connections to the next tier its earlier request left
+    // idle, so the origin sees at most one connection per loop (the shield's requests
+    // land on the loops in turn too), not one per request.
+    let posts = 4 * LOOPS;
+    for i in 0..posts {
+        let (s, _, b) = send(edge, "POST", "/echo", "site.test", &[], b"data").await;
+        assert_eq!((s, b.as_ref()), (200, &b"data"[..]), "POST {i}");
+    }
+    let origin_conns: std::collections::HashSet<SocketAddr> = {
+        let seen = seen.lock().unwrap();
+        let n = seen.requests.len();
+        seen.connections[n - posts..].iter().copied().collect()
+    };
+    assert!(
+        origin_conns.len() <= LOOPS,
+        "{} origin connections for {posts} sequential requests over {LOOPS} loops",
+        origin_conns.len()
+    );
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        net.shutdown(std::time::Duration::from_secs(2)),
+    )
+    .await
+    .expect("a shutdown waits for the loops' tasks and ends");
+    assert_eq!(cut, 0, "nothing was in flight");
 }
 
 /// What the node stores, the proxy can serve: an edge with a 1 MiB cache keeps a 300 KiB

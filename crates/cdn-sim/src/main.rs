@@ -167,6 +167,11 @@ enum Command {
         /// certificates to trust (e.g. the CA that signed your server's certificate).
         #[arg(long, value_name = "FILE")]
         upstream_ca: Option<std::path::PathBuf>,
+        /// Event loops that serve client connections, each a thread running its
+        /// connections start to finish (as nginx's `worker_processes`); 0: one shared
+        /// work-stealing runtime. Default: two per core.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
+        threads: Option<u16>,
     },
     /// List the built-in scenarios with one-line descriptions.
     List,
@@ -419,6 +424,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
             max_stored,
             ssl_mode,
             upstream_ca,
+            threads,
         } => {
             let known = || {
                 std::iter::once(cdn_core::Profile::Rfc9111).chain(cdn_core::profile::ALL_PROFILES)
@@ -447,6 +453,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, ExitCode> {
                 max_stored: max_stored.max(1),
                 ssl_mode,
                 upstream_ca,
+                threads: threads.map_or_else(cdn_sim::net_mode::default_proxy_threads, usize::from),
             };
             match cdn_sim::net_mode::proxy(options, None, None) {
                 Ok(()) => ExitCode::SUCCESS,

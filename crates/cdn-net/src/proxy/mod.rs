@@ -86,6 +86,9 @@ pub struct ProxySpec {
     /// `Some` when the CDN fronts a real upstream (`[origin] upstream`): requests and
     /// responses pass through as they are.
     pub real: Option<RealSpec>,
+    /// Event loops to serve client connections on, in turn ([`EventLoops`](crate::EventLoops));
+    /// `None`: on the runtime the proxy was started from.
+    pub loops: Option<Arc<crate::EventLoops>>,
 }
 
 /// A running proxy.

@@ -199,10 +199,30 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: Cancellat
         let counted = Counted(shared.clone());
         let s = shared.clone();
         let node_down = stop.clone();
-        shared.tasks.spawn(async move {
-            let _counted = counted;
-            super::client::serve(s, stream, peer, node_down).await;
-        });
+        match &shared.loops {
+            None => {
+                shared.tasks.spawn(async move {
+                    let _counted = counted;
+                    super::client::serve(s, stream, peer, node_down).await;
+                });
+            }
+            Some(loops) => {
+                // A tokio socket belongs to the reactor of the runtime that registered it:
+                // handed over as a std socket, registered again on the loop that serves it.
+                let Ok(stream) = stream.into_std() else {
+                    continue;
+                };
+                shared.tasks.spawn_on(
+                    async move {
+                        let _counted = counted;
+                        if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+                            super::client::serve(s, stream, peer, node_down).await;
+                        }
+                    },
+                    loops.next(),
+                );
+            }
+        }
     }
 }
 

@@ -75,6 +75,8 @@ pub(super) struct Shared {
     /// `X-Cache: <STATUS> from <name>` for each status (`CacheStatus::index`), made once:
     /// every pass-through answer carries one.
     x_cache: [Option<http::HeaderValue>; 8],
+    /// The event loops client connections are served on; `None`: the runtime that accepts.
+    pub(super) loops: Option<Arc<crate::EventLoops>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,6 +139,7 @@ impl Shared {
             sent_to_origin: AtomicU64::new(0),
             stored: super::stored::Stored::new(spec.real.as_ref().map_or(0, |r| r.store_bytes)),
             x_cache,
+            loops: spec.loops,
             real: spec.real,
         }
     }

@@ -64,23 +64,28 @@ pub(super) enum PoolKey {
     Origin { source: Ipv4Addr, port: u16 },
 }
 
+/// Idle connections to one peer, from one event loop: a connection's driver runs on the
+/// loop that opened it, so a request takes one its own loop drives
+/// ([`event_loops::lane`](crate::event_loops::lane); 0 off the loops).
+type PoolSlot = (PoolKey, u16);
+
 /// Idle upstream connections, most recently used last (as nginx's keepalive cache), each
 /// with the time it became idle: [`Pool::expire`] closes those idle too long.
 #[derive(Default)]
 pub(super) struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>>,
+    idle: Mutex<HashMap<PoolSlot, Vec<(Sender, std::time::Instant)>>>,
 }
 
 impl Pool {
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<(Sender, std::time::Instant)>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<PoolSlot, Vec<(Sender, std::time::Instant)>>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take(&self, key: PoolKey) -> Option<Sender> {
         let mut idle = self.lock();
-        let list = idle.get_mut(&key)?;
+        let list = idle.get_mut(&(key, crate::event_loops::lane()))?;
         while let Some((s, _)) = list.pop() {
             if !s.is_closed() {
                 return Some(s);
@@ -91,7 +96,8 @@ impl Pool {
 
     fn put(&self, key: PoolKey, sender: Sender) {
         let now = std::time::Instant::now();
-        self.lock().entry(key).or_default().push((sender, now));
+        let slot = (key, crate::event_loops::lane());
+        self.lock().entry(slot).or_default().push((sender, now));
     }
 
     /// Closes the connections idle for longer than `max_idle` (and those the peer closed);
@@ -113,7 +119,8 @@ impl Pool {
 
     /// Closes the idle connections to parents.
     pub(super) fn clear_parents(&self) {
-        self.lock().retain(|k, _| !matches!(k, PoolKey::Parent(_)));
+        self.lock()
+            .retain(|(k, _), _| !matches!(k, PoolKey::Parent(_)));
     }
 }
 

@@ -185,6 +185,16 @@ pub async fn real_cdn(
     cdn: cdn_core::CdnConfig,
     origin: cdn_core::OriginConfig,
 ) -> Result<cdn_net::NetCdn, cdn_net::NetError> {
+    real_cdn_with(profile, cdn, origin, cdn_net::RealOptions::default()).await
+}
+
+/// [`real_cdn`] with the given options (event loops, stored body size).
+pub async fn real_cdn_with(
+    profile: cdn_core::Profile,
+    cdn: cdn_core::CdnConfig,
+    origin: cdn_core::OriginConfig,
+    options: cdn_net::RealOptions,
+) -> Result<cdn_net::NetCdn, cdn_net::NetError> {
     let network = cdn_core::NetworkConfig {
         client_rtt: Duration::ZERO,
         l1_l2_rtt: Duration::ZERO,
@@ -199,5 +209,5 @@ pub async fn real_cdn(
         time_scale: 1.0,
         access: cdn_net::origin::NetworkAccess::Unprivileged,
     };
-    cdn_net::NetCdn::start_with(spec, cdn_net::RealOptions::default()).await
+    cdn_net::NetCdn::start_with(spec, options).await
 }

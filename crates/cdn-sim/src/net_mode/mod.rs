@@ -620,6 +620,18 @@ pub struct ProxyOptions {
     pub ssl_mode: Option<cdn_core::SslMode>,
     /// A PEM file of CA certificates trusted for an `https://` upstream (`strict`).
     pub upstream_ca: Option<std::path::PathBuf>,
+    /// Event loops serving client connections (single-threaded runtimes, as nginx's
+    /// `worker_processes`); 0: tokio's shared work-stealing runtime.
+    pub threads: usize,
+}
+
+/// Event loops `cdn-sim proxy` runs by default: two per core. Measured on 2 cores
+/// (`docs/performance.md`, "Event loops of their own"): with one per core, a loop the
+/// scheduler parks for the load generator or the origin holds its connections' answers
+/// and the hit rows' p99 rose; with two per core the kernel balances the threads.
+pub fn default_proxy_threads() -> usize {
+    (2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(cdn_net::event_loops::MAX_LOOPS)
 }
 
 /// Runs an L1 → L2 CDN in front of `options.upstream` until Ctrl-C (or until `stop`
@@ -668,6 +680,7 @@ pub fn proxy(
         max_stored: options.max_stored,
         // Nothing to break: the shields connect to the server itself.
         direct: true,
+        event_loops: options.threads,
     };
     let runtime = runtime()?;
     runtime.block_on(async {
