@@ -14,7 +14,7 @@
 //! | module | one job |
 //! |---|---|
 //! | `mod.rs` | [`Proxy`]: start, settings, shutdown |
-//! | `port` | the listening port: accepting (capped, backing off when out of descriptors), or refusing while the node is `down` |
+//! | `port` | the listening port: accepting (capped, backing off when out of descriptors; each connection served on the next event loop, if any), or refusing while the node is `down` |
 //! | `client` | one client connection: header and keep-alive timeouts, requests in flight, the answer at shutdown |
 //! | `limits` | [`ServeLimits`]: timeouts and caps |
 //! | `shared` | the node behind its mutex, tickets, mailboxes, delivering actions |
