@@ -94,16 +94,65 @@ impl CacheNode {
         notes: bool,
         out: &mut Vec<Action>,
     ) {
+        if let Some(response) = self.receive_hit(now, ticket, req, downstream, notes, out) {
+            self.answer(out, notes, ticket, response, CacheStatus::Hit);
+        }
+    }
+
+    /// [`CacheNode::receive`], except that a fresh hit (`HIT`) is returned — the response
+    /// to send downstream, a 304 where `downstream`'s validators match — instead of being
+    /// pushed as an [`Action::Answer`]; `None` when the actions in `out` are the whole
+    /// answer. With `notes`, a hit is pushed as `receive` pushes it (after its trace note).
+    ///
+    /// Most requests end here, and a driver that answers them on the spot skips writing a
+    /// ~170-byte action and reading it back; the decision is the same one `receive` makes.
+    ///
+    /// ```
+    /// use cdn_core::node::{Action, CacheNode, NodeSettings};
+    /// use cdn_core::{CacheControl, CacheKey, CdnConfig, EgressPool, EgressSelection,
+    ///     Instant, Profile, Request, Response, Tier};
+    /// let pool = EgressPool::new(&["127.0.1.1".parse().unwrap()], EgressSelection::RoundRobin, 0).unwrap();
+    /// let mut shield = CacheNode::new("shield-1", Tier::L2, 1 << 20, pool)
+    ///     .with_settings(NodeSettings::new(&CdnConfig::default(), Profile::Cloudflare));
+    /// let req = Request::get(CacheKey(7));
+    /// let mut out = Vec::new();
+    /// // A miss: nothing returned, the actions say what to do.
+    /// assert_eq!(shield.receive_hit(Instant::ZERO, 1, &req, None, false, &mut out), None);
+    /// let Some(Action::Connect(c)) = out.pop() else { panic!("a miss goes upstream") };
+    /// shield.connected(Instant::ZERO, 1, c.hop, &mut out);
+    /// let Some(Action::Send { hop, .. }) = out.pop() else { panic!("then sends the request") };
+    /// let mut resp = Response::generated(Tier::Origin, 200, "");
+    /// resp.reason = None;
+    /// resp.cache_control = CacheControl::parse("max-age=60");
+    /// shield.answered(Instant::ZERO, 1, hop, &resp, &mut out);
+    /// out.clear();
+    /// // A fresh hit: returned, no action.
+    /// let hit = shield.receive_hit(Instant::ZERO, 2, &req, None, false, &mut out);
+    /// assert_eq!(hit.map(|r| (r.status, r.generated_by)), Some((200, Tier::L2)));
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn receive_hit(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        req: &Request,
+        downstream: Option<Validators>,
+        notes: bool,
+        out: &mut Vec<Action>,
+    ) -> Option<Response> {
         if self.state == NodeState::Hung {
-            return;
+            return None;
         }
         let lookup = self.lookup(now, req);
         if let Lookup::Hit(resp) = lookup {
-            // Most requests end here: answered without an exchange (nothing to route, lock
-            // or remember), so none is built.
+            // Answered without an exchange (nothing to route, lock or remember), so none
+            // is built.
             let response = CacheNode::not_modified_for(&resp, downstream).unwrap_or(resp);
-            self.answer(out, notes, ticket, response, CacheStatus::Hit);
-            return;
+            if notes {
+                self.answer(out, notes, ticket, response, CacheStatus::Hit);
+                return None;
+            }
+            return Some(response);
         }
         let mut ex = Exchange::new(*req, now, super::action::Peer::Origin);
         // Where a miss goes first (a rendezvous hash at an L1).
@@ -112,6 +161,7 @@ impl CacheNode {
         ex.collapse = self.settings.collapse;
         ex.notes = notes;
         self.handle(now, ticket, &mut ex, lookup, out);
+        None
     }
 
     /// Starts a background revalidation asked for by [`Action::Revalidate`], under a new

@@ -180,8 +180,18 @@ impl Engine<'_> {
         };
         let mut out = self.buffer();
         let now = self.now;
-        self.node_mut(s)
-            .receive(now, s as u64, &req, validators, traced, &mut out);
+        let hit = self
+            .node_mut(s)
+            .receive_hit(now, s as u64, &req, validators, traced, &mut out);
+        if let Some(response) = hit {
+            // A fresh hit (most requests that reach an L2): answered as `act` answers an
+            // `Action::Answer`, without the action.
+            self.spare.push(out);
+            self.slots.get_mut(s).done = true;
+            self.answer(s, &response, CacheStatus::Hit);
+            self.slots.free_if_finished(s);
+            return;
+        }
         if out.is_empty() {
             // A hung node: nothing will ever happen here, so the L1 waiting on it must not
             // sleep past its deadline.
