@@ -183,12 +183,12 @@ impl Engine<'_> {
         let hit = self
             .node_mut(s)
             .receive_hit(now, s as u64, &req, validators, traced, &mut out);
-        if let Some(response) = hit {
+        if let Some(response) = &hit {
             // A fresh hit (most requests that reach an L2): answered as `act` answers an
-            // `Action::Answer`, without the action.
+            // `Action::Answer`, without the action (and read where it was returned).
             self.spare.push(out);
             self.slots.get_mut(s).done = true;
-            self.answer(s, &response, CacheStatus::Hit);
+            self.answer(s, response, CacheStatus::Hit);
             self.slots.free_if_finished(s);
             return;
         }

@@ -191,10 +191,10 @@ impl Engine<'_> {
         let mut out = self.buffer();
         let now = self.now;
         let hit = self.l1[l1].receive_hit(now, s as u64, &req, None, traced, &mut out);
-        if let Some(response) = hit {
+        if let Some(response) = &hit {
             // Fast path: a fresh hit at the edge (most requests), handed back by the node
-            // without an action to write and read.
-            self.record_client_response(number, a.at, CacheStatus::Hit, &response);
+            // without an action to write and read (and read where it was returned).
+            self.record_client_response(number, a.at, CacheStatus::Hit, response);
             self.spare.push(out);
             return;
         }
