@@ -687,6 +687,40 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn answer_validated_makes_the_answer_not_modified_for_would() {
+        // Every combination of status, validators and notes: the same actions as
+        // `answer` of `not_modified_for(..).unwrap_or(resp)`, which it replaces in `settle`.
+        let n = node();
+        let mut base = ok("max-age=60", at(0));
+        base.etag = Some(crate::message::Etag(7));
+        base.age = Duration::from_secs(3);
+        let mut error = base;
+        error.status = 503;
+        let tags = [None, Some(7), Some(8)];
+        for resp in [base, error] {
+            for tag in tags {
+                let downstream = tag.map(|t| Validators {
+                    etag: Some(crate::message::Etag(t)),
+                    last_modified: None,
+                });
+                for (notes, status) in [
+                    (false, CacheStatus::Miss),
+                    (true, CacheStatus::Miss),
+                    (true, CacheStatus::Revalidated),
+                    (true, CacheStatus::Hit),
+                ] {
+                    let mut got = Vec::new();
+                    n.answer_validated(&mut got, notes, 1, &resp, downstream, status);
+                    let mut want = Vec::new();
+                    let response = CacheNode::not_modified_for(&resp, downstream).unwrap_or(resp);
+                    n.answer(&mut want, notes, 1, response, status);
+                    assert_eq!(got, want, "{} {tag:?} {notes} {status:?}", resp.status);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_downstream_revalidation_of_a_fresh_copy_gets_a_304() {
         let mut n = node();
         let req = Request::get(CacheKey(1));
