@@ -35,11 +35,7 @@ impl Engine<'_> {
                 conditional,
                 until,
                 ack_timeout,
-            } => {
-                let s = ticket as SlotId;
-                self.slots.get_mut(s).leg.ack_timeout = ack_timeout;
-                self.send(s, hop, conditional, until)
-            }
+            } => self.send_on(ticket as SlotId, hop, conditional, until, ack_timeout),
             Action::Answer {
                 ticket,
                 ref response,
@@ -92,6 +88,20 @@ impl Engine<'_> {
                 self.connect_origin(s, c.hop)
             }
         }
+    }
+
+    /// Carries out an `Action::Send` for slot `s`.
+    #[inline]
+    pub(super) fn send_on(
+        &mut self,
+        s: SlotId,
+        hop: Hop,
+        conditional: Option<Validators>,
+        until: Instant,
+        ack_timeout: Option<std::time::Duration>,
+    ) {
+        self.slots.get_mut(s).leg.ack_timeout = ack_timeout;
+        self.send(s, hop, conditional, until)
     }
 
     /// The request goes out on the hop's connection.
