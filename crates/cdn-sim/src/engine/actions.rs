@@ -40,12 +40,7 @@ impl Engine<'_> {
                 ticket,
                 ref response,
                 status,
-            } => {
-                let s = ticket as SlotId;
-                self.slots.get_mut(s).done = true;
-                self.answer(s, response, status);
-                self.slots.free_if_finished(s);
-            }
+            } => self.answer_action(ticket as SlotId, response, status),
             Action::Revalidate { req, conditional } => {
                 // stale-while-revalidate: a request no client waits for.
                 let b = self.slots.alloc(node, req, Downstream::Nobody);
@@ -153,6 +148,14 @@ impl Engine<'_> {
         }
     }
 
+    /// Carries out an `Action::Answer` for slot `s`: the node is done with it.
+    #[inline]
+    fn answer_action(&mut self, s: SlotId, response: &Response, status: CacheStatus) {
+        self.slots.get_mut(s).done = true;
+        self.answer(s, response, status);
+        self.slots.free_if_finished(s);
+    }
+
     /// The slot's node answers downstream.
     fn answer(&mut self, s: SlotId, response: &Response, status: CacheStatus) {
         match self.slots.get(s).downstream {
@@ -243,6 +246,19 @@ impl Engine<'_> {
             at.answered(now, s as u64, hop, response, &mut out);
         }
         self.slots.get_mut(s).leg.outcome = Outcome::Pending;
+        if let [Action::Answer {
+            ticket,
+            ref response,
+            status,
+        }] = *out.as_slice()
+        {
+            // The usual answer, one `Answer` (nothing collapsed behind the request, no
+            // trace): carried out as `run_actions` carries it out, without the pass.
+            self.answer_action(ticket as SlotId, response, status);
+            out.clear();
+            self.spare.push(out);
+            return;
+        }
         self.run_actions(node, out);
     }
 }
