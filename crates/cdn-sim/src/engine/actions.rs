@@ -54,6 +54,20 @@ impl Engine<'_> {
         }
     }
 
+    /// Carries out the actions a node returned for a request it received: the usual one, a
+    /// single `Connect` (every miss), directly; anything else through
+    /// [`Engine::run_actions`]. The same as `run_actions` for every buffer, without its
+    /// pass for the usual one.
+    pub(super) fn run_received(&mut self, node: NodeId, mut out: Vec<Action>) {
+        if let [Action::Connect(c)] = *out.as_slice() {
+            out.clear();
+            self.spare.push(out);
+            self.connect(c);
+            return;
+        }
+        self.run_actions(node, out);
+    }
+
     /// The node opens (or reuses) a connection for the slot's next hop.
     fn connect(&mut self, c: Connect) {
         let s = c.ticket as SlotId;
@@ -216,7 +230,7 @@ impl Engine<'_> {
             }
         }
         let node = self.slots.get(s).node;
-        self.run_actions(node, out);
+        self.run_received(node, out);
     }
 
     /// A parent's answer for hop `hop` reaches the L1 (ignored if the L1 moved on to another

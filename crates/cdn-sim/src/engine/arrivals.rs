@@ -233,7 +233,7 @@ impl Engine<'_> {
             self.failed = Some(super::SimError::TooManyInFlight { limit, at_ms });
         }
         self.trace_at_node(s, cdn_core::TraceEvent::Received);
-        self.run_actions(node, out);
+        self.run_received(node, out);
         self.slots.free_if_finished(s);
     }
 }
