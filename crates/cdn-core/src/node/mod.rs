@@ -5,7 +5,9 @@
 //!
 //! ## The driver contract
 //! A driver (the simulator's event loop, or a real proxy) owns the I/O and the clock:
-//! 1. It calls [`CacheNode::receive`] with a [`Ticket`] of its choosing for each request.
+//! 1. It calls [`CacheNode::receive`] with a [`Ticket`] of its choosing for each request
+//!    (or [`CacheNode::receive_hit`], the same decision with a fresh hit returned to it
+//!    instead of pushed as an [`Action::Answer`]).
 //! 2. It carries out every [`Action`] the node returns, in order: [`Action::Answer`] (send it
 //!    downstream), [`Action::Connect`] (open or reuse a connection: TCP, then TLS per
 //!    [`TlsPolicy`]), [`Action::Send`] (send the request on it), [`Action::Wait`] (nothing to

@@ -35,21 +35,12 @@ impl Engine<'_> {
                 conditional,
                 until,
                 ack_timeout,
-            } => {
-                let s = ticket as SlotId;
-                self.slots.get_mut(s).leg.ack_timeout = ack_timeout;
-                self.send(s, hop, conditional, until)
-            }
+            } => self.send_on(ticket as SlotId, hop, conditional, until, ack_timeout),
             Action::Answer {
                 ticket,
                 ref response,
                 status,
-            } => {
-                let s = ticket as SlotId;
-                self.slots.get_mut(s).done = true;
-                self.answer(s, response, status);
-                self.slots.free_if_finished(s);
-            }
+            } => self.answer_action(ticket as SlotId, response, status),
             Action::Revalidate { req, conditional } => {
                 // stale-while-revalidate: a request no client waits for.
                 let b = self.slots.alloc(node, req, Downstream::Nobody);
@@ -61,6 +52,20 @@ impl Engine<'_> {
                 self.slots.free_if_finished(b);
             }
         }
+    }
+
+    /// Carries out the actions a node returned for a request it received: the usual one, a
+    /// single `Connect` (every miss), directly; anything else through
+    /// [`Engine::run_actions`]. The same as `run_actions` for every buffer, without its
+    /// pass for the usual one.
+    pub(super) fn run_received(&mut self, node: NodeId, mut out: Vec<Action>) {
+        if let [Action::Connect(c)] = *out.as_slice() {
+            out.clear();
+            self.spare.push(out);
+            self.connect(c);
+            return;
+        }
+        self.run_actions(node, out);
     }
 
     /// The node opens (or reuses) a connection for the slot's next hop.
@@ -92,6 +97,20 @@ impl Engine<'_> {
                 self.connect_origin(s, c.hop)
             }
         }
+    }
+
+    /// Carries out an `Action::Send` for slot `s`.
+    #[inline]
+    pub(super) fn send_on(
+        &mut self,
+        s: SlotId,
+        hop: Hop,
+        conditional: Option<Validators>,
+        until: Instant,
+        ack_timeout: Option<std::time::Duration>,
+    ) {
+        self.slots.get_mut(s).leg.ack_timeout = ack_timeout;
+        self.send(s, hop, conditional, until)
     }
 
     /// The request goes out on the hop's connection.
@@ -143,6 +162,14 @@ impl Engine<'_> {
         }
     }
 
+    /// Carries out an `Action::Answer` for slot `s`: the node is done with it.
+    #[inline]
+    fn answer_action(&mut self, s: SlotId, response: &Response, status: CacheStatus) {
+        self.slots.get_mut(s).done = true;
+        self.answer(s, response, status);
+        self.slots.free_if_finished(s);
+    }
+
     /// The slot's node answers downstream.
     fn answer(&mut self, s: SlotId, response: &Response, status: CacheStatus) {
         match self.slots.get(s).downstream {
@@ -180,8 +207,18 @@ impl Engine<'_> {
         };
         let mut out = self.buffer();
         let now = self.now;
-        self.node_mut(s)
-            .receive(now, s as u64, &req, validators, traced, &mut out);
+        let hit = self
+            .node_mut(s)
+            .receive_hit(now, s as u64, &req, validators, traced, &mut out);
+        if let Some(response) = &hit {
+            // A fresh hit (most requests that reach an L2): answered as `act` answers an
+            // `Action::Answer`, without the action (and read where it was returned).
+            self.spare.push(out);
+            self.slots.get_mut(s).done = true;
+            self.answer(s, response, CacheStatus::Hit);
+            self.slots.free_if_finished(s);
+            return;
+        }
         if out.is_empty() {
             // A hung node: nothing will ever happen here, so the L1 waiting on it must not
             // sleep past its deadline.
@@ -193,7 +230,7 @@ impl Engine<'_> {
             }
         }
         let node = self.slots.get(s).node;
-        self.run_actions(node, out);
+        self.run_received(node, out);
     }
 
     /// A parent's answer for hop `hop` reaches the L1 (ignored if the L1 moved on to another
@@ -223,6 +260,19 @@ impl Engine<'_> {
             at.answered(now, s as u64, hop, response, &mut out);
         }
         self.slots.get_mut(s).leg.outcome = Outcome::Pending;
+        if let [Action::Answer {
+            ticket,
+            ref response,
+            status,
+        }] = *out.as_slice()
+        {
+            // The usual answer, one `Answer` (nothing collapsed behind the request, no
+            // trace): carried out as `run_actions` carries it out, without the pass.
+            self.answer_action(ticket as SlotId, response, status);
+            out.clear();
+            self.spare.push(out);
+            return;
+        }
         self.run_actions(node, out);
     }
 }

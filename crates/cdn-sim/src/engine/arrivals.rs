@@ -8,7 +8,7 @@ use crate::workload::Arrival;
 use cdn_core::message::UrlHasher;
 use cdn_core::node::Action;
 use cdn_core::topology::l1_for_client;
-use cdn_core::{CacheKey, Request, Tier};
+use cdn_core::{CacheKey, CacheStatus, Request, Tier};
 
 /// A workload's next request, drawn ahead of its turn, with its cache key.
 pub(super) struct Ahead {
@@ -190,7 +190,14 @@ impl Engine<'_> {
         let s = self.slots.next_id();
         let mut out = self.buffer();
         let now = self.now;
-        self.l1[l1].receive(now, s as u64, &req, None, traced, &mut out);
+        let hit = self.l1[l1].receive_hit(now, s as u64, &req, None, traced, &mut out);
+        if let Some(response) = &hit {
+            // Fast path: a fresh hit at the edge (most requests), handed back by the node
+            // without an action to write and read (and read where it was returned).
+            self.record_client_response(number, a.at, CacheStatus::Hit, response);
+            self.spare.push(out);
+            return;
+        }
         if let (
             false,
             [Action::Answer {
@@ -198,7 +205,7 @@ impl Engine<'_> {
             }],
         ) = (traced, out.as_slice())
         {
-            // Fast path: served by the edge at once (read where the node wrote it: no copy).
+            // Served by the edge at once otherwise (read where the node wrote it: no copy).
             let status = *status;
             self.record_client_response(number, a.at, status, response);
             out.clear();
@@ -226,7 +233,7 @@ impl Engine<'_> {
             self.failed = Some(super::SimError::TooManyInFlight { limit, at_ms });
         }
         self.trace_at_node(s, cdn_core::TraceEvent::Received);
-        self.run_actions(node, out);
+        self.run_received(node, out);
         self.slots.free_if_finished(s);
     }
 }

@@ -10,7 +10,7 @@
 
 use super::slots::{Outcome, SlotId};
 use super::{Engine, Ev};
-use cdn_core::node::Hop;
+use cdn_core::node::{Action, Hop};
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::{tls, FailureKind, NodeState, Tier, TraceEvent};
 
@@ -80,6 +80,21 @@ impl Engine<'_> {
         let mut out = self.buffer();
         let now = self.now;
         self.node_mut(s).connected(now, s as u64, hop, &mut out);
+        if let [Action::Send {
+            ticket,
+            hop,
+            conditional,
+            until,
+            ack_timeout,
+        }] = *out.as_slice()
+        {
+            // The usual answer, one `Send` (every miss at every node): carried out as
+            // `run_actions` carries it out, without the pass over the buffer.
+            out.clear();
+            self.spare.push(out);
+            self.send_on(ticket as SlotId, hop, conditional, until, ack_timeout);
+            return;
+        }
         let node = self.slots.get(s).node;
         self.run_actions(node, out);
     }
