@@ -214,9 +214,7 @@ impl Engine<'_> {
             // A fresh hit (most requests that reach an L2): answered as `act` answers an
             // `Action::Answer`, without the action (and read where it was returned).
             self.spare.push(out);
-            self.slots.get_mut(s).done = true;
-            self.answer(s, response, CacheStatus::Hit);
-            self.slots.free_if_finished(s);
+            self.answer_action(s, response, CacheStatus::Hit);
             return;
         }
         if out.is_empty() {
