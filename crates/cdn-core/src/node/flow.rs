@@ -97,19 +97,8 @@ impl CacheNode {
         downstream: Option<Validators>,
         status: CacheStatus,
     ) {
-        if notes && status.served_from_cache() {
-            // A 304 has the Age of the response it stands for.
-            let age_s = Some(resp.age.as_secs());
-            out.push(Action::Note {
-                ticket,
-                event: TraceEvent::Cache { status, age_s },
-            });
-        }
-        out.push(Action::Answer {
-            ticket,
-            response: *resp,
-            status,
-        });
+        // A 304 has the Age of the response it stands for: the note is `resp`'s.
+        self.answer(out, notes, ticket, *resp, status);
         if let (Some(v), Some(Action::Answer { response, .. })) = (downstream, out.last_mut()) {
             if response.status == 200 && v.match_response(response) {
                 response.status = 304;
