@@ -93,6 +93,32 @@ fn nothing_listening_is_refused_at_once() {
     }
 }
 
+/// A RST is only a refusal if it comes back before the connect timeout: with an origin 300 ms
+/// away, a 100 ms timeout fires while the SYN is still on its way out, 200 ms and 299 ms ones
+/// while the RST is on its way back — a timeout (522) each time, at the timeout, as a real
+/// connect under that timeout ends. At 301 ms the RST is back first: a refusal (521).
+#[test]
+fn a_refusal_slower_than_the_connect_timeout_is_a_timeout() {
+    let down_behind = |timeout_ms: f64| {
+        run(&one_request(
+            "cloudflare",
+            &format!(
+                "[cdn]\nconnect_timeout = \"{timeout_ms}ms\"\n[network]\nl2_origin_rtt = \"300ms\"\n\
+                 [origin]\nstate = \"down\""
+            ),
+        ))
+    };
+    for timeout_ms in [100.0, 200.0, 299.0] {
+        assert_all(
+            &down_behind(timeout_ms),
+            522,
+            Tier::L2,
+            PATH_MS + timeout_ms,
+        );
+    }
+    assert_all(&down_behind(301.0), 521, Tier::L2, PATH_MS + 300.0);
+}
+
 #[test]
 fn firewall_reject_looks_like_nothing_listening() {
     for (p, c) in PROFILES {

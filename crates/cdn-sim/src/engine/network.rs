@@ -10,7 +10,7 @@
 
 use super::slots::{Outcome, SlotId};
 use super::{Engine, Ev};
-use cdn_core::node::{Action, Hop};
+use cdn_core::node::{Action, Hop, Peer};
 use cdn_core::origin::{ConnectVerdict, OriginReply};
 use cdn_core::{tls, FailureKind, NodeState, Tier, TraceEvent};
 
@@ -72,6 +72,20 @@ impl Engine<'_> {
             return;
         }
         let at = self.now + self.one_way.l2_origin;
+        let until = self.slots.get(s).leg.until;
+        if at > until {
+            // The SYN is still on its way to the origin when the connect deadline comes:
+            // whatever the origin's verdict, it cannot be back in time. The node times out at
+            // its deadline (522), as a real connect under a shorter timeout than half the
+            // round trip does.
+            if self.slot_traced(s) {
+                let event = self.origin_connect_event(s, None);
+                self.trace_at_node(s, event);
+            }
+            self.slots.get_mut(s).leg.outcome = Outcome::Deadline;
+            self.schedule(until, Ev::Outcome(s, hop));
+            return;
+        }
         self.schedule(at, Ev::Syn(s, hop));
     }
 
@@ -136,7 +150,14 @@ impl Engine<'_> {
         }
         let now = self.now;
         let one_way = self.one_way.l2_origin;
+        // A verdict that would reach the node after its connect deadline is never seen: the
+        // deadline fires first (a RST that takes longer than `connect_timeout` to come back
+        // is a timeout, 522, not a refusal) — as `timers.deadline` around the real connect
+        // in net mode decides it.
         let (outcome, at) = match verdict {
+            ConnectVerdict::Refuse | ConnectVerdict::Unreachable if now + one_way > leg.until => {
+                (Outcome::Deadline, leg.until.max(now))
+            }
             ConnectVerdict::Refuse => (Outcome::Failed(FailureKind::Refused), now + one_way),
             ConnectVerdict::Unreachable => {
                 (Outcome::Failed(FailureKind::Unreachable), now + one_way)
@@ -146,7 +167,7 @@ impl Engine<'_> {
                 // Connected at the node after one RTT; TLS adds one more (TLS 1.3).
                 let tcp = now + one_way;
                 if tcp > leg.until {
-                    (Outcome::Deadline, leg.until)
+                    (Outcome::Deadline, leg.until.max(now))
                 } else if leg.tls.is_some() && !self.origin.acknowledges() {
                     // A black hole passes the TCP handshake and eats everything after it, the
                     // TLS ClientHello first: the ACK timeout, else the handshake deadline.
@@ -197,6 +218,9 @@ impl Engine<'_> {
         if self.slots.get(s).leg.hop == hop {
             let now = self.now;
             self.node_mut(s).tcp_connected(now, s as u64, hop);
+            // The leg keeps the node's deadline: from now the handshake's, as the node's.
+            let leg = &mut self.slots.get_mut(s).leg;
+            leg.until = now + leg.handshake_timeout;
         }
     }
 
@@ -272,9 +296,25 @@ impl Engine<'_> {
 
     /// The node learns how hop `hop` went.
     pub(super) fn outcome(&mut self, s: SlotId, hop: Hop) {
+        let now = self.now;
+        let jittered = self.lateness.is_some();
         let leg = &mut self.slots.get_mut(s).leg;
         if leg.hop != hop {
             return;
+        }
+        // An origin leg's outcome was computed against its deadline when it was scheduled
+        // (nothing else watches that deadline), so in the exact model it is never past it.
+        // Made late past the deadline by `SimOptions::jitter`, it is what real timers make of
+        // it: the deadline fired first and the verdict or answer was never read. Without this,
+        // lateness could never turn a refusal into a timeout, while on real sockets it does
+        // (net mode's connect runs under `timers.deadline`), and the lateness a scenario
+        // tolerates (`net_mode::pace`) came out too large.
+        if jittered
+            && leg.peer == Peer::Origin
+            && now > leg.until
+            && !matches!(leg.outcome, Outcome::Deadline | Outcome::Pending)
+        {
+            leg.outcome = Outcome::Deadline;
         }
         if matches!(leg.outcome, Outcome::Response(_)) {
             self.answered_from_leg(s, hop);
@@ -282,7 +322,6 @@ impl Engine<'_> {
         }
         let outcome = std::mem::replace(&mut leg.outcome, Outcome::Pending);
         let mut out = self.buffer();
-        let now = self.now;
         let ticket = s as u64;
         match outcome {
             Outcome::Response(_) => {} // handed over above
