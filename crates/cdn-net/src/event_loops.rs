@@ -29,8 +29,10 @@
 //! ```
 
 use std::cell::Cell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -48,6 +50,12 @@ pub fn lane() -> u16 {
 /// The most loops [`EventLoops::start`] makes (a lane is a `u16`; a loop is a thread).
 pub const MAX_LOOPS: usize = 256;
 
+/// The most connections between this process's own tiers waiting to be accepted on the loop
+/// that opened them ([`EventLoops::claim`]); past it, new ones go to the next loop in turn.
+/// Pools hold tens of connections per loop, so this is never reached in use; it bounds what a
+/// connect whose accept never comes can leave behind.
+pub const MAX_CLAIMS: usize = 4096;
+
 /// Running event loops. Dropping the last handle stops them: each loop's runtime is shut
 /// down on its own thread, which cancels what still runs on it (shut proxies down first).
 pub struct EventLoops {
@@ -55,6 +63,9 @@ pub struct EventLoops {
     /// Each loop runs until its sender is dropped.
     stops: Vec<oneshot::Sender<()>>,
     next: AtomicUsize,
+    /// Local port of a connection a loop is opening to a listener in this process → that
+    /// loop's index.
+    claims: Mutex<HashMap<u16, usize>>,
 }
 
 impl std::fmt::Debug for EventLoops {
@@ -97,6 +108,7 @@ impl EventLoops {
             handles,
             stops,
             next: AtomicUsize::new(0),
+            claims: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -114,6 +126,40 @@ impl EventLoops {
     pub fn next(&self) -> &Handle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         &self.handles[i]
+    }
+
+    /// The calling loop is about to open a connection from local `port` to a listener of this
+    /// process (an L1 to its L2): [`EventLoops::for_peer`] will hand it to the same loop
+    /// when it is accepted, so a miss runs both tiers' sides of that hop on one thread — the
+    /// bytes one side writes are read by the same loop's next turn instead of waking another
+    /// thread. Off the loops (or past [`MAX_CLAIMS`]) nothing is recorded.
+    pub fn claim(&self, port: u16) {
+        let Some(i) = (lane() as usize).checked_sub(1) else {
+            return;
+        };
+        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        if claims.len() < MAX_CLAIMS || claims.contains_key(&port) {
+            claims.insert(port, i);
+        }
+    }
+
+    /// The connection from `port` was never made (refused, timed out): forget its claim.
+    pub fn unclaim(&self, port: u16) {
+        let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+        claims.remove(&port);
+    }
+
+    /// The loop for a connection accepted from `peer`: the loop that opened it, if one of
+    /// these loops claimed it ([`EventLoops::claim`]) and it comes from a loopback address;
+    /// else the next in turn.
+    pub fn for_peer(&self, peer: SocketAddr) -> &Handle {
+        if peer.ip().is_loopback() {
+            let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = claims.remove(&peer.port()) {
+                return &self.handles[i % self.handles.len()];
+            }
+        }
+        self.next()
     }
 }
 
@@ -158,6 +204,75 @@ mod tests {
         // What a connection's request task does: `tokio::spawn` from the loop.
         let got = run_on(h, async { tokio::spawn(async { lane() }).await.unwrap() });
         assert_eq!(got.unwrap(), 2);
+    }
+
+    /// An L1 on loop 2 opens a connection to a listener of this process (its L2): the
+    /// accepted side is served on loop 2 too, while a connection nobody here opened goes to
+    /// the next loop in turn.
+    #[test]
+    fn a_connection_between_tiers_is_served_on_the_loop_that_opened_it() {
+        let loops = EventLoops::start(3).unwrap();
+        let waiter = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = waiter
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Accept and ask the loop `for_peer` picks which lane it is.
+        let accept_lane = |loops: &Arc<EventLoops>| {
+            let (_, peer) = waiter.block_on(listener.accept()).unwrap();
+            run_on(loops.for_peer(peer), async { lane() }).unwrap()
+        };
+        let _ = loops.next();
+        let opener = loops.next().clone(); // loop 2
+        let l = loops.clone();
+        let stream = run_on(&opener, async move {
+            crate::wire::connect_claimed(addr, &l).await.map_err(|_| ())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(accept_lane(&loops), 2);
+        drop(stream);
+        // Opened off the loops, or not claimed: round robin (loop 3 is next).
+        let _plain = std::net::TcpStream::connect(addr).unwrap();
+        assert_eq!(accept_lane(&loops), 3);
+        assert!(
+            loops.claims.lock().unwrap().is_empty(),
+            "claims are consumed"
+        );
+    }
+
+    #[test]
+    fn claims_are_bounded_and_forgotten_when_a_connect_fails() {
+        let loops = EventLoops::start(1).unwrap();
+        // Off the loops: nothing is recorded.
+        loops.claim(1);
+        assert!(loops.claims.lock().unwrap().is_empty());
+        let l = loops.clone();
+        let held = run_on(loops.next(), async move {
+            for port in 0..(MAX_CLAIMS as u16 + 10) {
+                l.claim(port);
+            }
+            l.claims.lock().unwrap().len()
+        });
+        assert_eq!(held.unwrap(), MAX_CLAIMS);
+        loops.unclaim(0);
+        assert_eq!(loops.claims.lock().unwrap().len(), MAX_CLAIMS - 1);
+        // A refused connect leaves no claim behind (a port that was just listened on and
+        // closed: nothing listens there now).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let l = loops.clone();
+        loops.claims.lock().unwrap().clear();
+        let refused = run_on(loops.next(), async move {
+            crate::wire::connect_claimed(closed, &l).await.is_err()
+        });
+        assert!(refused.unwrap());
+        assert!(loops.claims.lock().unwrap().is_empty());
     }
 
     #[test]

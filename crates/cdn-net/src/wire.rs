@@ -361,6 +361,39 @@ pub(crate) async fn connect_from(
     Ok(stream)
 }
 
+/// A TCP connection to `addr`, a listener of this process (an L1's parent), opened from a
+/// port bound first so that `loops` can hand its accepted side to the calling loop
+/// ([`EventLoops::claim`](crate::EventLoops::claim)).
+pub(crate) async fn connect_claimed(
+    addr: std::net::SocketAddr,
+    loops: &crate::EventLoops,
+) -> Result<tokio::net::TcpStream, FailureKind> {
+    let (socket, any) = match addr {
+        std::net::SocketAddr::V4(_) => (
+            tokio::net::TcpSocket::new_v4(),
+            std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        ),
+        std::net::SocketAddr::V6(_) => (
+            tokio::net::TcpSocket::new_v6(),
+            std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+        ),
+    };
+    let socket = socket.map_err(|e| connect_failure(&e))?;
+    socket.bind(any).map_err(|e| connect_failure(&e))?;
+    let port = socket.local_addr().map_err(|e| connect_failure(&e))?.port();
+    loops.claim(port);
+    let stream = match socket.connect(addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            loops.unclaim(port);
+            return Err(connect_failure(&e));
+        }
+    };
+    // As `connect_from`: `tcp_nodelay on`.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 /// Classifies a connect error.
 pub fn connect_failure(e: &io::Error) -> FailureKind {
     match e.kind() {

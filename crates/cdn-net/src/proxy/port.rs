@@ -219,7 +219,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, stop: Cancellat
                             super::client::serve(s, stream, peer, node_down).await;
                         }
                     },
-                    loops.next(),
+                    // The loop that opened it, for a connection from an L1 of this process.
+                    loops.for_peer(peer),
                 );
             }
         }

@@ -258,7 +258,14 @@ impl Shared {
             .timers
             .deadline(c.until, async {
                 self.timers.sleep_until(started + one_way).await;
-                let r = wire::connect_from(source, addr).await;
+                let r = match (key, &self.loops) {
+                    // A parent is a listener of this process: its side of the connection is
+                    // served on this loop.
+                    (PoolKey::Parent(_), Some(loops)) if source.is_none() => {
+                        wire::connect_claimed(addr, loops).await
+                    }
+                    _ => wire::connect_from(source, addr).await,
+                };
                 self.timers.wait_until(started + one_way * 2).await;
                 r
             })
